@@ -1,0 +1,44 @@
+"""The public surface is checked in: removing or renaming a name fails here first."""
+
+import importlib
+
+import pytest
+
+SURFACE = {
+    "wasmpose": ["__version__", "cpu_features", "OptLevel", "get_opt_level", "set_opt_level",
+                 "opt_level", "kernel_variants", "show_config", "warmup"],
+    "wasmpose.cpu": ["CpuFeatures", "cpu_features", "OptLevel", "get_opt_level", "set_opt_level",
+                     "opt_level", "kernel_variants", "show_config", "warmup", "serial_kernels",
+                     "threading_layer"],
+    "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
+                       "IMAGENET_MEAN", "IMAGENET_STD"],
+    "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
+                        "BatchProcessingError", "ArenaFullError"],
+}
+
+
+@pytest.mark.parametrize("module", list(SURFACE))
+def test_public_names(module):
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(SURFACE[module])
+    for name in SURFACE[module]:
+        assert hasattr(mod, name), name
+
+
+def test_imagenet_constants():
+    import numpy as np
+
+    from wasmpose.image import IMAGENET_MEAN, IMAGENET_STD
+
+    assert IMAGENET_MEAN.dtype == np.float32 and IMAGENET_STD.dtype == np.float32
+    np.testing.assert_array_equal(IMAGENET_MEAN, np.float32([0.485, 0.456, 0.406]))
+    np.testing.assert_array_equal(IMAGENET_STD, np.float32([0.229, 0.224, 0.225]))
+    assert not IMAGENET_MEAN.flags.writeable
+
+
+def test_errors_hierarchy():
+    from wasmpose import errors
+
+    assert issubclass(errors.ArenaFullError, MemoryError)
+    for name in ("QueueFullError", "BatchTimeoutError", "BatchProcessingError", "ArenaFullError"):
+        assert issubclass(getattr(errors, name), errors.WasmposeError)

@@ -1,0 +1,190 @@
+"""wasmpose.cpu: features, optimisation level, registry, threading."""
+
+import io
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import wasmpose
+from wasmpose import cpu
+from wasmpose.cpu import OptLevel, get_opt_level, kernel_variants, opt_level, set_opt_level
+
+PUBLIC_KERNELS = {"grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor"}
+
+
+def run_py(code, **env):
+    e = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e,
+                          timeout=300)
+
+
+def test_cpu_features_frozen_cached_and_typed():
+    f = wasmpose.cpu_features()
+    assert f is wasmpose.cpu_features()
+    assert isinstance(f.name, str) and f.name
+    assert isinstance(f.flags, frozenset)
+    for prop in ("sse42", "avx2", "avx512f", "fma", "neon"):
+        assert isinstance(getattr(f, prop), bool)
+    with pytest.raises(AttributeError):
+        f.name = "x"
+    if f.avx512f:
+        assert f.avx2 and f.vector_bits == 512
+
+
+def test_cpu_features_never_raise_on_unknown_platform(monkeypatch):
+    import llvmlite.binding as llvm
+
+    def boom():
+        raise RuntimeError("unsupported host")
+
+    monkeypatch.setattr(llvm, "get_host_cpu_features", boom)
+    f = cpu._detect_features()
+    assert f.flags == frozenset() and f.name == "unknown" and not f.avx2 and f.vector_bits == 0
+
+
+def test_opt_level_names_and_context_manager():
+    assert get_opt_level() is OptLevel.FULL
+    with opt_level("SiMd") as lvl:
+        assert lvl is OptLevel.SIMD is get_opt_level()
+        with pytest.raises(KeyError):
+            with opt_level(OptLevel.NONE):
+                assert get_opt_level() is OptLevel.NONE
+                raise KeyError("boom")
+        assert get_opt_level() is OptLevel.SIMD
+    assert get_opt_level() is OptLevel.FULL
+    prev = set_opt_level("parallel")
+    try:
+        assert prev is OptLevel.FULL and get_opt_level() is OptLevel.PARALLEL
+    finally:
+        set_opt_level(prev)
+
+
+def test_opt_level_bad_values():
+    with pytest.raises(ValueError, match="level.*'fast'"):
+        set_opt_level("fast")
+    with pytest.raises(TypeError, match="level.*int"):
+        set_opt_level(3)
+    assert get_opt_level() is OptLevel.FULL
+
+
+def test_environment_variable_sets_initial_level():
+    r = run_py("import wasmpose; print(wasmpose.get_opt_level().name)", WASMPOSE_OPT_LEVEL="simd")
+    assert r.stdout.strip() == "SIMD", r.stderr
+    r = run_py("import wasmpose; print(wasmpose.get_opt_level().name)", WASMPOSE_OPT_LEVEL="bad")
+    assert r.stdout.strip() == "FULL" and "WASMPOSE_OPT_LEVEL" in r.stderr
+
+
+def test_kernel_variants_follow_the_level():
+    v = kernel_variants()
+    assert PUBLIC_KERNELS <= set(v)
+    assert set(v.values()) <= set(cpu.VARIANTS)
+    with opt_level("none"):
+        assert set(kernel_variants().values()) == {"numpy"}
+    with opt_level("simd"):
+        assert set(kernel_variants().values()) == {"numba-serial"}
+    expected = "numba-parallel" if cpu._PARALLEL_CAPABLE else "numba-serial"
+    with opt_level("parallel"):
+        assert set(kernel_variants().values()) == {expected}
+    with cpu.serial_kernels():
+        assert set(kernel_variants().values()) == {"numba-serial"}
+
+
+def test_full_level_is_serial_below_the_threshold():
+    k = cpu.get_kernel("grayscale")
+    assert k.variant_name(k.parallel_min_size - 1) == "numba-serial"
+    if cpu._PARALLEL_CAPABLE:
+        assert k.variant_name(k.parallel_min_size) == "numba-parallel"
+    with pytest.raises(ValueError, match="name"):
+        cpu.get_kernel("nope")
+
+
+def test_show_config_prints_everything():
+    buf = io.StringIO()
+    wasmpose.show_config(file=buf)
+    text = buf.getvalue()
+    for word in ("wasmpose", "numpy", "numba", "llvmlite", "cpu", "opt level", "threading layer",
+                 "numba threads", *PUBLIC_KERNELS, wasmpose.cpu_features().name):
+        assert word in text, word
+
+
+def test_threading_layer_is_thread_safe_when_available():
+    layer = cpu.threading_layer()
+    assert layer in ("omp", "tbb", "workqueue", "unavailable")
+    r = run_py("from numba.np.ufunc import omppool")
+    if r.returncode == 0:
+        assert layer == "omp"
+
+
+def test_nothing_compiles_at_import():
+    code = ("import wasmpose, wasmpose.image as im\n"
+            "from wasmpose.image import _kernels as k\n"
+            "import numba\n"
+            "d = [v for v in vars(k).values() if isinstance(v, numba.core.registry.CPUDispatcher)]\n"
+            "assert d and all(not x.signatures for x in d), [x for x in d if x.signatures]\n"
+            "print(len(d))")
+    r = run_py(code)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) >= 10
+
+
+def test_warmup_compiles_every_kernel():
+    r = run_py("import wasmpose, wasmpose.image._kernels as k; s = wasmpose.warmup();"
+               "assert s > 0; assert k.gray_u8_serial.signatures; assert k.otsu_serial.signatures;"
+               "print('ok')")
+    assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_eight_threads_calling_parallel_kernels_at_once(rng):
+    """Parallel kernels called concurrently must neither abort nor give wrong results."""
+    img = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    x = rng.standard_normal(1 << 18).astype(np.float32)
+    with opt_level("parallel"):
+        from wasmpose.image import grayscale, normalize, threshold
+
+        g0, n0, t0 = grayscale(img), normalize(x), threshold(x, 0.5, 1.0)
+    errors = []
+
+    def work(level):
+        try:
+            with opt_level(level) if level else _null():
+                for _ in range(5):
+                    assert np.array_equal(grayscale(img), g0)
+                    assert np.allclose(normalize(x), n0, atol=1e-6)
+                    assert np.array_equal(threshold(x, 0.5, 1.0), t0)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(None,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_parallel_calls_from_threads_under_workqueue_do_not_abort():
+    code = ("import threading, numpy as np, wasmpose\n"
+            "from wasmpose.image import grayscale\n"
+            "wasmpose.set_opt_level('parallel')\n"
+            "img = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)\n"
+            "ref = grayscale(img)\n"
+            "def f():\n"
+            "    for _ in range(20): assert (grayscale(img) == ref).all()\n"
+            "ts = [threading.Thread(target=f) for _ in range(8)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "import numba; print(numba.threading_layer())\n")
+    r = run_py(code, NUMBA_THREADING_LAYER="workqueue")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "workqueue"
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

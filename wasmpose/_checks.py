@@ -1,0 +1,94 @@
+"""Input validation shared by the public functions.
+
+Public functions validate in Python and hand Numba kernels only C-contiguous arrays of the
+expected dtype and rank, so the kernels cannot read or write out of bounds.
+Every message names the argument, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def _dtype_names(dtypes: Iterable[np.dtype]) -> str:
+    names = [np.dtype(d).name for d in dtypes]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def as_array(x, name: str, dtypes: tuple, *, min_ndim: int = 0, max_ndim: int | None = None,
+             ndim_text: str | None = None) -> np.ndarray:
+    """``x`` as an ndarray of one of ``dtypes`` with a rank in ``[min_ndim, max_ndim]``.
+
+    Array-likes are converted with ``np.asarray``; the dtype is never silently changed.
+    """
+    if not isinstance(x, np.ndarray):
+        if x is None or isinstance(x, (str, bytes, dict)):
+            raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # noqa: BLE001
+            raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}") from exc
+    if x.dtype not in dtypes:
+        raise TypeError(f"{name}: expected dtype {_dtype_names(dtypes)}, got {x.dtype}")
+    if x.ndim < min_ndim or (max_ndim is not None and x.ndim > max_ndim):
+        want = ndim_text or (f"{min_ndim}-D" if max_ndim == min_ndim else
+                             f"at least {min_ndim}-D" if max_ndim is None else
+                             f"{min_ndim}-D to {max_ndim}-D")
+        raise ValueError(f"{name}: expected a {want} array, got shape {x.shape}")
+    return x
+
+
+def check_out(out, name: str, shape: tuple, dtype) -> np.ndarray:
+    """Validate an ``out=`` argument: an ndarray of exactly ``shape`` and ``dtype``, writable."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array or None, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name}: expected dtype {np.dtype(dtype).name}, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: expected a writable array, got a read-only one")
+    return out
+
+
+def output_buffer(out, name: str, shape: tuple, dtype, inputs=()) -> tuple[np.ndarray, bool]:
+    """A C-contiguous buffer to compute into, and whether it must be copied into ``out`` after.
+
+    With ``out=None`` a new array is allocated. A C-contiguous ``out`` that does not overlap any
+    of ``inputs`` is written directly; otherwise the kernel writes a temporary that is copied.
+    """
+    if out is None:
+        return np.empty(shape, dtype), False
+    check_out(out, name, shape, dtype)
+    if out.flags.c_contiguous and not any(np.may_share_memory(out, a) for a in inputs):
+        return out, False
+    return np.empty(shape, dtype), True
+
+
+def real_scalar(x, name: str, *, allow_nan: bool = False, allow_inf: bool = True) -> float:
+    """``x`` as a Python float; bools, complex numbers and arrays are rejected."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.integer, np.floating)):
+        if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
+            x = x.item()
+        else:
+            raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
+    v = float(x)
+    if math.isnan(v) and not allow_nan:
+        raise ValueError(f"{name}: expected a number, got nan")
+    if math.isinf(v) and not allow_inf:
+        raise ValueError(f"{name}: expected a finite number, got {v}")
+    return v
+
+
+def choice(x, name: str, options: tuple[str, ...]) -> str:
+    """``x`` as one of the strings ``options`` (case-insensitive)."""
+    if not isinstance(x, str):
+        raise TypeError(f"{name}: expected one of {options}, got {type(x).__name__}")
+    v = x.lower()
+    if v not in options:
+        raise ValueError(f"{name}: expected one of {options}, got {x!r}")
+    return v

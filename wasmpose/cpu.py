@@ -1,0 +1,448 @@
+"""CPU features, optimisation level and the kernel registry.
+
+Every public kernel of wasmpose has three variants:
+
+``numpy``
+    the plain NumPy reference implementation (``OptLevel.NONE``);
+``numba-serial``
+    a single-threaded Numba kernel (``OptLevel.SIMD``);
+``numba-parallel``
+    a multi-threaded Numba kernel (``OptLevel.PARALLEL``).
+
+At ``OptLevel.FULL`` (the default) a call runs the parallel variant when its work size reaches the
+kernel's measured threshold and parallel execution is possible (more than one core, a threading
+layer that tolerates the call), and the serial variant otherwise. Threads that must not start
+parallel regions of their own (the workers of :mod:`wasmpose.parallel`) enter
+:func:`serial_kernels`.
+
+Nothing is compiled at import: Numba compiles a kernel (or loads it from its on-disk cache) on its
+first call. :func:`warmup` does that ahead of time for the common signatures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import importlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numba
+
+__all__ = [
+    "CpuFeatures",
+    "cpu_features",
+    "OptLevel",
+    "get_opt_level",
+    "set_opt_level",
+    "opt_level",
+    "kernel_variants",
+    "show_config",
+    "warmup",
+    "serial_kernels",
+    "threading_layer",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Threading layer. Parallel kernels called from several threads at once abort the process under
+# Numba's ``workqueue`` layer, and ``workqueue`` was also 2-5x slower than ``omp`` here. We ask for
+# OpenMP first, then TBB, and fall back to ``workqueue`` (where concurrent parallel calls are
+# serialised by a lock, see ``Kernel.__call__``). A user's own NUMBA_THREADING_LAYER(_PRIORITY)
+# setting wins. This only sets configuration; the layer is loaded on the first parallel call.
+# ---------------------------------------------------------------------------------------------
+if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+
+_launch_lock = threading.Lock()
+_layer: str | None = None  # the loaded layer, once known
+_workqueue_lock = threading.Lock()
+
+
+def threading_layer() -> str:
+    """Name of Numba's threading layer, loading it if no parallel kernel has run yet.
+
+    Returns ``"omp"``, ``"tbb"`` or ``"workqueue"`` (or ``"unavailable"`` if none loads).
+    """
+    global _layer
+    if _layer is not None:
+        return _layer
+    with _launch_lock:
+        if _layer is None:
+            try:
+                from numba.np.ufunc import parallel as _npp
+
+                _npp._launch_threads()
+                _layer = numba.threading_layer()
+            except Exception:  # noqa: BLE001 - no layer could be loaded: run serial kernels
+                _layer = "unavailable"
+    return _layer
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU features
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CpuFeatures:
+    """The host CPU as LLVM sees it.
+
+    Attributes
+    ----------
+    name : str
+        LLVM's name of the CPU (``"znver4"``, ``"skylake-avx512"``, ``"apple-m1"``, ...), or
+        ``"unknown"``.
+    flags : frozenset of str
+        The features the CPU has (``"avx2"``, ``"fma"``, ``"neon"``, ...).
+    """
+
+    name: str
+    flags: frozenset
+
+    @property
+    def sse42(self) -> bool:
+        return "sse4.2" in self.flags
+
+    @property
+    def avx2(self) -> bool:
+        return "avx2" in self.flags
+
+    @property
+    def avx512f(self) -> bool:
+        return "avx512f" in self.flags
+
+    @property
+    def fma(self) -> bool:
+        return "fma" in self.flags
+
+    @property
+    def neon(self) -> bool:
+        return "neon" in self.flags or "asimd" in self.flags
+
+    @property
+    def vector_bits(self) -> int:
+        """Width in bits of the widest vector unit the features name (0 if none is known)."""
+        if self.avx512f:
+            return 512
+        if self.avx2 or "avx" in self.flags:
+            return 256
+        if self.sse42 or "sse2" in self.flags or self.neon:
+            return 128
+        return 0
+
+
+_features: CpuFeatures | None = None
+
+
+def _detect_features() -> CpuFeatures:
+    try:
+        import llvmlite.binding as llvm
+
+        name = str(llvm.get_host_cpu_name() or "unknown")
+        flat = llvm.get_host_cpu_features().flatten()
+        flags = frozenset(f[1:] for f in flat.split(",") if f.startswith("+"))
+        return CpuFeatures(name=name, flags=flags)
+    except Exception:  # noqa: BLE001 - never raise: unknown platforms have no flags
+        return CpuFeatures(name="unknown", flags=frozenset())
+
+
+def cpu_features() -> CpuFeatures:
+    """The host CPU's name and features, detected once and cached; never raises.
+
+    Examples
+    --------
+    >>> f = cpu_features()
+    >>> isinstance(f.flags, frozenset) and isinstance(f.avx2, bool)
+    True
+    """
+    global _features
+    if _features is None:
+        _features = _detect_features()
+    return _features
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisation level
+# ---------------------------------------------------------------------------------------------
+class OptLevel(enum.Enum):
+    """Which kernel variants wasmpose runs.
+
+    ``NONE``: NumPy reference implementations. ``SIMD``: single-threaded compiled kernels.
+    ``PARALLEL``: multi-threaded compiled kernels. ``FULL`` (default): compiled kernels,
+    multi-threaded above a per-kernel size threshold and serial below it.
+    """
+
+    NONE = "none"
+    SIMD = "simd"
+    PARALLEL = "parallel"
+    FULL = "full"
+
+
+def _as_level(level: Any, name: str = "level") -> OptLevel:
+    if isinstance(level, OptLevel):
+        return level
+    if isinstance(level, str):
+        try:
+            return OptLevel[level.strip().upper()]
+        except KeyError:
+            pass
+        raise ValueError(
+            f"{name}: expected an OptLevel or one of 'none', 'simd', 'parallel', 'full' "
+            f"(case-insensitive), got {level!r}"
+        )
+    raise TypeError(f"{name}: expected an OptLevel or its name as str, got {type(level).__name__}")
+
+
+def _initial_level() -> OptLevel:
+    value = os.environ.get("WASMPOSE_OPT_LEVEL")
+    if not value:
+        return OptLevel.FULL
+    try:
+        return _as_level(value, "WASMPOSE_OPT_LEVEL")
+    except ValueError as exc:
+        import warnings
+
+        warnings.warn(f"{exc}; using FULL", RuntimeWarning, stacklevel=2)
+        return OptLevel.FULL
+
+
+_level: OptLevel = _initial_level()
+_NONE, _SIMD, _FULL = OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL
+
+
+class _ThreadState(threading.local):
+    serial = False  # class default: reading it never raises (a missing attribute costs ~1 us)
+
+
+_tls = _ThreadState()
+
+
+def get_opt_level() -> OptLevel:
+    """The current optimisation level (process-wide)."""
+    return _level
+
+
+def set_opt_level(level: OptLevel | str) -> OptLevel:
+    """Set the optimisation level; ``level`` is an :class:`OptLevel` or its name.
+
+    Returns the previous level.
+    """
+    global _level
+    new = _as_level(level)
+    old, _level = _level, new
+    return old
+
+
+@contextlib.contextmanager
+def opt_level(level: OptLevel | str) -> Iterator[OptLevel]:
+    """Context manager that sets the optimisation level and restores the previous one on exit.
+
+    Examples
+    --------
+    >>> with opt_level("none"):
+    ...     get_opt_level()
+    <OptLevel.NONE: 'none'>
+    """
+    old = set_opt_level(level)
+    try:
+        yield _level
+    finally:
+        set_opt_level(old)
+
+
+@contextlib.contextmanager
+def serial_kernels() -> Iterator[None]:
+    """Within this context, the calling thread never starts a parallel kernel.
+
+    Worker threads of a pool use this so that Numba's parallel regions do not nest inside an
+    already parallel workload (oversubscription, and aborts under the ``workqueue`` layer).
+    """
+    prev = _tls.serial
+    _tls.serial = True
+    try:
+        yield
+    finally:
+        _tls.serial = prev
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_PARALLEL_CAPABLE = _cores() > 1 and numba.config.NUMBA_NUM_THREADS > 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel registry
+# ---------------------------------------------------------------------------------------------
+VARIANTS = ("numpy", "numba-serial", "numba-parallel")
+
+
+class Kernel:
+    """One public kernel and its three variants, all with the same internal signature.
+
+    ``parallel_min_size`` is the work size (in elements, as the caller counts them) from which
+    the parallel variant pays off at ``OptLevel.FULL``; it was measured on a 2-core machine, see
+    ``benchmarks/``. ``warmup`` is a callable taking a variant name (``"numba-serial"`` or
+    ``"numba-parallel"``) that calls that variant on small inputs of every common signature.
+    """
+
+    __slots__ = ("name", "reference", "serial", "parallel", "parallel_min_size", "_warmup")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        reference: Callable,
+        serial: Callable,
+        parallel: Callable,
+        parallel_min_size: int,
+        warmup: Callable[[str], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.reference = reference
+        self.serial = serial
+        self.parallel = parallel
+        self.parallel_min_size = int(parallel_min_size)
+        self._warmup = warmup
+
+    def select(self, size: int) -> Callable:
+        """The variant a call with ``size`` units of work would run now, in this thread."""
+        level = _level
+        if level is _FULL and size < self.parallel_min_size:
+            return self.serial
+        if level is _NONE:
+            return self.reference
+        if level is _SIMD or not _PARALLEL_CAPABLE or _tls.serial:
+            return self.serial
+        if _layer is None:
+            threading_layer()
+        if _layer == "unavailable":
+            return self.serial
+        return self.parallel
+
+    def __call__(self, size: int, *args: Any) -> Any:
+        # hot path first: small inputs at FULL run the serial kernel (~0.1 us of overhead)
+        if _level is _FULL and size < self.parallel_min_size:
+            return self.serial(*args)
+        fn = self.select(size)
+        if fn is self.parallel and _layer == "workqueue":
+            # workqueue is not thread-safe: one parallel region at a time, others run serially.
+            if not _workqueue_lock.acquire(blocking=False):
+                return self.serial(*args)
+            try:
+                return fn(*args)
+            finally:
+                _workqueue_lock.release()
+        return fn(*args)
+
+    def variant_name(self, size: int | None = None) -> str:
+        fn = self.select(self.parallel_min_size if size is None else size)
+        if fn is self.reference:
+            return "numpy"
+        return "numba-parallel" if fn is self.parallel else "numba-serial"
+
+    def variant(self, name: str) -> Callable:
+        """The variant function called ``name`` (one of ``VARIANTS``)."""
+        try:
+            return {"numpy": self.reference, "numba-serial": self.serial,
+                    "numba-parallel": self.parallel}[name]
+        except KeyError:
+            raise ValueError(f"variant: expected one of {VARIANTS}, got {name!r}") from None
+
+    def warmup(self, parallel: bool = True) -> None:
+        if self._warmup is None:
+            return
+        self._warmup("numba-serial")
+        if parallel and _PARALLEL_CAPABLE and threading_layer() != "unavailable":
+            self._warmup("numba-parallel")
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.name!r}: {self.variant_name()}>"
+
+
+_KERNELS: dict[str, Kernel] = {}
+# Modules that register public kernels; imported on demand by kernel_variants() and warmup().
+_KERNEL_MODULES = ("wasmpose.image",)
+
+
+def register(kernel: Kernel) -> Kernel:
+    """Add a kernel to the registry (done by the module that defines it, at its import)."""
+    _KERNELS[kernel.name] = kernel
+    return kernel
+
+
+def _all_kernels() -> dict[str, Kernel]:
+    for mod in _KERNEL_MODULES:
+        if mod not in sys.modules:
+            importlib.import_module(mod)
+    return _KERNELS
+
+
+def get_kernel(name: str) -> Kernel:
+    """The registered :class:`Kernel` called ``name``."""
+    kernels = _all_kernels()
+    try:
+        return kernels[name]
+    except KeyError:
+        raise ValueError(f"name: expected one of {sorted(kernels)}, got {name!r}") from None
+
+
+def kernel_variants() -> dict[str, str]:
+    """For every public kernel, the variant a call on a large input would use now.
+
+    Values are ``"numpy"``, ``"numba-serial"`` or ``"numba-parallel"``. At ``OptLevel.FULL``,
+    inputs smaller than the kernel's threshold run ``"numba-serial"``
+    (see :func:`show_config` for the thresholds).
+
+    Examples
+    --------
+    >>> with opt_level("simd"):
+    ...     kernel_variants()["grayscale"]
+    'numba-serial'
+    """
+    return {name: k.variant_name() for name, k in sorted(_all_kernels().items())}
+
+
+def show_config(file=None) -> None:
+    """Print versions, the CPU, the optimisation level, the threading setup and kernel variants."""
+    import llvmlite
+    import numpy
+
+    from wasmpose._version import __version__
+
+    out = file if file is not None else sys.stdout
+    f = cpu_features()
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p("wasmpose configuration")
+    p(f"  wasmpose        {__version__}")
+    p(f"  python          {sys.version.split()[0]}")
+    p(f"  numpy           {numpy.__version__}")
+    p(f"  numba           {numba.__version__}")
+    p(f"  llvmlite        {llvmlite.__version__}")
+    p(f"  cpu             {f.name} ({f.vector_bits}-bit vectors)")
+    p(f"  cpu flags       {' '.join(sorted(f.flags)) or '(none detected)'}")
+    p(f"  opt level       {_level.name}")
+    p(f"  cores           {_cores()}")
+    p(f"  threading layer {threading_layer() if _PARALLEL_CAPABLE else 'not used (one core)'}")
+    p(f"  numba threads   {numba.get_num_threads()}")
+    p("  kernel variants (large inputs; serial below the threshold at FULL):")
+    for name, k in sorted(_all_kernels().items()):
+        p(f"    {name:<16}{k.variant_name():<16}threshold {k.parallel_min_size:,} elements")
+
+
+def warmup() -> float:
+    """Compile (or load from Numba's cache) every kernel for its common signatures.
+
+    Returns the seconds spent.
+    """
+    t0 = time.perf_counter()
+    for k in _all_kernels().values():
+        k.warmup()
+    return time.perf_counter() - t0

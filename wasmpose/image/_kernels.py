@@ -1,0 +1,380 @@
+"""Numba kernels of :mod:`wasmpose.image`: a serial and a parallel variant of each.
+
+Every kernel takes C-contiguous arrays already validated by ``wasmpose.image`` and has the same
+signature as its NumPy reference in ``_reference.py``. Loops run over flat buffers (they vectorise;
+``img[y, x, c]`` indexing did not). Parallel variants split the work into fixed blocks and hand
+sliced views to the serial helper. Serial kernels are cached on disk; parallel ones too (their
+cache load time is measured in ``benchmarks/benchmark_import.py``).
+All helpers live in this module because Numba's cache does not notice edits to other files.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+# Pixels (or elements) per parallel block: large enough to amortise scheduling, small enough
+# to balance two to a few dozen threads on 1080p frames.
+BLOCK = 1 << 15
+
+# OpenCV 5 fixed-point BT.601 weights for 8-bit images (15 fractional bits).
+GRAY_SHIFT = 15
+
+# error_model="numpy": a division by zero gives inf/NaN as in NumPy instead of raising
+_SERIAL = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+_PARALLEL = dict(_SERIAL, parallel=True)
+_REASSOC = {"reassoc"}
+
+
+# --- grayscale ------------------------------------------------------------------------------
+@njit(**_SERIAL)
+def gray_u8_serial(src, dst, nch, coef):
+    """dst[p] = round(sum_k coef[k] * src[p*nch + k]) in 15-bit fixed point (OpenCV 5)."""
+    c0 = np.int32(coef[0])
+    c1 = np.int32(coef[1])
+    c2 = np.int32(coef[2])
+    half = np.int32(1 << (GRAY_SHIFT - 1))
+    n = dst.size
+    if nch == 3:
+        for p in range(n):
+            j = 3 * p
+            v = np.int32(src[j]) * c0 + np.int32(src[j + 1]) * c1 + np.int32(src[j + 2]) * c2
+            dst[p] = np.uint8((v + half) >> GRAY_SHIFT)
+    else:
+        for p in range(n):
+            j = 4 * p
+            v = np.int32(src[j]) * c0 + np.int32(src[j + 1]) * c1 + np.int32(src[j + 2]) * c2
+            dst[p] = np.uint8((v + half) >> GRAY_SHIFT)
+
+
+@njit(**_SERIAL)
+def gray_float_serial(src, dst, nch, coef):
+    """dst[p] = sum_k coef[k] * src[p*nch + k] in the dtype of ``coef`` (float32 or float64)."""
+    c0 = coef[0]
+    c1 = coef[1]
+    c2 = coef[2]
+    n = dst.size
+    if nch == 3:
+        for p in range(n):
+            j = 3 * p
+            dst[p] = src[j] * c0 + src[j + 1] * c1 + src[j + 2] * c2
+    else:
+        for p in range(n):
+            j = 4 * p
+            dst[p] = src[j] * c0 + src[j + 1] * c1 + src[j + 2] * c2
+
+
+@njit(**_PARALLEL)
+def gray_u8_parallel(src, dst, nch, coef):
+    n = dst.size
+    nb = (n + BLOCK - 1) // BLOCK
+    for b in prange(nb):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        gray_u8_serial(src[lo * nch:hi * nch], dst[lo:hi], nch, coef)
+
+
+@njit(**_PARALLEL)
+def gray_float_parallel(src, dst, nch, coef):
+    n = dst.size
+    nb = (n + BLOCK - 1) // BLOCK
+    for b in prange(nb):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        gray_float_serial(src[lo * nch:hi * nch], dst[lo:hi], nch, coef)
+
+
+# --- threshold ------------------------------------------------------------------------------
+# kind codes: 0 binary, 1 binary_inv, 2 trunc, 3 tozero, 4 tozero_inv
+@njit(**_SERIAL)
+def threshold_u8_serial(src_nd, dst_nd, kind, thresh, maxval):
+    """OpenCV's 8-bit rule with an integer ``thresh`` in [0, 254] and ``maxval`` in [0, 255].
+
+    ``src_nd`` and ``dst_nd`` are C-contiguous arrays of one shape, any rank (flattened here:
+    reshaping in Python costs more than the kernel on small inputs).
+    """
+    src = src_nd.ravel()
+    dst = dst_nd.ravel()
+    t = np.uint8(thresh)
+    m = np.uint8(maxval)
+    z = np.uint8(0)
+    n = src.size
+    if kind == 0:
+        for i in range(n):
+            dst[i] = m if src[i] > t else z
+    elif kind == 1:
+        for i in range(n):
+            dst[i] = z if src[i] > t else m
+    elif kind == 2:
+        for i in range(n):
+            dst[i] = min(src[i], t)
+    elif kind == 3:
+        for i in range(n):
+            v = src[i]
+            dst[i] = v if v > t else z
+    else:
+        for i in range(n):
+            v = src[i]
+            dst[i] = z if v > t else v
+
+
+@njit(**_SERIAL)
+def threshold_f32_serial(src_nd, dst_nd, kind, thresh, maxval):
+    """OpenCV's float rule, comparing in float32, NaN included (see the kinds below)."""
+    src = src_nd.ravel()
+    dst = dst_nd.ravel()
+    t = np.float32(thresh)
+    m = np.float32(maxval)
+    z = np.float32(0.0)
+    n = src.size
+    # NaN follows OpenCV: binary -> 0, binary_inv -> 0, trunc/tozero/tozero_inv -> NaN
+    # kind 3 (tozero) receives nextafter(thresh, +inf) from the caller
+    if kind == 0:
+        for i in range(n):
+            dst[i] = m if src[i] > t else z
+    elif kind == 1:
+        for i in range(n):
+            dst[i] = m if src[i] <= t else z
+    elif kind == 2:
+        for i in range(n):
+            v = src[i]
+            dst[i] = t if v > t else v
+    elif kind == 3:
+        # the caller passes nextafter(thresh, +inf): OpenCV's rule "v < that ? 0 : v" keeps NaN,
+        # and keeps +inf when thresh is +inf
+        for i in range(n):
+            v = src[i]
+            dst[i] = z if v < t else v
+    else:
+        for i in range(n):
+            v = src[i]
+            dst[i] = z if v > t else v
+
+
+@njit(**_PARALLEL)
+def threshold_u8_parallel(src_nd, dst_nd, kind, thresh, maxval):
+    src = src_nd.ravel()
+    dst = dst_nd.ravel()
+    n = src.size
+    nb = (n + 4 * BLOCK - 1) // (4 * BLOCK)
+    for b in prange(nb):
+        lo = b * 4 * BLOCK
+        hi = min(n, lo + 4 * BLOCK)
+        threshold_u8_serial(src[lo:hi], dst[lo:hi], kind, thresh, maxval)
+
+
+@njit(**_PARALLEL)
+def threshold_f32_parallel(src_nd, dst_nd, kind, thresh, maxval):
+    src = src_nd.ravel()
+    dst = dst_nd.ravel()
+    n = src.size
+    nb = (n + BLOCK - 1) // BLOCK
+    for b in prange(nb):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        threshold_f32_serial(src[lo:hi], dst[lo:hi], kind, thresh, maxval)
+
+
+# --- Otsu -----------------------------------------------------------------------------------
+@njit(**_SERIAL)
+def _histogram_u8(src, hist):
+    for i in range(src.size):
+        hist[src[i]] += 1
+
+
+@njit(**_SERIAL)
+def otsu_from_histogram(hist, total):
+    """OpenCV's ``getThreshVal_Otsu_8u`` on a 256-bin histogram of ``total`` pixels."""
+    scale = 1.0 / total
+    mu = 0.0
+    for i in range(256):
+        mu += i * np.float64(hist[i])
+    mu *= scale
+    mu1 = 0.0
+    q1 = 0.0
+    max_sigma = 0.0
+    max_val = 0.0
+    eps = 1.1920928955078125e-07  # FLT_EPSILON
+    for i in range(256):
+        p_i = hist[i] * scale
+        mu1 *= q1
+        q1 += p_i
+        q2 = 1.0 - q1
+        if min(q1, q2) < eps or max(q1, q2) > 1.0 - eps:
+            continue
+        mu1 = (mu1 + i * p_i) / q1
+        mu2 = (mu - q1 * mu1) / q2
+        sigma = q1 * q2 * (mu1 - mu2) * (mu1 - mu2)
+        if sigma > max_sigma:
+            max_sigma = sigma
+            max_val = np.float64(i)
+    return max_val
+
+
+@njit(**_SERIAL)
+def otsu_serial(src):
+    hist = np.zeros(256, np.int64)
+    _histogram_u8(src, hist)
+    return otsu_from_histogram(hist, src.size)
+
+
+@njit(**_PARALLEL)
+def otsu_parallel(src):
+    n = src.size
+    blk = 4 * BLOCK
+    nb = (n + blk - 1) // blk
+    hists = np.zeros((nb, 256), np.int64)
+    for b in prange(nb):
+        lo = b * blk
+        _histogram_u8(src[lo:min(n, lo + blk)], hists[b])
+    hist = np.zeros(256, np.int64)
+    for b in range(nb):
+        for i in range(256):
+            hist[i] += hists[b, i]
+    return otsu_from_histogram(hist, n)
+
+
+# --- normalize ------------------------------------------------------------------------------
+NORM_BLOCK = 1 << 14
+
+
+@njit(**_SERIAL, fastmath=_REASSOC)
+def _shifted_sums(x, shift):
+    """Sum and sum of squares of ``x - shift`` accumulated in float64."""
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(x.size):
+        d = np.float64(x[i]) - shift
+        s1 += d
+        s2 += d * d
+    return s1, s2
+
+
+@njit(**_SERIAL)
+def _affine_write(x, out, mean, inv):
+    for i in range(x.size):
+        out[i] = (x[i] - mean) * inv
+
+
+@njit(**_SERIAL)
+def _row_moments(s1, s2, n, shift, eps):
+    """Mean and 1/sqrt(var + eps) of a row from its shifted sums (population variance)."""
+    m = s1 / n
+    var = s2 / n - m * m
+    if var < 0.0:
+        var = 0.0
+    return shift + m, 1.0 / np.sqrt(var + eps)
+
+
+@njit(**_SERIAL)
+def _normalize_row(x, out, eps):
+    n = x.size
+    shift = np.float64(x[0])
+    nb = (n + NORM_BLOCK - 1) // NORM_BLOCK
+    s1 = 0.0
+    s2 = 0.0
+    for b in range(nb):
+        lo = b * NORM_BLOCK
+        a, c = _shifted_sums(x[lo:min(n, lo + NORM_BLOCK)], shift)
+        s1 += a
+        s2 += c
+    mean, inv = _row_moments(s1, s2, n, shift, eps)
+    _affine_write(x, out, mean, inv)
+
+
+@njit(**_SERIAL)
+def normalize_serial(x, out, eps):
+    """Normalise each row of the 2-D arrays ``x`` into ``out`` (rows are the reduced axes)."""
+    for r in range(x.shape[0]):
+        _normalize_row(x[r], out[r], eps)
+
+
+@njit(**_PARALLEL)
+def normalize_parallel(x, out, eps):
+    rows, n = x.shape
+    if rows >= 8:
+        for r in prange(rows):
+            _normalize_row(x[r], out[r], eps)
+        return
+    nb = (n + NORM_BLOCK - 1) // NORM_BLOCK
+    part = np.empty((nb, 2), np.float64)
+    for r in range(rows):
+        xr = x[r]
+        orow = out[r]
+        shift = np.float64(xr[0])
+        for b in prange(nb):
+            lo = b * NORM_BLOCK
+            a, c = _shifted_sums(xr[lo:min(n, lo + NORM_BLOCK)], shift)
+            part[b, 0] = a
+            part[b, 1] = c
+        s1 = 0.0
+        s2 = 0.0
+        for b in range(nb):  # same order as the serial kernel: identical results
+            s1 += part[b, 0]
+            s2 += part[b, 1]
+        mean, inv = _row_moments(s1, s2, n, shift, eps)
+        for b in prange(nb):
+            lo = b * NORM_BLOCK
+            hi = min(n, lo + NORM_BLOCK)
+            _affine_write(xr[lo:hi], orow[lo:hi], mean, inv)
+
+
+# --- to_tensor ------------------------------------------------------------------------------
+@njit(**_SERIAL)
+def _planar_block(s, o0, o1, o2, a, b):
+    a0 = a[0]
+    a1 = a[1]
+    a2 = a[2]
+    b0 = b[0]
+    b1 = b[1]
+    b2 = b[2]
+    for i in range(o0.size):
+        j = 3 * i
+        o0[i] = s[j] * a0 + b0
+        o1[i] = s[j + 1] * a1 + b1
+        o2[i] = s[j + 2] * a2 + b2
+
+
+@njit(**_SERIAL)
+def _interleaved_block(s, o, a, b):
+    a0 = a[0]
+    a1 = a[1]
+    a2 = a[2]
+    b0 = b[0]
+    b1 = b[1]
+    b2 = b[2]
+    for i in range(s.size // 3):
+        j = 3 * i
+        o[j] = s[j] * a0 + b0
+        o[j + 1] = s[j + 1] * a1 + b1
+        o[j + 2] = s[j + 2] * a2 + b2
+
+
+@njit(**_SERIAL)
+def to_tensor_serial(src, out, a, b, planar):
+    """``src`` (N, P*3) uint8 -> ``out`` (N, 3*P) float32, planes (NCHW) or interleaved (NHWC).
+
+    ``out = src * a[c] + b[c]`` in float64, rounded once to float32.
+    """
+    npix = src.shape[1] // 3
+    for n in range(src.shape[0]):
+        if planar:
+            o = out[n]
+            _planar_block(src[n], o[:npix], o[npix:2 * npix], o[2 * npix:], a, b)
+        else:
+            _interleaved_block(src[n], out[n], a, b)
+
+
+@njit(**_PARALLEL)
+def to_tensor_parallel(src, out, a, b, planar):
+    nimg = src.shape[0]
+    npix = src.shape[1] // 3
+    nb = (npix + BLOCK - 1) // BLOCK
+    for t in prange(nimg * nb):
+        n = t // nb
+        lo = (t % nb) * BLOCK
+        hi = min(npix, lo + BLOCK)
+        s = src[n, 3 * lo:3 * hi]
+        if planar:
+            o = out[n]
+            _planar_block(s, o[lo:hi], o[npix + lo:npix + hi], o[2 * npix + lo:2 * npix + hi], a, b)
+        else:
+            _interleaved_block(s, out[n, 3 * lo:3 * hi], a, b)

@@ -1,0 +1,91 @@
+"""NumPy reference implementations of :mod:`wasmpose.image` (the ``OptLevel.NONE`` variants).
+
+Each function has the same signature as its Numba kernel in ``_kernels.py`` and writes the same
+result: the compiled variants are tested against these and against the peers.
+"""
+
+import numpy as np
+
+GRAY_SHIFT = 15
+
+
+def gray_u8(src, dst, nch, coef):
+    px = src.reshape(-1, nch)
+    c = coef.astype(np.int32)
+    acc = (px[:, 0].astype(np.int32) * c[0] + px[:, 1].astype(np.int32) * c[1]
+           + px[:, 2].astype(np.int32) * c[2])
+    dst[...] = ((acc + (1 << (GRAY_SHIFT - 1))) >> GRAY_SHIFT).astype(np.uint8)
+
+
+def gray_float(src, dst, nch, coef):
+    px = src.reshape(-1, nch)
+    dst[...] = px[:, 0] * coef[0] + px[:, 1] * coef[1] + px[:, 2] * coef[2]
+
+
+def threshold_u8(src, dst, kind, thresh, maxval):
+    _threshold(src, dst, kind, np.uint8(thresh), np.uint8(maxval))
+
+
+def threshold_f32(src, dst, kind, thresh, maxval):
+    _threshold(src, dst, kind, np.float32(thresh), np.float32(maxval))
+
+
+def _threshold(src, dst, kind, t, m):
+    above = src > t
+    zero = src.dtype.type(0)
+    if kind == 0:
+        np.copyto(dst, np.where(above, m, zero))
+    elif kind == 1:
+        np.copyto(dst, np.where(src <= t, m, zero))  # NaN -> 0, as OpenCV
+    elif kind == 2:
+        np.copyto(dst, np.where(above, t, src))
+    elif kind == 3:
+        # float32: t is nextafter(thresh, +inf), and NaN stays NaN, as OpenCV
+        np.copyto(dst, np.where(src < t if src.dtype.kind == "f" else ~above, zero, src))
+    else:
+        np.copyto(dst, np.where(above, zero, src))
+
+
+def otsu(src):
+    hist = np.bincount(src, minlength=256)
+    return otsu_from_histogram(hist, src.size)
+
+
+def otsu_from_histogram(hist, total):
+    """OpenCV's ``getThreshVal_Otsu_8u``: the first bin maximising the between-class variance."""
+    scale = 1.0 / total
+    p = hist.astype(np.float64) * scale
+    mu = float(np.dot(np.arange(256, dtype=np.float64), hist.astype(np.float64))) * scale
+    eps = float(np.finfo(np.float32).eps)
+    mu1 = q1 = max_sigma = max_val = 0.0
+    for i in range(256):
+        p_i = float(p[i])
+        mu1 *= q1
+        q1 += p_i
+        q2 = 1.0 - q1
+        if min(q1, q2) < eps or max(q1, q2) > 1.0 - eps:
+            continue
+        mu1 = (mu1 + i * p_i) / q1
+        mu2 = (mu - q1 * mu1) / q2
+        sigma = q1 * q2 * (mu1 - mu2) * (mu1 - mu2)
+        if sigma > max_sigma:
+            max_sigma, max_val = sigma, float(i)
+    return max_val
+
+
+def normalize(x, out, eps):
+    """Normalise each row of 2-D ``x`` into ``out``: statistics in float64, two passes."""
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):  # inf/NaN propagate silently, as in the compiled kernels
+        mean = x64.mean(axis=1, keepdims=True)
+        var = ((x64 - mean) ** 2).mean(axis=1, keepdims=True)
+        out[...] = (x64 - mean) / np.sqrt(var + eps)
+
+
+def to_tensor(src, out, a, b, planar):
+    n = src.shape[0]
+    px = src.reshape(n, -1, 3).astype(np.float64) * a + b  # (N, P, 3)
+    if planar:
+        out[...] = px.transpose(0, 2, 1).reshape(n, -1)
+    else:
+        out[...] = px.reshape(n, -1)
