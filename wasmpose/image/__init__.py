@@ -44,7 +44,7 @@ def _warm_gray(variant):
     for dt in (_U8, _F32, _F64):
         fn = (_GRAY_U8 if dt == _U8 else _GRAY_FLOAT).variant(variant)
         for nch in (3, 4):
-            fn(np.zeros(8 * nch, dt), np.zeros(8, dt), nch, _GRAY_COEF[dt.name, "rgb"])
+            fn(np.zeros(8 * nch, dt), np.zeros(8, dt), nch, False)
 
 
 def _warm_threshold(variant):
@@ -95,23 +95,7 @@ _TO_TENSOR = register(Kernel("to_tensor", reference=_ref.to_tensor, serial=_nb.t
 # ---------------------------------------------------------------------------------------------
 # grayscale
 # ---------------------------------------------------------------------------------------------
-_BT601 = (0.299, 0.587, 0.114)
-_BT601_Q15 = (9798, 19235, 3735)  # OpenCV 5: round(w * 2**15), summing to 2**15
-
-
-def _gray_coefs():
-    table = {}
-    for order, perm in (("rgb", (0, 1, 2)), ("bgr", (2, 1, 0))):
-        table["uint8", order] = np.array([_BT601_Q15[i] for i in perm], np.int32)
-        table["float32", order] = np.array([_BT601[i] for i in perm], np.float32)
-        table["float64", order] = np.array([_BT601[i] for i in perm], np.float64)
-    for v in table.values():
-        v.flags.writeable = False
-    return table
-
-
-_GRAY_COEF = _gray_coefs()
-_ORDERS = {"rgb": "rgb", "bgr": "bgr", "rgba": "rgb", "bgra": "bgr"}
+_ORDERS = {"rgb": False, "bgr": True, "rgba": False, "bgra": True}  # -> is BGR
 
 
 def grayscale(img, *, order="rgb", out=None):
@@ -153,13 +137,13 @@ def grayscale(img, *, order="rgb", out=None):
     nch = img.shape[-1]
     if nch not in (3, 4):
         raise ValueError(f"img: expected 3 or 4 channels in the last axis, got shape {img.shape}")
-    order = _ORDERS[_checks.choice(order, "order", tuple(_ORDERS))]
+    bgr = _ORDERS[_checks.choice(order, "order", tuple(_ORDERS))]
     shape = img.shape[:-1]
     dst, copy_back = _checks.output_buffer(out, "out", shape, img.dtype, (img,))
     if dst.size:
         src = np.ascontiguousarray(img).reshape(-1)
         kernel = _GRAY_U8 if img.dtype == _U8 else _GRAY_FLOAT
-        kernel(dst.size, src, dst.reshape(-1), nch, _GRAY_COEF[img.dtype.name, order])
+        kernel(dst.size, src, dst.reshape(-1), nch, bgr)
     if copy_back:
         out[...] = dst
         return out

@@ -15,7 +15,7 @@ from numba import njit, prange
 # to balance two to a few dozen threads on 1080p frames.
 BLOCK = 1 << 15
 
-# OpenCV 5 fixed-point BT.601 weights for 8-bit images (15 fractional bits).
+# OpenCV 5 fixed-point BT.601 luma for 8-bit images: 15 fractional bits.
 GRAY_SHIFT = 15
 
 # error_model="numpy": a division by zero gives inf/NaN as in NumPy instead of raising
@@ -25,61 +25,78 @@ _REASSOC = {"reassoc"}
 
 
 # --- grayscale ------------------------------------------------------------------------------
-@njit(**_SERIAL)
-def gray_u8_serial(src, dst, nch, coef):
-    """dst[p] = round(sum_k coef[k] * src[p*nch + k]) in 15-bit fixed point (OpenCV 5)."""
-    c0 = np.int32(coef[0])
-    c1 = np.int32(coef[1])
-    c2 = np.int32(coef[2])
-    half = np.int32(1 << (GRAY_SHIFT - 1))
-    n = dst.size
-    if nch == 3:
-        for p in range(n):
-            j = 3 * p
-            v = np.int32(src[j]) * c0 + np.int32(src[j + 1]) * c1 + np.int32(src[j + 2]) * c2
-            dst[p] = np.uint8((v + half) >> GRAY_SHIFT)
-    else:
-        for p in range(n):
-            j = 4 * p
-            v = np.int32(src[j]) * c0 + np.int32(src[j + 1]) * c1 + np.int32(src[j + 2]) * c2
-            dst[p] = np.uint8((v + half) >> GRAY_SHIFT)
+# OpenCV 5's BT.601 weights: round(w * 2**15) for 8-bit images, the float weights otherwise.
+# Weights reach the loops as literals: with constant 16-bit weights LLVM emits vpmaddwd-style
+# code, with run-time weights plain 32-bit multiplies (measured 1.8x slower).
+_RQ, _GQ, _BQ = 9798, 19235, 3735
+_RF, _GF, _BF = 0.299, 0.587, 0.114
 
 
 @njit(**_SERIAL)
-def gray_float_serial(src, dst, nch, coef):
-    """dst[p] = sum_k coef[k] * src[p*nch + k] in the dtype of ``coef`` (float32 or float64)."""
-    c0 = coef[0]
-    c1 = coef[1]
-    c2 = coef[2]
-    n = dst.size
+def _gray_u8_loop(src, dst, nch, c0, c1, c2):
+    half = np.uint32(1 << (GRAY_SHIFT - 1))
+    for p in range(dst.size):
+        j = nch * p
+        v = (np.uint32(src[j]) * np.uint32(c0) + np.uint32(src[j + 1]) * np.uint32(c1)
+             + np.uint32(src[j + 2]) * np.uint32(c2) + half)
+        dst[p] = np.uint8(v >> np.uint32(GRAY_SHIFT))
+
+
+@njit(**_SERIAL)
+def _gray_float_loop(src, dst, nch, c0, c1, c2):
+    for p in range(dst.size):
+        j = nch * p
+        dst[p] = src[j] * c0 + src[j + 1] * c1 + src[j + 2] * c2
+
+
+@njit(**_SERIAL)
+def gray_u8_serial(src, dst, nch, bgr):
+    """``dst[p]`` = OpenCV 5's fixed-point luma of pixel ``p`` of the flat ``src``."""
     if nch == 3:
-        for p in range(n):
-            j = 3 * p
-            dst[p] = src[j] * c0 + src[j + 1] * c1 + src[j + 2] * c2
+        if bgr:
+            _gray_u8_loop(src, dst, 3, _BQ, _GQ, _RQ)
+        else:
+            _gray_u8_loop(src, dst, 3, _RQ, _GQ, _BQ)
+    elif bgr:
+        _gray_u8_loop(src, dst, 4, _BQ, _GQ, _RQ)
     else:
-        for p in range(n):
-            j = 4 * p
-            dst[p] = src[j] * c0 + src[j + 1] * c1 + src[j + 2] * c2
+        _gray_u8_loop(src, dst, 4, _RQ, _GQ, _BQ)
+
+
+@njit(**_SERIAL)
+def gray_float_serial(src, dst, nch, bgr):
+    """``dst[p] = 0.299 R + 0.587 G + 0.114 B`` in the precision of ``dst``."""
+    t = dst.dtype.type
+    r, g, b = t(_RF), t(_GF), t(_BF)
+    if nch == 3:
+        if bgr:
+            _gray_float_loop(src, dst, 3, b, g, r)
+        else:
+            _gray_float_loop(src, dst, 3, r, g, b)
+    elif bgr:
+        _gray_float_loop(src, dst, 4, b, g, r)
+    else:
+        _gray_float_loop(src, dst, 4, r, g, b)
 
 
 @njit(**_PARALLEL)
-def gray_u8_parallel(src, dst, nch, coef):
+def gray_u8_parallel(src, dst, nch, bgr):
     n = dst.size
     nb = (n + BLOCK - 1) // BLOCK
     for b in prange(nb):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
-        gray_u8_serial(src[lo * nch:hi * nch], dst[lo:hi], nch, coef)
+        gray_u8_serial(src[lo * nch:hi * nch], dst[lo:hi], nch, bgr)
 
 
 @njit(**_PARALLEL)
-def gray_float_parallel(src, dst, nch, coef):
+def gray_float_parallel(src, dst, nch, bgr):
     n = dst.size
     nb = (n + BLOCK - 1) // BLOCK
     for b in prange(nb):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
-        gray_float_serial(src[lo * nch:hi * nch], dst[lo:hi], nch, coef)
+        gray_float_serial(src[lo * nch:hi * nch], dst[lo:hi], nch, bgr)
 
 
 # --- threshold ------------------------------------------------------------------------------

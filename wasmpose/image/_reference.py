@@ -9,17 +9,20 @@ import numpy as np
 GRAY_SHIFT = 15
 
 
-def gray_u8(src, dst, nch, coef):
-    px = src.reshape(-1, nch)
-    c = coef.astype(np.int32)
-    acc = (px[:, 0].astype(np.int32) * c[0] + px[:, 1].astype(np.int32) * c[1]
-           + px[:, 2].astype(np.int32) * c[2])
+BT601_Q15 = (9798, 19235, 3735)  # OpenCV 5: round(w * 2**15) for R, G, B
+BT601 = (0.299, 0.587, 0.114)
+
+
+def gray_u8(src, dst, nch, bgr):
+    px = src.reshape(-1, nch)[:, 2::-1] if bgr else src.reshape(-1, nch)
+    acc = sum(px[:, k].astype(np.int32) * np.int32(BT601_Q15[k]) for k in range(3))
     dst[...] = ((acc + (1 << (GRAY_SHIFT - 1))) >> GRAY_SHIFT).astype(np.uint8)
 
 
-def gray_float(src, dst, nch, coef):
-    px = src.reshape(-1, nch)
-    dst[...] = px[:, 0] * coef[0] + px[:, 1] * coef[1] + px[:, 2] * coef[2]
+def gray_float(src, dst, nch, bgr):
+    px = src.reshape(-1, nch)[:, 2::-1] if bgr else src.reshape(-1, nch)
+    w = np.array(BT601, dst.dtype)
+    dst[...] = px[:, 0] * w[0] + px[:, 1] * w[1] + px[:, 2] * w[2]
 
 
 def threshold_u8(src, dst, kind, thresh, maxval):

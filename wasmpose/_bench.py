@@ -1,0 +1,672 @@
+"""Engine of ``python -m wasmpose bench``: wasmpose kernels against NumPy and their peers.
+
+:func:`run` times every public kernel of :mod:`wasmpose.image` four ways and prints a table:
+
+``wasmpose``
+    the public function at ``OptLevel.FULL`` (the default level: the parallel kernel from the
+    kernel's size threshold on, the serial one below it);
+``simd``
+    the public function at ``OptLevel.SIMD`` (single-threaded compiled kernel);
+``numpy``
+    the NumPy reference: the public function at ``OptLevel.NONE`` for grayscale, threshold and
+    Otsu, the plain NumPy formula for normalize and to_tensor;
+``peer``
+    the peer library where it imports (OpenCV, PyTorch); skipped otherwise.
+
+:func:`thresholds` measures, for every registered kernel, from which size the parallel variant
+beats the serial one: the ``parallel_min_size`` of :class:`wasmpose.cpu.Kernel`.
+
+Nothing heavy is imported with this module: OpenCV and PyTorch are imported on first use, and
+only inside :func:`run`.
+
+Timing method: each callable is called once untimed (Numba compilation or cache load, first
+touch of memory), then a loop count is chosen so that one sample takes at least ``min_time``
+(20 ms; 5 ms in quick mode), then ``repeats`` samples are taken with ``time.perf_counter`` and
+the garbage collector off. The time reported per call is the median of the fastest half of the
+samples: robust against interference from other processes, less optimistic than the minimum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from wasmpose import cpu
+
+__all__ = ["run", "thresholds", "measure"]
+
+# Seeds of the generated inputs: never change them (results of different versions are only
+# comparable on the same data); append new ones.
+_SEED_IMAGE = 20240901
+_SEED_ARRAY = 20240902
+_SEED_GRAY = 20240903
+_SEED_BATCH = 20240904
+
+_FULL_MIN_TIME, _FULL_REPEATS = 0.020, 7
+_QUICK_MIN_TIME, _QUICK_REPEATS = 0.005, 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Result of :func:`measure`, all times in seconds per call.
+
+    Attributes
+    ----------
+    estimate : float
+        Median of the fastest half of the samples (the figure reported).
+    best : float
+        Fastest sample.
+    median : float
+        Median of all samples.
+    loops : int
+        Calls per sample.
+    samples : int
+        Number of samples.
+    """
+
+    estimate: float
+    best: float
+    median: float
+    loops: int
+    samples: int
+
+
+def _loop_time(fn: Callable[[], Any], loops: int) -> float:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        return time.perf_counter() - t0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
+            repeats: int = _FULL_REPEATS) -> Timing:
+    """Time ``fn()``: warm up once, calibrate the loop count, take ``repeats`` samples.
+
+    Parameters
+    ----------
+    fn : callable
+        Called without arguments; its result is discarded.
+    min_time : float, default 0.02
+        Minimum duration of one sample in seconds; the loop count is raised until a sample
+        takes at least this long.
+    repeats : int, default 7
+        Number of samples (at least 1).
+
+    Returns
+    -------
+    Timing
+        Seconds per call.
+
+    Examples
+    --------
+    >>> t = measure(lambda: sum(range(100)), min_time=0.001, repeats=3)
+    >>> 0 < t.best <= t.estimate
+    True
+    """
+    fn()  # warm-up: compilation or cache load, first touch of memory; never timed
+    loops = 1
+    while True:
+        t = _loop_time(fn, loops)
+        if t >= min_time or loops >= 1 << 24:
+            break
+        # aim 20% past min_time; at least double, at most x100 per step
+        want = math.ceil(loops * min_time * 1.2 / t) if t > 0 else loops * 100
+        loops = min(max(want, 2 * loops), 100 * loops)
+    per_call = [t / loops]
+    for _ in range(max(1, int(repeats)) - 1):
+        per_call.append(_loop_time(fn, loops) / loops)
+    per_call.sort()
+    fastest_half = per_call[: (len(per_call) + 1) // 2]
+    return Timing(estimate=statistics.median(fastest_half), best=per_call[0],
+                  median=statistics.median(per_call), loops=loops, samples=len(per_call))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs (fixed seeds) and peers (imported lazily)
+# ---------------------------------------------------------------------------------------------
+def _rgb(h: int, w: int, dtype: str = "uint8") -> np.ndarray:
+    rng = np.random.default_rng([_SEED_IMAGE, h, w])
+    if dtype == "uint8":
+        return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    return rng.random((h, w, 3), dtype=np.dtype(dtype).type)
+
+
+def _rgb_batch(n: int, h: int, w: int) -> np.ndarray:
+    rng = np.random.default_rng([_SEED_BATCH, n, h, w])
+    return rng.integers(0, 256, size=(n, h, w, 3), dtype=np.uint8)
+
+
+def _gray(h: int, w: int) -> np.ndarray:
+    """Bimodal 8-bit image (two clipped Gaussians), the case Otsu's method is made for."""
+    rng = np.random.default_rng([_SEED_GRAY, h, w])
+    fg = rng.random((h, w)) < 0.4
+    v = np.where(fg, rng.normal(180.0, 25.0, (h, w)), rng.normal(70.0, 30.0, (h, w)))
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+
+
+def _shape_2d(n: int) -> tuple[int, int]:
+    """Near-square (rows, cols) with rows * cols == n, for n a power of two."""
+    cols = 1 << ((n.bit_length() - 1 + 1) // 2)
+    return n // cols, cols
+
+
+def _array(n: int, dtype: str) -> np.ndarray:
+    """``n`` values as a near-square 2-D array: uint8 in [0, 255] or floats in [0, 255)."""
+    rng = np.random.default_rng([_SEED_ARRAY, n, np.dtype(dtype).itemsize])
+    if dtype == "uint8":
+        return rng.integers(0, 256, size=_shape_2d(n), dtype=np.uint8)
+    x = rng.random(_shape_2d(n), dtype=np.dtype(dtype).type)
+    x *= 255
+    return x
+
+
+_PEERS: dict[str, Any] = {}
+
+
+def _peer(name: str) -> Any | None:
+    """The module ``name`` if it imports, else ``None``; tried once per process."""
+    if name not in _PEERS:
+        try:
+            _PEERS[name] = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - missing or broken: the peer is skipped
+            _PEERS[name] = None
+    return _PEERS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Callables:
+    wasmpose: Callable[[], Any]
+    numpy: Callable[[], Any]
+    numpy_level: str | None = None  # "none" when ``numpy`` is the public function at NONE
+    peer_name: str | None = None
+    peer: Callable[[], Any] | None = None
+    out: Callable[[], Any] | None = None  # wasmpose writing into a preallocated out=
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Case:
+    kernel: str
+    name: str
+    size: int  # units of work as the kernel counts them (pixels or elements)
+    dtype: str
+    build: Callable[[], _Callables]
+
+
+def _wh(w: int, h: int) -> str:
+    return f"{w}x{h}"
+
+
+def _grayscale_cases() -> Iterator[_Case]:
+    from wasmpose.image import grayscale
+
+    def build(h, w, dtype):
+        img = _rgb(h, w, dtype)
+        cv2 = _peer("cv2")
+        peer = None
+        if cv2 is not None:
+            code = cv2.COLOR_RGB2GRAY
+            peer = lambda: cv2.cvtColor(img, code)  # noqa: E731
+        call = lambda: grayscale(img)  # noqa: E731
+        return _Callables(call, call, "none", "cv2.cvtColor", peer)
+
+    for dtype, (w, h) in (("uint8", (256, 256)), ("uint8", (640, 480)),
+                          ("float32", (640, 480)), ("uint8", (1920, 1080)),
+                          ("uint8", (2048, 2048))):
+        yield _Case("grayscale", f"{_wh(w, h)} {dtype}", h * w, dtype,
+                    lambda h=h, w=w, dtype=dtype: build(h, w, dtype))
+
+
+_SIZES_1D = (("1K", 1 << 10), ("1M", 1 << 20), ("16M", 1 << 24))
+
+
+def _threshold_cases() -> Iterator[_Case]:
+    from wasmpose.image import threshold
+
+    def build(n, dtype):
+        x = _array(n, dtype)
+        cv2 = _peer("cv2")
+        peer = None
+        if cv2 is not None:
+            kind = cv2.THRESH_BINARY
+            peer = lambda: cv2.threshold(x, 127, 255, kind)  # noqa: E731
+        call = lambda: threshold(x, 127)  # noqa: E731
+        return _Callables(call, call, "none", "cv2.threshold", peer)
+
+    for label, n in _SIZES_1D:
+        for dtype in ("uint8", "float32"):
+            yield _Case("threshold", f"{label} {dtype}", n, dtype,
+                        lambda n=n, dtype=dtype: build(n, dtype))
+
+
+def _otsu_cases() -> Iterator[_Case]:
+    from wasmpose.image import otsu_threshold
+
+    def build(h, w):
+        g = _gray(h, w)
+        cv2 = _peer("cv2")
+        peer = None
+        if cv2 is not None:
+            kind = cv2.THRESH_BINARY + cv2.THRESH_OTSU
+            peer = lambda: cv2.threshold(g, 0, 255, kind)  # noqa: E731
+        call = lambda: otsu_threshold(g)  # noqa: E731
+        return _Callables(call, call, "none", "cv2.threshold(OTSU)", peer,
+                          note="the OpenCV call also writes the binary image")
+
+    for w, h in ((640, 480), (1920, 1080)):
+        yield _Case("otsu_threshold", _wh(w, h), h * w, "uint8",
+                    lambda h=h, w=w: build(h, w))
+
+
+def _normalize_cases() -> Iterator[_Case]:
+    from wasmpose.image import normalize
+
+    def build(n):
+        x = _array(n, "float32")
+        torch = _peer("torch")
+        peer = None
+        if torch is not None:
+            t = torch.from_numpy(x)
+            shape = t.shape
+            layer_norm = torch.nn.functional.layer_norm
+            peer = lambda: layer_norm(t, shape)  # noqa: E731
+        return _Callables(lambda: normalize(x), lambda: (x - x.mean()) / x.std(), None,
+                          "torch layer_norm", peer)
+
+    for label, n in _SIZES_1D:
+        yield _Case("normalize", f"{label} float32", n, "float32", lambda n=n: build(n))
+
+
+def _to_tensor_cases() -> Iterator[_Case]:
+    from wasmpose.image import IMAGENET_MEAN, IMAGENET_STD, to_tensor
+
+    mean = IMAGENET_MEAN.astype(np.float64)
+    std = IMAGENET_STD.astype(np.float64)
+
+    def build(n, h, w):
+        img = _rgb(h, w) if n == 0 else _rgb_batch(n, h, w)
+        batch = img if img.ndim == 4 else img[None]
+        out = np.zeros((batch.shape[0], 3, h, w), np.float32)  # pages touched once, here
+
+        def numpy_formula():
+            return np.ascontiguousarray(
+                ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
+
+        c = _Callables(lambda: to_tensor(img), numpy_formula, None, "cv2.dnn blob",
+                       out=lambda: to_tensor(img, out=out))
+        cv2 = _peer("cv2")
+        if cv2 is not None:
+            params = cv2.dnn.Image2BlobParams(
+                scalefactor=tuple(1 / (255 * std)), size=(w, h), mean=tuple(255 * mean),
+                swapRB=False, ddepth=cv2.CV_32F)
+            if img.ndim == 4:
+                images = list(img)
+                peer = lambda: cv2.dnn.blobFromImagesWithParams(images, params)  # noqa: E731
+            else:
+                peer = lambda: cv2.dnn.blobFromImageWithParams(img, params)  # noqa: E731
+            blob, ref = peer(), to_tensor(img)
+            if blob.shape == ref.shape and np.allclose(blob, ref, rtol=0, atol=1e-5):
+                c.peer = peer
+            else:
+                c.note = "cv2.dnn blob does not match to_tensor (atol 1e-5): peer not timed"
+        return c
+
+    for n, w, h in ((0, 640, 480), (8, 256, 256), (0, 1920, 1080)):
+        name = _wh(w, h) if n == 0 else f"{n}x{_wh(w, h)}"
+        yield _Case("to_tensor", name, max(n, 1) * h * w, "uint8",
+                    lambda n=n, h=h, w=w: build(n, h, w))
+
+
+_CASES = (_grayscale_cases, _threshold_cases, _otsu_cases, _normalize_cases, _to_tensor_cases)
+
+
+def _cases(quick: bool) -> list[_Case]:
+    """All cases; with ``quick``, those of the two smallest sizes of each kernel."""
+    selected = []
+    for make in _CASES:
+        cases = list(make())
+        if quick:
+            sizes = sorted({c.size for c in cases})[:2]
+            cases = [c for c in cases if c.size in sizes]
+        selected.extend(cases)
+    return selected
+
+
+def _kernel_of(name: str, dtype: str) -> cpu.Kernel:
+    """The Kernel object a call of public function ``name`` on ``dtype`` runs."""
+    registered = cpu.get_kernel(name)
+    for k in _companion_kernels(registered):
+        tag = k.name[len(name) + 1:-1]  # "grayscale[float]" -> "float"
+        if dtype.startswith(tag):
+            return k
+    return registered
+
+
+def _companion_kernels(registered: cpu.Kernel) -> list[cpu.Kernel]:
+    """Unregistered kernels of the same public function for other dtypes (``name[dtype]``)."""
+    found = []
+    for mod_name in cpu._KERNEL_MODULES:
+        mod = sys.modules.get(mod_name) or importlib.import_module(mod_name)
+        for v in vars(mod).values():
+            if (isinstance(v, cpu.Kernel) and v.name.startswith(registered.name + "[")
+                    and v.name.endswith("]") and v not in found):
+                found.append(v)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment description
+# ---------------------------------------------------------------------------------------------
+def _machine() -> dict:
+    f = cpu.cpu_features()
+    layer = cpu.threading_layer() if cpu._PARALLEL_CAPABLE else "not used (one core)"
+    import numba
+
+    return {
+        "cpu": f.name,
+        "flags": sorted(f.flags),
+        "vector_bits": f.vector_bits,
+        "cores": cpu._cores(),
+        "numba_threads": numba.get_num_threads(),
+        "threading_layer": layer,
+        "platform": platform.platform(),
+    }
+
+
+def _versions() -> dict:
+    import llvmlite
+    import numba
+
+    from wasmpose._version import __version__
+
+    v = {
+        "wasmpose": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+    }
+    cv2 = _PEERS.get("cv2")
+    if cv2 is not None:
+        v["opencv"] = cv2.__version__
+        v["opencv_threads"] = cv2.getNumThreads()
+    torch = _PEERS.get("torch")
+    if torch is not None:
+        v["torch"] = torch.__version__
+        v["torch_threads"] = torch.get_num_threads()
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+def _ms(t: Timing | None) -> float | None:
+    return None if t is None else t.estimate * 1e3
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den <= 0:
+        return None
+    return num / den
+
+
+def _fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if v < 1 else f"{v:.3f}" if v < 100 else f"{v:.1f}"
+
+
+def _fmt_x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+_HEADER = (f"{'kernel':<15}{'case':<19}{'wasmpose ms':>12}{'simd ms':>10}{'numpy ms':>10}  "
+           f"{'peer':<20}{'peer ms':>9}{'x vs numpy':>12}{'x vs peer':>11}")
+
+
+def _line(kernel, case, w, s, n, peer, p, xn, xp) -> str:
+    return (f"{kernel:<15}{case:<19}{_fmt_ms(w):>12}{_fmt_ms(s):>10}{_fmt_ms(n):>10}  "
+            f"{peer or '-':<20}{_fmt_ms(p):>9}{_fmt_x(xn):>12}{_fmt_x(xp):>11}")
+
+
+def _timed(fn: Callable[[], Any] | None, level: str | None, min_time: float, repeats: int,
+           errors: list, what: str) -> Timing | None:
+    if fn is None:
+        return None
+    try:
+        if level is None:
+            return measure(fn, min_time=min_time, repeats=repeats)
+        with cpu.opt_level(level):
+            return measure(fn, min_time=min_time, repeats=repeats)
+    except Exception as exc:  # noqa: BLE001 - a failing peer must not stop the run
+        errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> list[dict]:
+    """Time every public kernel of :mod:`wasmpose.image` and print a comparison table.
+
+    Parameters
+    ----------
+    quick : bool, default False
+        Time only the two smallest sizes of each kernel, with shorter samples (>= 5 ms instead
+        of >= 20 ms) and fewer of them (3 instead of 7).
+    json_path : str, optional
+        Also write ``{"machine": ..., "versions": ..., "settings": ..., "rows": [...]}`` as JSON
+        to this path.
+    file : file-like, default sys.stdout
+        Where the table goes.
+
+    Returns
+    -------
+    list of dict
+        One row per case, with keys ``kernel``, ``case``, ``size`` (pixels or elements, as the
+        kernel counts its work), ``dtype``, ``variant`` (what ``OptLevel.FULL`` ran),
+        ``wasmpose_ms``, ``simd_ms``, ``numpy_ms``, ``peer``, ``peer_ms``, ``x_vs_numpy``
+        (``numpy_ms / wasmpose_ms``) and ``x_vs_peer`` (``peer_ms / wasmpose_ms``); for
+        ``to_tensor`` also ``wasmpose_out_ms`` and ``x_out_vs_peer`` (with ``out=``). Missing
+        measurements (peer not installed) are ``None``; ``notes`` lists anything unusual.
+
+    Notes
+    -----
+    Ratios above 1 mean wasmpose is faster. Times are per call, in milliseconds.
+    """
+    min_time, repeats = (_QUICK_MIN_TIME, _QUICK_REPEATS) if quick else (
+        _FULL_MIN_TIME, _FULL_REPEATS)
+    p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
+    machine = _machine()
+    from wasmpose._version import __version__
+
+    p(f"wasmpose {__version__} bench{' (quick)' if quick else ''}: {machine['cpu']}, "
+      f"{machine['cores']} cores, threading layer {machine['threading_layer']}, "
+      f"{machine['numba_threads']} Numba threads")
+    p(f"ms per call: median of the fastest half of {repeats} samples of >= "
+      f"{min_time * 1e3:g} ms; wasmpose = OptLevel.FULL, simd = OptLevel.SIMD (one thread); "
+      f"x = other time / wasmpose time")
+    p(_HEADER)
+    p("-" * len(_HEADER))
+    rows = []
+    for case in _cases(quick):
+        notes: list[str] = []
+        c = case.build()
+        if c.note:
+            notes.append(c.note)
+        t_full = _timed(c.wasmpose, "full", min_time, repeats, notes, "wasmpose")
+        t_simd = _timed(c.wasmpose, "simd", min_time, repeats, notes, "simd")
+        t_np = _timed(c.numpy, c.numpy_level, min_time, repeats, notes, "numpy")
+        t_out = _timed(c.out, "full", min_time, repeats, notes, "wasmpose out=")
+        t_peer = _timed(c.peer, None, min_time, repeats, notes, c.peer_name or "peer")
+        kernel = _kernel_of(case.kernel, case.dtype)
+        with cpu.opt_level("full"):
+            variant = kernel.variant_name(case.size)
+        w, s, n, pk, o = _ms(t_full), _ms(t_simd), _ms(t_np), _ms(t_peer), _ms(t_out)
+        peer_name = c.peer_name if t_peer is not None else None
+        row = {
+            "kernel": case.kernel,
+            "case": case.name,
+            "size": case.size,
+            "dtype": case.dtype,
+            "variant": variant,
+            "wasmpose_ms": w,
+            "simd_ms": s,
+            "numpy_ms": n,
+            "peer": peer_name,
+            "peer_ms": pk,
+            "x_vs_numpy": _ratio(n, w),
+            "x_vs_peer": _ratio(pk, w),
+            "wasmpose_best_ms": None if t_full is None else t_full.best * 1e3,
+            "simd_best_ms": None if t_simd is None else t_simd.best * 1e3,
+            "notes": notes,
+        }
+        if c.out is not None:
+            row["wasmpose_out_ms"] = o
+            row["x_out_vs_peer"] = _ratio(pk, o)
+        rows.append(row)
+        p(_line(case.kernel, case.name, w, s, n, peer_name, pk, row["x_vs_numpy"],
+                row["x_vs_peer"]))
+        if c.out is not None:
+            p(_line("", case.name + " out=", o, None, None, None, None, _ratio(n, o),
+                    row["x_out_vs_peer"]))
+        for note in notes:
+            p(f"{'':<15}note: {note}")
+        del c  # free this case's inputs before building the next
+    if json_path is not None:
+        doc = {
+            "machine": machine,
+            "versions": _versions(),
+            "settings": {"quick": quick, "min_time_s": min_time, "repeats": repeats,
+                         "estimate": "median of the fastest half of the samples"},
+            "rows": rows,
+        }
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+        p(f"wrote {os.fspath(json_path)}")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# thresholds
+# ---------------------------------------------------------------------------------------------
+def _threshold_input(kernel_name: str, size: int) -> Callable[[], Any] | None:
+    """A call of the public function that gives kernel ``kernel_name`` ``size`` units of work."""
+    from wasmpose import image
+
+    h, w = _shape_2d(size)
+    if kernel_name == "grayscale":
+        img = _rgb(h, w, "uint8")
+        return lambda: image.grayscale(img)
+    if kernel_name == "grayscale[float]":
+        img = _rgb(h, w, "float32")
+        return lambda: image.grayscale(img)
+    if kernel_name == "threshold":
+        x = _array(size, "uint8")
+        return lambda: image.threshold(x, 127)
+    if kernel_name == "threshold[float32]":
+        x = _array(size, "float32")
+        return lambda: image.threshold(x, 127)
+    if kernel_name == "otsu_threshold":
+        g = _gray(h, w)
+        return lambda: image.otsu_threshold(g)
+    if kernel_name == "normalize":
+        x = _array(size, "float32")
+        return lambda: image.normalize(x)
+    if kernel_name == "to_tensor":
+        img = _rgb(h, w, "uint8")
+        return lambda: image.to_tensor(img)
+    return None
+
+
+def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10) -> dict:
+    """Measure from which size each kernel's parallel variant beats its serial one.
+
+    For every registered kernel (and its unregistered dtype companions such as
+    ``grayscale[float]``), the public function is timed at ``OptLevel.SIMD`` (serial variant)
+    and ``OptLevel.PARALLEL`` (parallel variant) on inputs of 2**10 to 2**22 units of work
+    (pixels or elements, as the kernel counts them).
+
+    Parameters
+    ----------
+    file : file-like, default sys.stdout
+        Where the report goes.
+    quick : bool, default False
+        Every other power of two, shorter and fewer samples.
+    margin : float, default 1.10
+        The parallel variant "wins" when ``serial_time / parallel_time >= margin``.
+
+    Returns
+    -------
+    dict
+        ``{kernel name: {"current": int, "suggested": int or None, "speedup": {size: float}}}``
+        where ``suggested`` is the smallest measured size from which the parallel variant wins
+        at every larger measured size too (``None``: it never does), i.e. the value to give
+        ``Kernel.parallel_min_size``.
+    """
+    p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
+    min_time, repeats = (_QUICK_MIN_TIME, _QUICK_REPEATS) if quick else (0.010, 5)
+    exps = range(10, 23, 2 if quick else 1)
+    machine = _machine()
+    p(f"parallel thresholds: {machine['cpu']}, {machine['cores']} cores, threading layer "
+      f"{machine['threading_layer']}, {machine['numba_threads']} Numba threads; parallel wins "
+      f"when serial/parallel >= {margin:.2f}")
+    if not cpu._PARALLEL_CAPABLE or cpu.threading_layer() == "unavailable":
+        p("parallel kernels cannot run here (one core, one Numba thread or no threading layer):"
+          " nothing to measure")
+        return {}
+    kernels = []
+    for k in sorted(cpu._all_kernels().values(), key=lambda k: k.name):
+        kernels.append(k)
+        kernels.extend(_companion_kernels(k))
+    result = {}
+    for k in kernels:
+        if _threshold_input(k.name, 1 << 10) is None:
+            p(f"{k.name}: no input builder, skipped")
+            continue
+        p(f"{k.name} (current parallel_min_size {k.parallel_min_size:,})")
+        p(f"  {'size':>10}{'serial ms':>12}{'parallel ms':>13}{'speedup':>10}")
+        speedup = {}
+        for e in exps:
+            size = 1 << e
+            fn = _threshold_input(k.name, size)
+            with cpu.opt_level("simd"):
+                ts = measure(fn, min_time=min_time, repeats=repeats).estimate
+            with cpu.opt_level("parallel"):
+                tp = measure(fn, min_time=min_time, repeats=repeats).estimate
+            speedup[size] = ts / tp
+            p(f"  {size:>10,}{ts * 1e3:>12.4f}{tp * 1e3:>13.4f}{ts / tp:>9.2f}x")
+            del fn
+        suggested = None
+        for size in sorted(speedup, reverse=True):
+            if speedup[size] < margin:
+                break
+            suggested = size
+        text = "never (keep serial)" if suggested is None else (
+            f"2**{suggested.bit_length() - 1} = {suggested:,}")
+        p(f"  suggested parallel_min_size: {text}")
+        result[k.name] = {"current": k.parallel_min_size, "suggested": suggested,
+                          "speedup": speedup}
+    return result
