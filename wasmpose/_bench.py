@@ -490,6 +490,8 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
         (``numpy_ms / wasmpose_ms``) and ``x_vs_peer`` (``peer_ms / wasmpose_ms``); for
         ``to_tensor`` also ``wasmpose_out_ms`` and ``x_out_vs_peer`` (with ``out=``). Missing
         measurements (peer not installed) are ``None``; ``notes`` lists anything unusual.
+        ``wasmpose_best_ms``/``wasmpose_median_ms`` (and ``simd_...``) give the fastest and
+        the median sample, to spot erratic timings.
 
     Notes
     -----
@@ -540,6 +542,8 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
             "x_vs_peer": _ratio(pk, w),
             "wasmpose_best_ms": None if t_full is None else t_full.best * 1e3,
             "simd_best_ms": None if t_simd is None else t_simd.best * 1e3,
+            "wasmpose_median_ms": None if t_full is None else t_full.median * 1e3,
+            "simd_median_ms": None if t_simd is None else t_simd.median * 1e3,
             "notes": notes,
         }
         if c.out is not None:
@@ -621,10 +625,11 @@ def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10) ->
     Returns
     -------
     dict
-        ``{kernel name: {"current": int, "suggested": int or None, "speedup": {size: float}}}``
-        where ``suggested`` is the smallest measured size from which the parallel variant wins
-        at every larger measured size too (``None``: it never does), i.e. the value to give
-        ``Kernel.parallel_min_size``.
+        ``{kernel name: {"current": int, "suggested": int or None, "stable_from": int or None,
+        "speedup": {size: float}}}``. ``suggested`` is the smallest measured size where the
+        parallel variant wins (the value to give ``Kernel.parallel_min_size``; ``None``: it
+        never wins); ``stable_from`` the smallest from which it wins at every larger measured
+        size too (memory-bound kernels can lose again on the largest inputs).
     """
     p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
     min_time, repeats = (_QUICK_MIN_TIME, _QUICK_REPEATS) if quick else (0.010, 5)
@@ -659,14 +664,25 @@ def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10) ->
             speedup[size] = ts / tp
             p(f"  {size:>10,}{ts * 1e3:>12.4f}{tp * 1e3:>13.4f}{ts / tp:>9.2f}x")
             del fn
-        suggested = None
+        wins = [size for size in sorted(speedup) if speedup[size] >= margin]
+        suggested = wins[0] if wins else None
+        stable = None  # smallest size from which parallel wins at every larger size too
         for size in sorted(speedup, reverse=True):
             if speedup[size] < margin:
                 break
-            suggested = size
-        text = "never (keep serial)" if suggested is None else (
-            f"2**{suggested.bit_length() - 1} = {suggested:,}")
-        p(f"  suggested parallel_min_size: {text}")
+            stable = size
+        p(f"  suggested parallel_min_size: {_pow2(suggested)}")
+        if suggested is not None:
+            slower = [size for size in speedup if size > suggested and speedup[size] < 1.0]
+            if slower:
+                tail = ("it wins at no size onwards" if stable is None else
+                        f"it wins at every size from {_pow2(stable)}")
+                p(f"  note: parallel slower than serial again at {', '.join(map(_pow2, slower))}"
+                  f" (memory-bound); {tail}")
         result[k.name] = {"current": k.parallel_min_size, "suggested": suggested,
-                          "speedup": speedup}
+                          "stable_from": stable, "speedup": speedup}
     return result
+
+
+def _pow2(size: int | None) -> str:
+    return "never (keep serial)" if size is None else f"2**{size.bit_length() - 1} = {size:,}"

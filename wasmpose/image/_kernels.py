@@ -335,6 +335,12 @@ def normalize_parallel(x, out, eps):
 
 
 # --- to_tensor ------------------------------------------------------------------------------
+# out = src * a[c] + b[c] in float32 with a = scale/std, b = -mean/std rounded to float32: error
+# < 9e-7 for ImageNet statistics, twice as fast as the same formula in float64. No fastmath
+# "contract": LLVM fused the vector body but not always the scalar tail, so results depended on
+# where a pixel fell.
+
+
 @njit(**_SERIAL)
 def _planar_block(s, o0, o1, o2, a, b):
     a0 = a[0]
@@ -345,9 +351,9 @@ def _planar_block(s, o0, o1, o2, a, b):
     b2 = b[2]
     for i in range(o0.size):
         j = 3 * i
-        o0[i] = s[j] * a0 + b0
-        o1[i] = s[j + 1] * a1 + b1
-        o2[i] = s[j + 2] * a2 + b2
+        o0[i] = np.float32(s[j]) * a0 + b0
+        o1[i] = np.float32(s[j + 1]) * a1 + b1
+        o2[i] = np.float32(s[j + 2]) * a2 + b2
 
 
 @njit(**_SERIAL)
@@ -360,16 +366,16 @@ def _interleaved_block(s, o, a, b):
     b2 = b[2]
     for i in range(s.size // 3):
         j = 3 * i
-        o[j] = s[j] * a0 + b0
-        o[j + 1] = s[j + 1] * a1 + b1
-        o[j + 2] = s[j + 2] * a2 + b2
+        o[j] = np.float32(s[j]) * a0 + b0
+        o[j + 1] = np.float32(s[j + 1]) * a1 + b1
+        o[j + 2] = np.float32(s[j + 2]) * a2 + b2
 
 
 @njit(**_SERIAL)
 def to_tensor_serial(src, out, a, b, planar):
     """``src`` (N, P*3) uint8 -> ``out`` (N, 3*P) float32, planes (NCHW) or interleaved (NHWC).
 
-    ``out = src * a[c] + b[c]`` in float64, rounded once to float32.
+    ``a`` and ``b`` are float32 (3,) arrays: ``out = src * a[c] + b[c]``.
     """
     npix = src.shape[1] // 3
     for n in range(src.shape[0]):

@@ -87,7 +87,7 @@ def normalize(x, out, eps):
 
 def to_tensor(src, out, a, b, planar):
     n = src.shape[0]
-    px = src.reshape(n, -1, 3).astype(np.float64) * a + b  # (N, P, 3)
+    px = src.reshape(n, -1, 3).astype(np.float32) * a + b  # (N, P, 3), float32 as the kernels
     if planar:
         out[...] = px.transpose(0, 2, 1).reshape(n, -1)
     else:
