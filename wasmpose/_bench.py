@@ -394,7 +394,16 @@ def _machine() -> dict:
         "numba_threads": numba.get_num_threads(),
         "threading_layer": layer,
         "platform": platform.platform(),
+        "load_average": _load_average(),
     }
+
+
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, where the OS has them (busy machines: noisy)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _versions() -> dict:
@@ -505,7 +514,7 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
 
     p(f"wasmpose {__version__} bench{' (quick)' if quick else ''}: {machine['cpu']}, "
       f"{machine['cores']} cores, threading layer {machine['threading_layer']}, "
-      f"{machine['numba_threads']} Numba threads")
+      f"{machine['numba_threads']} Numba threads, load average {machine['load_average']}")
     p(f"ms per call: median of the fastest half of {repeats} samples of >= "
       f"{min_time * 1e3:g} ms; wasmpose = OptLevel.FULL, simd = OptLevel.SIMD (one thread); "
       f"x = other time / wasmpose time")

@@ -70,7 +70,7 @@ def _warm_to_tensor(variant):
 # Kernels of the same public function for another dtype are not registered on their own: the
 # registered one warms them up and names the variant for both.
 _GRAY_U8 = register(Kernel("grayscale", reference=_ref.gray_u8, serial=_nb.gray_u8_serial,
-                           parallel=_nb.gray_u8_parallel, parallel_min_size=1 << 17,
+                           parallel=_nb.gray_u8_parallel, parallel_min_size=1 << 16,
                            warmup=_warm_gray))
 _GRAY_FLOAT = Kernel("grayscale[float]", reference=_ref.gray_float,
                      serial=_nb.gray_float_serial, parallel=_nb.gray_float_parallel,
@@ -82,7 +82,7 @@ _THRESH_F32 = Kernel("threshold[float32]", reference=_ref.threshold_f32,
                      serial=_nb.threshold_f32_serial, parallel=_nb.threshold_f32_parallel,
                      parallel_min_size=1 << 18)
 _OTSU = register(Kernel("otsu_threshold", reference=_ref.otsu, serial=_nb.otsu_serial,
-                        parallel=_nb.otsu_parallel, parallel_min_size=1 << 19,
+                        parallel=_nb.otsu_parallel, parallel_min_size=1 << 18,
                         warmup=_warm_otsu))
 _NORMALIZE = register(Kernel("normalize", reference=_ref.normalize, serial=_nb.normalize_serial,
                              parallel=_nb.normalize_parallel, parallel_min_size=1 << 16,

@@ -34,19 +34,21 @@ def threshold_f32(src, dst, kind, thresh, maxval):
 
 
 def _threshold(src, dst, kind, t, m):
-    above = src > t
+    # masked copies: NaN fails every comparison, which gives OpenCV's NaN results
+    # (binary/binary_inv -> 0, the other kinds keep NaN)
     zero = src.dtype.type(0)
-    if kind == 0:
-        np.copyto(dst, np.where(above, m, zero))
-    elif kind == 1:
-        np.copyto(dst, np.where(src <= t, m, zero))  # NaN -> 0, as OpenCV
-    elif kind == 2:
-        np.copyto(dst, np.where(above, t, src))
+    if kind in (0, 1):
+        dst.fill(zero)
+        np.copyto(dst, m, where=(src > t) if kind == 0 else (src <= t))
+        return
+    np.copyto(dst, src)
+    if kind == 2:
+        np.copyto(dst, t, where=src > t)
     elif kind == 3:
-        # float32: t is nextafter(thresh, +inf), and NaN stays NaN, as OpenCV
-        np.copyto(dst, np.where(src < t if src.dtype.kind == "f" else ~above, zero, src))
+        # float32: t is nextafter(thresh, +inf), as OpenCV's tozero compares
+        np.copyto(dst, zero, where=(src < t) if src.dtype.kind == "f" else (src <= t))
     else:
-        np.copyto(dst, np.where(above, zero, src))
+        np.copyto(dst, zero, where=src > t)
 
 
 def otsu(src):

@@ -1,0 +1,246 @@
+"""Benchmarks of :mod:`wasmpose.image` against NumPy and the peer libraries.
+
+One class per kernel. The ``impl`` parameter names what is timed:
+
+``wasmpose``
+    the public function at ``OptLevel.FULL`` (the default: parallel above the kernel's
+    threshold, serial below it);
+``wasmpose-simd``
+    the public function at ``OptLevel.SIMD`` (single-threaded compiled kernel);
+``wasmpose-out``
+    (``to_tensor`` only) ``OptLevel.FULL`` writing into a preallocated ``out=``;
+``numpy``
+    the NumPy reference: the public function at ``OptLevel.NONE`` for grayscale, threshold and
+    Otsu, the plain NumPy formula for normalize and to_tensor;
+``opencv`` / ``torch``
+    the peer library; skipped (``NotImplementedError`` in ``setup``) when it is not installed.
+
+``setup`` calls the timed function once per process and case so that Numba's compilation (or
+cache load) is never timed. asv may re-run ``setup`` before every sample, so everything it does
+after the first time is memoised and costs microseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wasmpose import get_opt_level, set_opt_level
+from wasmpose.image import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    grayscale,
+    normalize,
+    otsu_threshold,
+    threshold,
+    to_tensor,
+)
+
+from . import common
+
+# Cases already warmed up (and, for OpenCV's blob, verified) in this process.
+_WARMED: set = set()
+# Preallocated outputs of the ``out=`` benchmarks, kept per process (a fresh np.empty in every
+# setup would put page faults into the timing).
+_OUT: dict = {}
+
+_LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-simd": "simd", "numpy": "none"}
+
+SIZES_1D = {"1K": 1 << 10, "1M": 1 << 20, "16M": 1 << 24}
+
+
+def _hw(size: str) -> tuple[int, int]:
+    """``"640x480"`` (width x height, as video sizes are written) -> ``(480, 640)``."""
+    w, h = size.split("x")
+    return int(h), int(w)
+
+
+class _KernelSuite:
+    """Common attributes and set-up of the per-kernel suites."""
+
+    # Each sample is one call (setup hooks make asv time calls one by one); many samples are
+    # cheap for small cases and `repeat`'s time budget stops the large ones early.
+    repeat = (10, 100, 2.0)
+    warmup_time = 0.05
+    timeout = 180
+
+    def _start(self, impl, key, fn):
+        """Set the opt level for ``impl``, remember ``fn`` and call it once per process."""
+        self.fn = fn
+        self._prev_level = set_opt_level(_LEVEL.get(impl, get_opt_level()))
+        if key not in _WARMED:
+            fn()  # compile or load from Numba's cache: never timed
+            _WARMED.add(key)
+
+    def teardown(self, *params):
+        prev = getattr(self, "_prev_level", None)
+        if prev is not None:
+            set_opt_level(prev)
+            self._prev_level = None
+
+
+class Grayscale(_KernelSuite):
+    """``grayscale`` vs ``cv2.cvtColor(img, COLOR_RGB2GRAY)``; float32 at 640x480 only."""
+
+    params = [
+        ["wasmpose", "wasmpose-simd", "numpy", "opencv"],
+        ["uint8", "float32"],
+        ["256x256", "640x480", "1920x1080", "2048x2048"],
+    ]
+    param_names = ["impl", "dtype", "size"]
+
+    def setup(self, impl, dtype, size):
+        if dtype != "uint8" and size != "640x480":
+            raise NotImplementedError("float32 grayscale is timed at 640x480 only")
+        img = common.rgb_image(*_hw(size), dtype)
+        if impl == "opencv":
+            cv2 = common.require_peer("cv2")
+            code = cv2.COLOR_RGB2GRAY
+            fn = lambda: cv2.cvtColor(img, code)  # noqa: E731
+        else:
+            fn = lambda: grayscale(img)  # noqa: E731
+        self._start(impl, ("grayscale", impl, dtype, size), fn)
+
+    def time_grayscale(self, impl, dtype, size):
+        self.fn()
+
+
+class Threshold(_KernelSuite):
+    """``threshold(x, 127)`` (binary, maxval 255) vs ``cv2.threshold``; square 2-D arrays."""
+
+    params = [
+        ["wasmpose", "wasmpose-simd", "numpy", "opencv"],
+        ["uint8", "float32"],
+        list(SIZES_1D),
+    ]
+    param_names = ["impl", "dtype", "size"]
+
+    def setup(self, impl, dtype, size):
+        n = SIZES_1D[size]
+        x = common.u8_array(n) if dtype == "uint8" else common.float_array(n, dtype)
+        if impl == "opencv":
+            cv2 = common.require_peer("cv2")
+            kind = cv2.THRESH_BINARY
+            fn = lambda: cv2.threshold(x, 127, 255, kind)  # noqa: E731
+        else:
+            fn = lambda: threshold(x, 127)  # noqa: E731
+        self._start(impl, ("threshold", impl, dtype, size), fn)
+
+    def time_threshold(self, impl, dtype, size):
+        self.fn()
+
+
+class OtsuThreshold(_KernelSuite):
+    """``otsu_threshold`` vs ``cv2.threshold(g, 0, 255, THRESH_BINARY + THRESH_OTSU)``.
+
+    OpenCV also writes the thresholded image; wasmpose only returns the value.
+    """
+
+    params = [
+        ["wasmpose", "wasmpose-simd", "numpy", "opencv"],
+        ["640x480", "1920x1080"],
+    ]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        g = common.gray_image(*_hw(size))
+        if impl == "opencv":
+            cv2 = common.require_peer("cv2")
+            kind = cv2.THRESH_BINARY + cv2.THRESH_OTSU
+            fn = lambda: cv2.threshold(g, 0, 255, kind)  # noqa: E731
+        else:
+            fn = lambda: otsu_threshold(g)  # noqa: E731
+        self._start(impl, ("otsu", impl, size), fn)
+
+    def time_otsu_threshold(self, impl, size):
+        self.fn()
+
+
+class Normalize(_KernelSuite):
+    """``normalize(x)`` (axis=None) of float32 vs NumPy and ``torch.nn.functional.layer_norm``."""
+
+    params = [
+        ["wasmpose", "wasmpose-simd", "numpy", "torch"],
+        list(SIZES_1D),
+    ]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        x = common.float_array(SIZES_1D[size], "float32")
+        if impl == "torch":
+            torch = common.require_peer("torch")
+            t = torch.from_numpy(x)
+            shape = t.shape
+            layer_norm = torch.nn.functional.layer_norm
+            fn = lambda: layer_norm(t, shape)  # noqa: E731
+        elif impl == "numpy":
+            fn = lambda: (x - x.mean()) / x.std()  # noqa: E731
+        else:
+            fn = lambda: normalize(x)  # noqa: E731
+        self._start(impl, ("normalize", impl, size), fn)
+
+    def time_normalize(self, impl, size):
+        self.fn()
+
+
+class ToTensor(_KernelSuite):
+    """``to_tensor`` (ImageNet mean/std, NCHW) vs NumPy and ``cv2.dnn.blobFromImage(s)WithParams``.
+
+    The NumPy formula makes a C-contiguous NCHW array, as the other implementations do.
+    The OpenCV blob is checked once against wasmpose (``np.allclose``, atol 1e-5).
+    """
+
+    params = [
+        ["wasmpose", "wasmpose-out", "wasmpose-simd", "numpy", "opencv"],
+        ["640x480", "1920x1080", "8x256x256"],
+    ]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        if size.count("x") == 2:
+            n, w, h = (int(v) for v in size.split("x"))
+            img = common.rgb_batch(n, h, w)
+        else:
+            h, w = _hw(size)
+            n, img = 1, common.rgb_image(h, w, "uint8")
+        mean = IMAGENET_MEAN.astype(np.float64)
+        std = IMAGENET_STD.astype(np.float64)
+        if impl == "opencv":
+            fn = self._opencv(img, mean, std, size)
+        elif impl == "numpy":
+            batch = img if img.ndim == 4 else img[None]
+            fn = lambda: np.ascontiguousarray(  # noqa: E731
+                ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
+        elif impl == "wasmpose-out":
+            out = _OUT.get(size)
+            if out is None:
+                out = _OUT[size] = np.zeros((n, 3, h, w), np.float32)  # pages touched once
+            fn = lambda: to_tensor(img, out=out)  # noqa: E731
+        else:
+            fn = lambda: to_tensor(img)  # noqa: E731
+        self._start(impl, ("to_tensor", impl, size), fn)
+
+    @staticmethod
+    def _opencv(img, mean, std, size):
+        cv2 = common.require_peer("cv2")
+        h, w = img.shape[-3:-1]
+        params = cv2.dnn.Image2BlobParams(
+            scalefactor=tuple(1 / (255 * std)), size=(w, h), mean=tuple(255 * mean),
+            swapRB=False, ddepth=cv2.CV_32F)
+        if img.ndim == 4:
+            images = list(img)
+            fn = lambda: cv2.dnn.blobFromImagesWithParams(images, params)  # noqa: E731
+        else:
+            fn = lambda: cv2.dnn.blobFromImageWithParams(img, params)  # noqa: E731
+        key = ("to_tensor-verify", size)
+        if key not in _WARMED:
+            blob, ref = fn(), to_tensor(img)
+            if blob.shape != ref.shape:
+                raise RuntimeError(f"cv2.dnn blob has shape {blob.shape}, to_tensor {ref.shape}")
+            if not np.allclose(blob, ref, rtol=0, atol=1e-5):
+                raise RuntimeError(f"cv2.dnn blob differs from to_tensor at {size}: max |diff| "
+                                   f"{np.max(np.abs(blob - ref))}")
+            _WARMED.add(key)
+        return fn
+
+    def time_to_tensor(self, impl, size):
+        self.fn()
