@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from wasmpose import get_opt_level, set_opt_level
+from wasmpose._peers import opencv_blob
 from wasmpose.image import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -222,15 +223,7 @@ class ToTensor(_KernelSuite):
     @staticmethod
     def _opencv(img, mean, std, size):
         cv2 = common.require_peer("cv2")
-        h, w = img.shape[-3:-1]
-        params = cv2.dnn.Image2BlobParams(
-            scalefactor=tuple(1 / (255 * std)), size=(w, h), mean=tuple(255 * mean),
-            swapRB=False, ddepth=cv2.CV_32F)
-        if img.ndim == 4:
-            images = list(img)
-            fn = lambda: cv2.dnn.blobFromImagesWithParams(images, params)  # noqa: E731
-        else:
-            fn = lambda: cv2.dnn.blobFromImageWithParams(img, params)  # noqa: E731
+        fn = opencv_blob(cv2, img, mean, std)
         key = ("to_tensor-verify", size)
         if key not in _WARMED:
             blob, ref = fn(), to_tensor(img)

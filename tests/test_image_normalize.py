@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from wasmpose._peers import opencv_blob
 from wasmpose.cpu import opt_level
 from wasmpose.image import IMAGENET_MEAN, IMAGENET_STD, normalize, to_tensor
 
@@ -155,10 +156,7 @@ def test_to_tensor_batches_layouts_and_out(variant, rng):
 def test_to_tensor_matches_opencv_blob(rng):
     cv2 = pytest.importorskip("cv2")
     img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    mean, std = IMAGENET_MEAN.astype(np.float64), IMAGENET_STD.astype(np.float64)
-    params = cv2.dnn.Image2BlobParams(scalefactor=tuple(1 / (255 * std)), size=(64, 48),
-                                      mean=tuple(255 * mean), swapRB=False, ddepth=cv2.CV_32F)
-    blob = cv2.dnn.blobFromImageWithParams(img, params)
+    blob = opencv_blob(cv2, img, IMAGENET_MEAN, IMAGENET_STD)()
     np.testing.assert_allclose(to_tensor(img), blob, atol=1e-5)
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from wasmpose import cpu
+from wasmpose._peers import opencv_blob
 
 __all__ = ["run", "thresholds", "measure"]
 
@@ -320,14 +321,7 @@ def _to_tensor_cases() -> Iterator[_Case]:
                        out=lambda: to_tensor(img, out=out))
         cv2 = _peer("cv2")
         if cv2 is not None:
-            params = cv2.dnn.Image2BlobParams(
-                scalefactor=tuple(1 / (255 * std)), size=(w, h), mean=tuple(255 * mean),
-                swapRB=False, ddepth=cv2.CV_32F)
-            if img.ndim == 4:
-                images = list(img)
-                peer = lambda: cv2.dnn.blobFromImagesWithParams(images, params)  # noqa: E731
-            else:
-                peer = lambda: cv2.dnn.blobFromImageWithParams(img, params)  # noqa: E731
+            peer = opencv_blob(cv2, img, mean, std)
             blob, ref = peer(), to_tensor(img)
             if blob.shape == ref.shape and np.allclose(blob, ref, rtol=0, atol=1e-5):
                 c.peer = peer

@@ -71,7 +71,8 @@ def output_buffer(out, name: str, shape: tuple, dtype, inputs=()) -> tuple[np.nd
 
 def real_scalar(x, name: str, *, allow_nan: bool = False, allow_inf: bool = True) -> float:
     """``x`` as a Python float; bools, complex numbers and arrays are rejected."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.integer, np.floating)):
+    real = (numbers.Real, np.integer, np.floating)
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, real):
         if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
             x = x.item()
         else:

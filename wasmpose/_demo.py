@@ -13,7 +13,8 @@ import sys
 import numpy as np
 
 from wasmpose import cpu
-from wasmpose._timing import measure
+from wasmpose._bench import measure
+from wasmpose._peers import opencv_blob
 
 
 def _frames():
@@ -48,14 +49,8 @@ def _stages(frame, cv2):
         ("to_tensor", lambda: image.to_tensor(frame), None),
     ]
     if cv2 is not None:
-        h, w = frame.shape[:2]
-        mean = image.IMAGENET_MEAN.astype(np.float64)
-        std = image.IMAGENET_STD.astype(np.float64)
-        params = cv2.dnn.Image2BlobParams(scalefactor=tuple(1 / (255 * std)), size=(w, h),
-                                          mean=tuple(255 * mean), swapRB=False,
-                                          ddepth=cv2.CV_32F)
         stages[-1] = ("to_tensor", stages[-1][1],
-                      lambda: cv2.dnn.blobFromImageWithParams(frame, params))
+                      opencv_blob(cv2, frame, image.IMAGENET_MEAN, image.IMAGENET_STD))
     return stages
 
 
@@ -80,13 +75,13 @@ def main(argv=None, file=None) -> int:
     print("-" * len(head), file=out)
     for fname, frame in frames.items():
         for stage, ours, peer in _stages(frame, cv2):
-            t_ours = measure(ours, min_time=0.01, repeat=3)
+            t_ours = measure(ours, min_time=0.01, repeats=3).estimate
             with cpu.opt_level("none"):
-                t_ref = measure(ours, min_time=0.01, repeat=3)
+                t_ref = measure(ours, min_time=0.01, repeats=3).estimate
             line = f"{fname:<20}{stage:<16}{t_ours * 1e3:>9.3f}ms{t_ref * 1e3:>9.3f}ms"
             line += f"{t_ref / t_ours:>8.1f}x"
             if peer:
-                t_peer = measure(peer, min_time=0.01, repeat=3)
+                t_peer = measure(peer, min_time=0.01, repeats=3).estimate
                 line += f"{t_peer * 1e3:>9.3f}ms{t_peer / t_ours:>9.1f}x"
             else:
                 line += f"{'-':>11}{'-':>10}"
