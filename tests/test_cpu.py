@@ -111,12 +111,39 @@ def test_show_config_prints_everything():
         assert word in text, word
 
 
-def test_threading_layer_is_thread_safe_when_available():
+def layer_loads(name):
+    """Whether Numba can load the threading layer ``name`` here (checked in a new process)."""
+    r = run_py("import wasmpose.cpu as c; print(c.threading_layer())", NUMBA_THREADING_LAYER=name)
+    return r.stdout.strip() == name
+
+
+def test_threading_layer_prefers_omp_then_tbb():
     layer = cpu.threading_layer()
     assert layer in ("omp", "tbb", "workqueue", "unavailable")
-    r = run_py("from numba.np.ufunc import omppool")
-    if r.returncode == 0:
+    if layer_loads("omp"):
         assert layer == "omp"
+    elif layer_loads("tbb"):
+        assert layer == "tbb"
+
+
+@pytest.mark.parametrize("layer", ["omp", "tbb"])
+def test_every_layer_runs_concurrent_parallel_calls(layer):
+    if not layer_loads(layer):
+        pytest.skip(f"the {layer} threading layer is not installed")
+    code = ("import threading, numpy as np, wasmpose\n"
+            "from wasmpose.image import grayscale, otsu_threshold\n"
+            "wasmpose.set_opt_level('parallel')\n"
+            "img = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)\n"
+            "ref = grayscale(img); t = otsu_threshold(ref)\n"
+            "def f():\n"
+            "    for _ in range(20):\n"
+            "        assert (grayscale(img) == ref).all() and otsu_threshold(ref) == t\n"
+            "ts = [threading.Thread(target=f) for _ in range(8)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "print(wasmpose.cpu.threading_layer())\n")
+    r = run_py(code, NUMBA_THREADING_LAYER=layer)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == layer
 
 
 def test_nothing_compiles_at_import():

@@ -52,8 +52,13 @@ __all__ = [
 # Threading layer. Parallel kernels called from several threads at once abort the process under
 # Numba's ``workqueue`` layer, and ``workqueue`` was also 2-5x slower than ``omp`` here. We ask for
 # OpenMP first, then TBB, and fall back to ``workqueue`` (where concurrent parallel calls are
-# serialised by a lock, see ``Kernel.__call__``). A user's own NUMBA_THREADING_LAYER(_PRIORITY)
-# setting wins. This only sets configuration; the layer is loaded on the first parallel call.
+# serialised by a lock, see ``Kernel.__call__``). OpenMP before TBB: on an idle machine TBB's
+# per-region overhead made mid-size calls (1M elements, 640x480 frames) 20-50% slower. But when
+# another process keeps a core busy, an OpenMP region waits for its preempted worker (spikes of a
+# time slice, ~8 ms, on a 0.03 ms kernel) while TBB's calling thread takes the work over (worst
+# 0.15 ms): on shared machines set NUMBA_THREADING_LAYER=tbb (with the extra wasmpose[tbb]).
+# A user's own NUMBA_THREADING_LAYER(_PRIORITY) setting wins. This only sets configuration;
+# the layer is loaded on the first parallel call.
 # ---------------------------------------------------------------------------------------------
 if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
