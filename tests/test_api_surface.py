@@ -12,6 +12,7 @@ SURFACE = {
                      "threading_layer"],
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
                        "IMAGENET_MEAN", "IMAGENET_STD"],
+    "wasmpose.memory": ["RingBuffer"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }

@@ -1,0 +1,104 @@
+"""A fixed-capacity history of equally shaped arrays."""
+
+from __future__ import annotations
+
+import numbers
+import threading
+
+import numpy as np
+
+
+class RingBuffer:
+    """The last ``capacity`` items of shape ``item_shape``, stored in one preallocated array.
+
+    ``push`` copies an item in (casting safely to ``dtype``) and overwrites the oldest one when
+    full; ``latest(n)`` returns a copy of the newest ``n`` items, oldest first. Thread-safe.
+
+    >>> rb = RingBuffer(3, (2,))
+    >>> for i in range(5):
+    ...     rb.push([i, -i])
+    >>> len(rb)
+    3
+    >>> rb.latest(2)
+    array([[ 3., -3.],
+           [ 4., -4.]], dtype=float32)
+    """
+
+    __slots__ = ("_buf", "_capacity", "_count", "_head", "_item_shape", "_lock")
+
+    def __init__(self, capacity, item_shape=(), dtype=np.float32):
+        if isinstance(capacity, (bool, np.bool_)) or not isinstance(capacity, numbers.Integral):
+            raise TypeError(f"capacity: expected a positive int, got {type(capacity).__name__}")
+        if capacity < 1:
+            raise ValueError(f"capacity: expected a positive int, got {capacity}")
+        if isinstance(item_shape, numbers.Integral) and not isinstance(item_shape, bool):
+            item_shape = (item_shape,)
+        try:
+            shape = tuple(int(d) for d in item_shape)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"item_shape: expected a tuple of ints, got {item_shape!r}") from exc
+        if any(d < 0 for d in shape):
+            raise ValueError(f"item_shape: expected non-negative sizes, got {shape}")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError as exc:
+            raise TypeError(f"dtype: expected a numpy dtype, got {dtype!r}") from exc
+        if dt.hasobject:
+            raise TypeError(f"dtype: expected a numeric dtype, got {dt}")
+        self._capacity = int(capacity)
+        self._item_shape = shape
+        self._buf = np.zeros((self._capacity, *shape), dt)
+        self._head = 0  # index the next push writes
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def item_shape(self) -> tuple:
+        return self._item_shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._buf.dtype
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return (f"RingBuffer(capacity={self._capacity}, item_shape={self._item_shape}, "
+                f"dtype={self._buf.dtype.name}, len={self._count})")
+
+    def push(self, x) -> None:
+        """Append ``x`` (shape ``item_shape``), dropping the oldest item when full."""
+        arr = np.asarray(x)
+        if arr.shape != self._item_shape:
+            raise ValueError(f"x: expected shape {self._item_shape}, got {arr.shape}")
+        if not np.can_cast(arr.dtype, self._buf.dtype, casting="same_kind"):
+            raise TypeError(f"x: expected values castable to {self._buf.dtype}, got {arr.dtype}")
+        with self._lock:
+            self._buf[self._head] = arr
+            self._head = (self._head + 1) % self._capacity
+            self._count = min(self._count + 1, self._capacity)
+
+    def latest(self, n=None) -> np.ndarray:
+        """A copy of the newest ``n`` items (all when ``None``), oldest first."""
+        with self._lock:
+            count = self._count
+            if n is None:
+                n = count
+            elif isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+                raise TypeError(f"n: expected an int or None, got {type(n).__name__}")
+            elif n < 0:
+                raise ValueError(f"n: expected a non-negative int, got {n}")
+            n = min(int(n), count)
+            idx = (self._head - n + np.arange(n)) % self._capacity
+            return self._buf[idx]  # fancy indexing copies
+
+    def clear(self) -> None:
+        """Forget every item (the storage is kept)."""
+        with self._lock:
+            self._head = 0
+            self._count = 0
