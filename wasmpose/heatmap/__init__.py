@@ -1,0 +1,229 @@
+"""Heatmap post-processing: peak finding and keypoint decoding.
+
+Each public function validates its arguments here, then runs one variant of its kernel
+(``_reference.py`` holds the NumPy versions, ``_kernels.py`` the compiled ones) as chosen by
+:mod:`wasmpose.cpu`. Shape symbols: N images, K keypoint channels, H rows, W columns.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from wasmpose import _checks
+from wasmpose.cpu import Kernel, register
+from wasmpose.heatmap import _kernels as _nb
+from wasmpose.heatmap import _reference as _ref
+
+__all__ = ["find_peaks", "Peaks", "decode_heatmaps"]
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_FLOATS = (_F32, _F64)
+_REFINE = {None: _nb.REFINE_NONE, "shift": _nb.REFINE_SHIFT,
+           "quadratic": _nb.REFINE_QUADRATIC, "dark": _nb.REFINE_DARK}
+
+
+class Peaks(NamedTuple):
+    """Peaks found by :func:`find_peaks`, one entry per peak.
+
+    Ordered by batch, then channel, then score descending; equal scores by y, then x.
+    """
+
+    batch: np.ndarray  #: int32, image index (all zeros for a single (K, H, W) input)
+    channel: np.ndarray  #: int32, keypoint channel
+    y: np.ndarray  #: int32, row
+    x: np.ndarray  #: int32, column
+    score: np.ndarray  #: the heatmap value, dtype of the heatmaps
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry. Thresholds (pixels) measured on a 2-core machine with benchmarks/benchmark_heatmap.
+# ---------------------------------------------------------------------------------------------
+def _warm_peaks(variant):
+    for dt in _FLOATS:
+        _PEAKS.variant(variant)(np.zeros((1, 4, 4), dt), 1, dt.type(0.1), 3, -1)
+
+
+def _warm_decode(variant):
+    g = _gaussian_kernel(11)
+    for dt in _FLOATS:
+        for refine in _REFINE.values():
+            _DECODE.variant(variant)(np.ones((1, 8, 8), dt), refine, g)
+
+
+_PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
+                         serial=_nb.find_peaks_serial, parallel=_nb.find_peaks_parallel,
+                         parallel_min_size=1 << 17, warmup=_warm_peaks))
+_DECODE = register(Kernel("decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
+                          parallel=_nb.decode_parallel, parallel_min_size=1 << 17,
+                          warmup=_warm_decode))
+
+
+# ---------------------------------------------------------------------------------------------
+# argument checks
+# ---------------------------------------------------------------------------------------------
+def _heatmaps(heatmaps) -> np.ndarray:
+    return _checks.as_array(heatmaps, "heatmaps", _FLOATS, min_ndim=3, max_ndim=4,
+                            ndim_text="(K, H, W) or (N, K, H, W)")
+
+
+def _odd_int(x, name: str) -> int:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name}: expected an odd int >= 1, got {type(x).__name__}")
+    if x < 1 or x % 2 == 0:
+        raise ValueError(f"{name}: expected an odd int >= 1, got {x}")
+    return int(x)
+
+
+def _gaussian_kernel(ksize: int) -> np.ndarray:
+    """The 1-D Gaussian of ``cv2.getGaussianKernel(ksize, 0)`` (float64), as mmpose blurs."""
+    fixed = {1: [1.0], 3: [0.25, 0.5, 0.25], 5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
+             7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
+             9: [4 / 256, 13 / 256, 30 / 256, 51 / 256, 60 / 256, 51 / 256, 30 / 256, 13 / 256,
+                 4 / 256]}
+    if ksize in fixed:  # OpenCV's table of small kernels
+        return np.array(fixed[ksize])
+    sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
+    x = np.arange(ksize) - (ksize - 1) / 2
+    g = np.exp(-(x * x) / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# find_peaks
+# ---------------------------------------------------------------------------------------------
+def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
+    """Local maxima of heatmaps: the ``max_pool2d(h, window, 1, window // 2) == h`` rule.
+
+    Parameters
+    ----------
+    heatmaps : ndarray, shape (K, H, W) or (N, K, H, W), float32 or float64
+        One map per keypoint channel (and image).
+    threshold : float, default 0.1
+        A peak's value must be ``> threshold``. The comparison is made in the dtype of
+        ``heatmaps`` (the threshold is rounded to it first), as NumPy and PyTorch compare.
+    window : odd int >= 1, default 3
+        Side of the square neighbourhood; cells outside the map are ignored.
+    top_k : int >= 0, optional
+        Keep only the best ``top_k`` peaks per (image, channel).
+
+    Returns
+    -------
+    Peaks
+        ``(batch, channel, y, x, score)``: a pixel is a peak iff its value is above the
+        threshold and equals the maximum of its neighbourhood, so every pixel of a flat
+        maximum is a peak. NaN pixels are never peaks and count as ``-inf`` neighbours.
+        Ordered by batch, channel, score descending, then y and x.
+
+    Raises
+    ------
+    TypeError
+        ``heatmaps`` is not float32/float64, or an argument has the wrong type.
+    ValueError
+        ``heatmaps`` is not 3-D or 4-D, ``window`` is not odd and >= 1, ``threshold`` is NaN,
+        or ``top_k`` is negative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wasmpose.heatmap import find_peaks
+    >>> h = np.zeros((1, 5, 5), np.float32)
+    >>> h[0, 1, 1], h[0, 3, 4] = 0.9, 0.5
+    >>> p = find_peaks(h)
+    >>> p.y, p.x, p.score
+    (array([1, 3], dtype=int32), array([1, 4], dtype=int32), array([0.9, 0.5], dtype=float32))
+    """
+    h = _heatmaps(heatmaps)
+    thr = _checks.real_scalar(threshold, "threshold")
+    window = _odd_int(window, "window")
+    if top_k is None:
+        k = -1
+    elif isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
+        raise TypeError(f"top_k: expected an int >= 0 or None, got {type(top_k).__name__}")
+    elif top_k < 0:
+        raise ValueError(f"top_k: expected an int >= 0 or None, got {top_k}")
+    else:
+        k = int(top_k)
+    kk, hh, w = h.shape[-3:]
+    with np.errstate(over="ignore"):
+        thr_t = h.dtype.type(thr)
+    if h.size == 0:
+        e = np.empty(0, np.int32)
+        return Peaks(e, e.copy(), e.copy(), e.copy(), np.empty(0, h.dtype))
+    maps = np.ascontiguousarray(h).reshape(-1, hh, w)
+    return Peaks(*_PEAKS(h.size, maps, kk, thr_t, window, k))
+
+
+# ---------------------------------------------------------------------------------------------
+# decode_heatmaps
+# ---------------------------------------------------------------------------------------------
+def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
+    """Keypoint coordinates from heatmaps: the argmax of each channel, refined to sub-pixel.
+
+    Parameters
+    ----------
+    heatmaps : ndarray, shape (K, H, W) or (N, K, H, W), float32 or float64
+    refine : {None, "shift", "quadratic", "dark"}, default "shift"
+        ``None``: the argmax pixel. ``"shift"``: a quarter pixel toward the higher neighbour on
+        each axis where both neighbours exist (``1 <= x <= W-2``, likewise for y), as mmpose's
+        ``refine_keypoints`` (which skips ``x == 1``). ``"quadratic"``: the vertex of the
+        parabola through the argmax and its two neighbours on each axis, offset clamped to
+        +-0.5. ``"dark"``: DARK (Zhang et al. 2020) as mmpose's ``refine_keypoints_dark``:
+        Gaussian blur of size ``blur_kernel`` (zero padding, ``cv2.getGaussianKernel``
+        weights, rescaled to the original maximum), log, one Newton step, for argmax pixels at
+        least 2 from every border.
+    blur_kernel : odd int >= 1, default 11
+        Gaussian size for ``"dark"`` (11 suits heatmaps trained with sigma 2, 17 sigma 3).
+
+    Returns
+    -------
+    coords : ndarray, shape (..., K, 2), float32
+        (x, y) in heatmap pixels (pixel centres at integers). ``-1`` for channels whose
+        maximum is ``<= 0``.
+    scores : ndarray, shape (..., K), dtype of ``heatmaps``
+        The maximum of each channel. The argmax is the first in raster order, as
+        ``np.argmax``, which also means a channel holding NaN reports its first NaN.
+
+    Raises
+    ------
+    TypeError
+        ``heatmaps`` is not float32/float64, or an argument has the wrong type.
+    ValueError
+        ``heatmaps`` is not 3-D/4-D or has empty maps (H or W zero) while K > 0,
+        ``refine`` is unknown, ``blur_kernel`` is not odd and >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wasmpose.heatmap import decode_heatmaps
+    >>> h = np.zeros((2, 4, 5), np.float32)
+    >>> h[0, 2, 1], h[0, 2, 2] = 1.0, 0.5
+    >>> coords, scores = decode_heatmaps(h)
+    >>> coords
+    array([[ 1.25,  2.  ],
+           [-1.  , -1.  ]], dtype=float32)
+    >>> scores
+    array([1., 0.], dtype=float32)
+    """
+    h = _heatmaps(heatmaps)
+    if refine is not None and not isinstance(refine, str):
+        raise TypeError(f"refine: expected None, 'shift', 'quadratic' or 'dark', "
+                        f"got {type(refine).__name__}")
+    if refine not in _REFINE:
+        raise ValueError(f"refine: expected None, 'shift', 'quadratic' or 'dark', got {refine!r}")
+    code = _REFINE[refine]
+    ksize = _odd_int(blur_kernel, "blur_kernel")
+    lead = h.shape[:-2]
+    hh, w = h.shape[-2:]
+    nmaps = math.prod(lead)
+    if nmaps == 0:
+        return np.empty((*lead, 2), np.float32), np.empty(lead, h.dtype)
+    if hh == 0 or w == 0:
+        raise ValueError(f"heatmaps: expected non-empty maps (H, W > 0), got shape {h.shape}")
+    maps = np.ascontiguousarray(h).reshape(nmaps, hh, w)
+    coords, scores = _DECODE(h.size, maps, code, _gaussian_kernel(ksize))
+    return coords.reshape(*lead, 2), scores.reshape(lead)
