@@ -24,6 +24,7 @@ __all__ = [
     "u8_array",
     "gray_image",
     "shape_2d",
+    "heatmaps",
     "peer_available",
     "require_peer",
 ]
@@ -34,6 +35,7 @@ IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
 GRAY_SEED = 20240903
 BATCH_SEED = 20240904
+HEATMAP_SEED = 20240905
 
 
 @functools.lru_cache(maxsize=16)
@@ -101,6 +103,28 @@ def u8_array(n: int) -> np.ndarray:
     """``n`` uint8 values uniform in [0, 255], as a C-contiguous near-square 2-D array."""
     rng = np.random.default_rng([ARRAY_SEED, n, 1])
     return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def heatmaps(shape: tuple, dtype: str = "float32", people: int = 3) -> np.ndarray:
+    """C-contiguous heatmaps of ``shape`` (..., H, W) as a pose model emits them.
+
+    Each map holds ``people`` Gaussian blobs (sigma 2, peak 0.5 to 1) at random sub-pixel
+    positions over uniform noise in [0, 0.05): a few real peaks above the usual 0.1 threshold
+    and many noise maxima below it.
+    """
+    rng = np.random.default_rng([HEATMAP_SEED, *shape, np.dtype(dtype).itemsize])
+    *lead, h, w = shape
+    maps = rng.random((int(np.prod(lead)), h, w)) * 0.05
+    yy = np.arange(h)[:, None]
+    xx = np.arange(w)[None, :]
+    for m in maps:
+        for _ in range(people):
+            cy, cx, a = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.5, 1.0)
+            gy = np.exp(-((yy - cy) ** 2) / 8.0)
+            gx = np.exp(-((xx - cx) ** 2) / 8.0)
+            np.maximum(m, a * gy * gx, out=m)
+    return maps.reshape(shape).astype(dtype)
 
 
 @functools.cache

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wasmpose
 from wasmpose.heatmap import Peaks, find_peaks
-
-from conftest import layouts
 
 LEVELS = ("none", "simd", "parallel", "full")
 
@@ -48,7 +47,7 @@ def maxpool_peaks(h, threshold=0.1, window=3, top_k=None):
 
 def assert_peaks(p, want):
     assert isinstance(p, Peaks)
-    for got, exp, name in zip(p, want, Peaks._fields):
+    for got, exp, name in zip(p, want, Peaks._fields, strict=True):
         assert got.ndim == 1, name
         np.testing.assert_array_equal(got, exp, err_msg=name)
     for name in ("batch", "channel", "y", "x"):
@@ -94,7 +93,7 @@ def test_plateau_every_pixel_is_a_peak(variant):
     h[0, 7, 0] = 0.4  # corner
     p = find_peaks(h)
     assert len(p.x) == 10
-    assert set(zip(p.y[:9].tolist(), p.x[:9].tolist())) == {(y, x) for y in range(2, 5)
+    assert set(zip(p.y[:9].tolist(), p.x[:9].tolist(), strict=True)) == {(y, x) for y in range(2, 5)
                                                             for x in range(3, 6)}
     assert (p.y[:9].tolist(), p.x[:9].tolist()) == ([2, 2, 2, 3, 3, 3, 4, 4, 4],
                                                      [3, 4, 5, 3, 4, 5, 3, 4, 5])
@@ -102,8 +101,8 @@ def test_plateau_every_pixel_is_a_peak(variant):
     h[0, 3, 6] = 0.9
     p = find_peaks(h)
     assert_peaks(p, maxpool_peaks(h))
-    assert (0, 3, 6) in set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist()))
-    assert (0, 3, 5) not in set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist()))
+    assert (0, 3, 6) in set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist(), strict=True))
+    assert (0, 3, 5) not in set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist(), strict=True))
 
 
 @pytest.mark.parametrize("window", [3, 5, 7, 9])
@@ -114,7 +113,7 @@ def test_borders_and_corners(variant, window):
     h[0, 0, 10] = h[0, 8, 0] = h[1, 4, 0] = h[1, 0, 5] = 0.8
     p = find_peaks(h, window=window)
     assert_peaks(p, maxpool_peaks(h, window=window))
-    got = set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist()))
+    got = set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist(), strict=True))
     assert {(0, 0, 0), (0, 0, 10), (0, 8, 0), (1, 8, 10), (1, 4, 0), (1, 0, 5)} <= got
 
 
@@ -133,7 +132,7 @@ def test_nan_pixels(variant, rng):
     p = find_peaks(h)
     assert_peaks(p, maxpool_peaks(h))
     assert not np.isnan(p.score).any()
-    assert (0, 1, 1) in set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist()))
+    assert (0, 1, 1) in set(zip(p.channel.tolist(), p.y.tolist(), p.x.tolist(), strict=True))
     assert not (p.channel == 1).any()
 
 
@@ -157,7 +156,7 @@ def test_constant_and_below_threshold(variant):
     assert_peaks(p, maxpool_peaks(h))
     p = find_peaks(h, threshold=0.5)
     assert len(p.x) == 0
-    for name, arr in zip(Peaks._fields, p):
+    for name, arr in zip(Peaks._fields, p, strict=True):
         assert arr.shape == (0,) and arr.dtype == (np.float32 if name == "score" else np.int32)
 
 
@@ -176,7 +175,7 @@ def test_top_k_ties_by_y_then_x(variant):
         h[0, y, x] = 0.6
     h[0, 5, 5] = 0.9
     p = find_peaks(h, top_k=3)
-    assert list(zip(p.y.tolist(), p.x.tolist())) == [(5, 5), (1, 1), (1, 5)]
+    assert list(zip(p.y.tolist(), p.x.tolist(), strict=True)) == [(5, 5), (1, 1), (1, 5)]
 
 
 def test_batch_and_channel_indices(variant, rng):
@@ -203,15 +202,15 @@ def test_layouts(rng):
     want = find_peaks(h)
     for name, a in layouts(h).items():
         got = find_peaks(a)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w, err_msg=name)
 
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 3), k=st.integers(1, 3), hh=st.integers(1, 40), w=st.integers(1, 40),
        window=st.sampled_from([1, 3, 5, 7]), dtype=st.sampled_from([np.float32, np.float64]),
-       levels=st.integers(2, 6), seed=st.integers(0, 2**32 - 1), top_k=st.none() | st.integers(0, 4),
-       four_d=st.booleans())
+       levels=st.integers(2, 6), seed=st.integers(0, 2**32 - 1),
+       top_k=st.none() | st.integers(0, 4), four_d=st.booleans())
 def test_hypothesis_against_maxpool(n, k, hh, w, window, dtype, levels, seed, top_k, four_d):
     """Few distinct levels make plateaus and ties common."""
     rng = np.random.default_rng(seed)

@@ -52,14 +52,14 @@ def _warm_decode(variant):
     g = _gaussian_kernel(11)
     for dt in _FLOATS:
         for refine in _REFINE.values():
-            _DECODE.variant(variant)(np.ones((1, 8, 8), dt), refine, g)
+            _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), refine, g)
 
 
 _PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
                          serial=_nb.find_peaks_serial, parallel=_nb.find_peaks_parallel,
                          parallel_min_size=1 << 17, warmup=_warm_peaks))
 _DECODE = register(Kernel("decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
-                          parallel=_nb.decode_parallel, parallel_min_size=1 << 17,
+                          parallel=_nb.decode_parallel, parallel_min_size=1 << 20,
                           warmup=_warm_decode))
 
 
@@ -225,5 +225,6 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
     if hh == 0 or w == 0:
         raise ValueError(f"heatmaps: expected non-empty maps (H, W > 0), got shape {h.shape}")
     maps = np.ascontiguousarray(h).reshape(nmaps, hh, w)
-    coords, scores = _DECODE(h.size, maps, code, _gaussian_kernel(ksize))
+    am = np.argmax(maps.reshape(nmaps, -1), axis=1)
+    coords, scores = _DECODE(h.size, maps, am, code, _gaussian_kernel(ksize))
     return coords.reshape(*lead, 2), scores.reshape(lead)

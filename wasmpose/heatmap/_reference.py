@@ -52,11 +52,11 @@ def _blur(h, g):
     return sum(g[i] * p[:, i:i + hh] for i in range(g.size))
 
 
-def decode(h, refine, g):
-    """Argmax (as ``np.argmax``), score, and the refined (x, y) of every map."""
+def decode(h, am, refine, g):
+    """Score and refined (x, y) of every map at its flat argmax ``am`` (from ``np.argmax``)."""
     c, hh, w = h.shape
     flat = h.reshape(c, -1)
-    i = np.argmax(flat, axis=1) if flat.shape[1] else np.zeros(c, np.intp)
+    i = am
     ys, xs = np.divmod(i, w)
     m = np.arange(c)
     v = flat[m, i]
