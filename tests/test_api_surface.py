@@ -12,6 +12,8 @@ SURFACE = {
                      "threading_layer"],
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
                        "IMAGENET_MEAN", "IMAGENET_STD"],
+    "wasmpose.keypoints": ["COCO_KEYPOINTS", "COCO_SIGMAS", "pairwise_distances",
+                           "keypoint_distances", "oks", "oks_nms"],
     "wasmpose.memory": ["RingBuffer"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
