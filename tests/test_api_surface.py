@@ -15,6 +15,7 @@ SURFACE = {
     "wasmpose.keypoints": ["COCO_KEYPOINTS", "COCO_SIGMAS", "pairwise_distances",
                            "keypoint_distances", "oks", "oks_nms"],
     "wasmpose.memory": ["RingBuffer"],
+    "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }

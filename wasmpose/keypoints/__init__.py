@@ -43,7 +43,9 @@ _EPS = float(np.spacing(1.0))
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Sizes are output elements (times K where each element sums K keypoints).
+# Registry. Sizes are output elements (times K where each element sums K keypoints). Distances
+# are memory-bound (one sqrt per 8 bytes written): threads only pay off on large outputs; OKS
+# costs ~2 ns per keypoint pair (exp) and splits well from ~30k pairs on 2 cores.
 # ---------------------------------------------------------------------------------------------
 def _warm_pairwise(variant):
     for d in (2, 3, 4):
@@ -71,10 +73,10 @@ def _warm_nms(variant):
 
 _PAIRWISE = register(Kernel("pairwise_distances", reference=_ref.pairwise,
                             serial=_nb.pairwise_serial, parallel=_nb.pairwise_parallel,
-                            parallel_min_size=1 << 16, warmup=_warm_pairwise))
+                            parallel_min_size=1 << 21, warmup=_warm_pairwise))
 _KEYPOINT = register(Kernel("keypoint_distances", reference=_ref.keypoint,
                             serial=_nb.keypoint_serial, parallel=_nb.keypoint_parallel,
-                            parallel_min_size=1 << 16, warmup=_warm_keypoint))
+                            parallel_min_size=1 << 19, warmup=_warm_keypoint))
 _OKS = register(Kernel("oks", reference=_ref.oks, serial=_nb.oks_serial,
                        parallel=_nb.oks_parallel, parallel_min_size=1 << 15, warmup=_warm_oks))
 # the mean-area OKS matrix (mmpose's oks_iou) used by PoseTracker; warmed up with "oks"
