@@ -45,7 +45,9 @@ _EPS = float(np.spacing(1.0))
 # ---------------------------------------------------------------------------------------------
 # Registry. Sizes are output elements (times K where each element sums K keypoints). Distances
 # are memory-bound (one sqrt per 8 bytes written): threads only pay off on large outputs; OKS
-# costs ~2 ns per keypoint pair (exp) and splits well from ~30k pairs on 2 cores.
+# costs ~2 ns per keypoint pair (exp); on a 2-core machine shared with other busy processes
+# threads only won from ~100k pairs. The parallel NMS computes the whole OKS triangle (the
+# serial one only the kept poses' rows), so it is only chosen for thousands of poses.
 # ---------------------------------------------------------------------------------------------
 def _warm_pairwise(variant):
     for d in (2, 3, 4):
@@ -78,12 +80,12 @@ _KEYPOINT = register(Kernel("keypoint_distances", reference=_ref.keypoint,
                             serial=_nb.keypoint_serial, parallel=_nb.keypoint_parallel,
                             parallel_min_size=1 << 19, warmup=_warm_keypoint))
 _OKS = register(Kernel("oks", reference=_ref.oks, serial=_nb.oks_serial,
-                       parallel=_nb.oks_parallel, parallel_min_size=1 << 15, warmup=_warm_oks))
+                       parallel=_nb.oks_parallel, parallel_min_size=1 << 17, warmup=_warm_oks))
 # the mean-area OKS matrix (mmpose's oks_iou) used by PoseTracker; warmed up with "oks"
 _OKS_MEAN = Kernel("oks[mean area]", reference=_ref.oks_mean, serial=_nb.oks_mean_serial,
-                   parallel=_nb.oks_mean_parallel, parallel_min_size=1 << 15)
+                   parallel=_nb.oks_mean_parallel, parallel_min_size=1 << 17)
 _NMS = register(Kernel("oks_nms", reference=_ref.nms, serial=_nb.nms_serial,
-                       parallel=_nb.nms_parallel, parallel_min_size=1 << 18, warmup=_warm_nms))
+                       parallel=_nb.nms_parallel, parallel_min_size=1 << 24, warmup=_warm_nms))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -137,37 +137,44 @@ def keypoint_parallel(ax, ay, bx, by, out):
 # --- oks (pycocotools' computeOks) ------------------------------------------------------------
 @njit(**_SERIAL)
 def _oks_rows(lo, hi, dtx, dty, gx, gy, use, count, boxrule, box, var, aeps, out):
-    # Rows lo..hi-1 of out. Per keypoint k, e over all ground truths g, in pycocotools' order:
-    # (dx**2 + dy**2) / vars / (area + eps) / 2; then exp(-e) summed over the used keypoints.
+    # Rows lo..hi-1 of out. e for every (keypoint, ground truth) of a detection in one flat
+    # buffer, in pycocotools' order: (dx**2 + dy**2) / vars / (area + eps) / 2; then exp(-e)
+    # over the whole buffer (long vectorised loops even for few ground truths), summed per gt
+    # over the keypoints that count.
     k_n, g_n = gx.shape
-    e = np.empty(g_n)
-    t = np.empty(g_n)
+    e = np.empty(k_n * g_n)
+    t = np.empty(k_n * g_n)
+    bits = np.empty(k_n * g_n, np.int64)
     s = np.empty(g_n)
-    bits = np.empty(g_n, np.int64)
+    boxed = np.flatnonzero(boxrule)
     x0, x1, y0, y1 = box[0], box[1], box[2], box[3]
     for i in range(lo, hi):
-        s[:] = 0.0
         for k in range(k_n):
             xd = dtx[i, k]
             yd = dty[i, k]
             v = var[k]
+            base = k * g_n
             for g in range(g_n):
-                if boxrule[g]:
-                    # no visible keypoint: distance to the box twice the gt's bbox
-                    # (np.max((0, u)) keeps NaN: "not u <= 0")
-                    u = x0[g] - xd
-                    w = xd - x1[g]
-                    dx = (u if not u <= 0.0 else 0.0) + (w if not w <= 0.0 else 0.0)
-                    u = y0[g] - yd
-                    w = yd - y1[g]
-                    dy = (u if not u <= 0.0 else 0.0) + (w if not w <= 0.0 else 0.0)
-                else:
-                    dx = xd - gx[k, g]
-                    dy = yd - gy[k, g]
-                e[g] = (dx * dx + dy * dy) / v / aeps[g] / 2.0
-            _exp_neg(e, t, bits)
+                dx = xd - gx[k, g]
+                dy = yd - gy[k, g]
+                e[base + g] = (dx * dx + dy * dy) / v / aeps[g] / 2.0
+            for g in boxed:
+                # no visible keypoint: distance to the box twice the gt's bbox
+                # (np.max((0, u)) keeps NaN: "not u <= 0")
+                u = x0[g] - xd
+                w = xd - x1[g]
+                dx = (u if not u <= 0.0 else 0.0) + (w if not w <= 0.0 else 0.0)
+                u = y0[g] - yd
+                w = yd - y1[g]
+                dy = (u if not u <= 0.0 else 0.0) + (w if not w <= 0.0 else 0.0)
+                e[base + g] = (dx * dx + dy * dy) / v / aeps[g] / 2.0
+        _exp_neg(e, t, bits)
+        for g in range(g_n):
+            s[g] = 0.0
+        for k in range(k_n):
+            base = k * g_n
             for g in range(g_n):
-                s[g] += t[g] if use[k, g] else 0.0
+                s[g] += t[base + g] if use[k, g] else 0.0
         for g in range(g_n):
             out[i, g] = s[g] / count[g]
 
@@ -240,28 +247,33 @@ def oks_mean_parallel(ax, ay, a_area, bxt, byt, b_area, var, out):
 
 # --- oks_nms ------------------------------------------------------------------------------------
 @njit(**_SERIAL)
-def _suppress(a, lo, hi, xt, yt, area, var, thr, alive, e, t, s, bits):
-    # OKS of kept pose a with poses lo..hi-1 (all in score order); drop those not <= thr after
+def _over(a, lo, hi, xt, yt, area, var, thr, drop, e, t, s, bits):
+    # drop[j] = OKS of kept pose a with pose lo + j (all in score order) is not <= thr after
     # rounding to float32 (mmpose stores its OKS in a float32 array and compares it there).
     k_n = xt.shape[0]
     n = hi - lo
     aa = area[a]
     for j in range(n):
-        s[j] = 0.0
-    for k in range(k_n):
+        s[j] = (aa + area[lo + j]) / 2.0 + EPS
+    for k in range(k_n):  # every keypoint in one flat buffer: one long vectorised exp
         xa = xt[k, a]
         ya = yt[k, a]
         v = var[k]
+        base = k * n
         for j in range(n):
             dx = xt[k, lo + j] - xa
             dy = yt[k, lo + j] - ya
-            e[j] = (dx * dx + dy * dy) / v / ((aa + area[lo + j]) / 2.0 + EPS) / 2.0
-        _exp_neg(e[:n], t[:n], bits[:n])
-        for j in range(n):
-            s[j] += t[j]
+            e[base + j] = (dx * dx + dy * dy) / v / s[j] / 2.0
+    m = k_n * n
+    _exp_neg(e[:m], t[:m], bits[:m])
     for j in range(n):
-        if not np.float64(np.float32(s[j] / k_n)) <= thr:
-            alive[lo + j] = False
+        s[j] = 0.0
+    for k in range(k_n):
+        base = k * n
+        for j in range(n):
+            s[j] += t[base + j]
+    for j in range(n):
+        drop[j] = not np.float64(np.float32(s[j] / k_n)) <= thr
 
 
 @njit(**_SERIAL)
@@ -269,40 +281,50 @@ def nms_serial(xt, yt, area, var, thr, keep):
     """Greedy OKS NMS over poses already in descending score order.
 
     ``xt, yt (K, P)``, ``area (P,)``; ``thr`` is the float32 threshold as a float. Writes the kept
-    positions to ``keep`` and returns how many there are.
+    positions to ``keep`` and returns how many there are. Only the kept poses' rows of the OKS
+    matrix are computed.
     """
     p = xt.shape[1]
     alive = np.ones(p, np.bool_)
-    e = np.empty(p)
-    t = np.empty(p)
+    drop = np.empty(p, np.bool_)
+    e = np.empty(p * xt.shape[0])
+    t = np.empty(p * xt.shape[0])
     s = np.empty(p)
-    bits = np.empty(p, np.int64)
+    bits = np.empty(p * xt.shape[0], np.int64)
     nk = 0
     for a in range(p):
         if alive[a]:
             keep[nk] = a
             nk += 1
-            _suppress(a, a + 1, p, xt, yt, area, var, thr, alive, e, t, s, bits)
+            _over(a, a + 1, p, xt, yt, area, var, thr, drop, e, t, s, bits)
+            for j in range(p - a - 1):
+                if drop[j]:
+                    alive[a + 1 + j] = False
     return nk
 
 
 @njit(**_PARALLEL)
 def nms_parallel(xt, yt, area, var, thr, keep):
+    # The whole upper triangle of "OKS above thr" in parallel (rows a and p-1-a together, so
+    # that every task has the same work), then the greedy scan over it.
     p = xt.shape[1]
+    over = np.zeros((p, p), np.bool_)
+    for r in prange((p + 1) // 2):
+        e = np.empty(p * xt.shape[0])
+        t = np.empty(p * xt.shape[0])
+        s = np.empty(p)
+        bits = np.empty(p * xt.shape[0], np.int64)
+        _over(r, r + 1, p, xt, yt, area, var, thr, over[r, r + 1:], e, t, s, bits)
+        q = p - 1 - r
+        if q != r:
+            _over(q, q + 1, p, xt, yt, area, var, thr, over[q, q + 1:], e, t, s, bits)
     alive = np.ones(p, np.bool_)
     nk = 0
-    block = 64
     for a in range(p):
         if alive[a]:
             keep[nk] = a
             nk += 1
-            rest = p - a - 1
-            for b in prange((rest + block - 1) // block):
-                lo = a + 1 + b * block
-                hi = min(p, lo + block)
-                e = np.empty(block)
-                t = np.empty(block)
-                s = np.empty(block)
-                bits = np.empty(block, np.int64)
-                _suppress(a, lo, hi, xt, yt, area, var, thr, alive, e, t, s, bits)
+            for b in range(a + 1, p):
+                if over[a, b]:
+                    alive[b] = False
     return nk
