@@ -12,7 +12,11 @@ SURFACE = {
                      "threading_layer"],
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
                        "IMAGENET_MEAN", "IMAGENET_STD"],
+    "wasmpose.heatmap": ["find_peaks", "Peaks", "decode_heatmaps"],
+    "wasmpose.keypoints": ["COCO_KEYPOINTS", "COCO_SIGMAS", "pairwise_distances",
+                           "keypoint_distances", "oks", "oks_nms"],
     "wasmpose.memory": ["RingBuffer"],
+    "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }

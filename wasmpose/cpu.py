@@ -374,7 +374,11 @@ class Kernel:
 
 _KERNELS: dict[str, Kernel] = {}
 # Modules that register public kernels; imported on demand by kernel_variants() and warmup().
-_KERNEL_MODULES = ("wasmpose.image", "wasmpose.heatmap")
+_KERNEL_MODULES = (
+    "wasmpose.image",
+    "wasmpose.heatmap",
+    "wasmpose.keypoints",
+)
 
 
 def register(kernel: Kernel) -> Kernel:

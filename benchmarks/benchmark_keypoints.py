@@ -1,0 +1,120 @@
+"""Benchmarks of :mod:`wasmpose.keypoints` against NumPy and the peer libraries.
+
+The ``impl`` parameter names what is timed: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd``
+(``OptLevel.SIMD``, single-threaded), ``numpy`` (the NumPy reference, ``OptLevel.NONE``) and the
+peer: ``pycocotools`` (``COCOeval.computeOks`` on COCO objects built in memory, ``maxDets`` at the
+number of detections) and ``scipy`` (``scipy.spatial.distance.cdist``); peers are skipped when
+not installed. Sizes: ``GxD`` ground truths x detections, ``NxM`` points or poses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+
+from wasmpose.keypoints import keypoint_distances, oks, oks_nms, pairwise_distances
+
+from . import common
+from .benchmark_image import _KernelSuite
+
+IMPLS = ["wasmpose", "wasmpose-simd", "numpy"]
+
+
+def _sizes(size: str) -> tuple[int, int]:
+    n, m = size.split("x")
+    return int(n), int(m)
+
+
+@functools.lru_cache(maxsize=4)
+def _cocoeval(n_gt: int, n_dt: int):
+    """A prepared ``COCOeval`` of :func:`common.pose_scene` (detections in the scene's order)."""
+    coco_mod = common.require_peer("pycocotools.coco")
+    cocoeval = common.require_peer("pycocotools.cocoeval")
+    dt, gt, areas, bboxes = common.pose_scene(n_gt, n_dt)
+    anns = [dict(id=g + 1, image_id=1, category_id=1, iscrowd=0, area=float(areas[g]),
+                 bbox=bboxes[g].tolist(), keypoints=gt[g].ravel().tolist(),
+                 num_keypoints=int((gt[g, :, 2] > 0).sum())) for g in range(n_gt)]
+    res = [dict(image_id=1, category_id=1, score=1.0 - d / (n_dt + 1.0),
+                keypoints=dt[d].ravel().tolist()) for d in range(n_dt)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt_coco = coco_mod.COCO()
+        gt_coco.dataset = dict(images=[dict(id=1, width=1000, height=1000)],
+                               categories=[dict(id=1, name="person")], annotations=anns)
+        gt_coco.createIndex()
+        ev = cocoeval.COCOeval(gt_coco, gt_coco.loadRes(res), "keypoints")
+        ev.params.maxDets = [n_dt]
+        ev._prepare()
+    return ev
+
+
+class Oks(_KernelSuite):
+    """``oks(dt, gt, areas, gt_bboxes=...)`` vs ``COCOeval.computeOks`` (same (D, G) matrix)."""
+
+    params = [IMPLS + ["pycocotools"], ["20x100", "100x1000"]]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        n_gt, n_dt = _sizes(size)
+        if impl == "pycocotools":
+            ev = _cocoeval(n_gt, n_dt)
+            fn = lambda: ev.computeOks(1, 1)  # noqa: E731
+        else:
+            dt, gt, areas, bboxes = common.pose_scene(n_gt, n_dt)
+            fn = lambda: oks(dt, gt, areas, gt_bboxes=bboxes)  # noqa: E731
+        self._start(impl, ("oks", impl, size), fn)
+
+    def time_oks(self, impl, size):
+        self.fn()
+
+
+class PairwiseDistances(_KernelSuite):
+    """``pairwise_distances`` of float64 2-D points vs ``scipy.spatial.distance.cdist``."""
+
+    params = [IMPLS + ["scipy"], ["100x100", "1000x1000"]]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        n, m = _sizes(size)
+        a, b = common.points(n), common.points(m + 1)[1:]
+        if impl == "scipy":
+            cdist = common.require_peer("scipy.spatial.distance").cdist
+            fn = lambda: cdist(a, b)  # noqa: E731
+        else:
+            fn = lambda: pairwise_distances(a, b)  # noqa: E731
+        self._start(impl, ("pairwise", impl, size), fn)
+
+    def time_pairwise_distances(self, impl, size):
+        self.fn()
+
+
+class KeypointDistances(_KernelSuite):
+    """``keypoint_distances`` of (N, 17, 2) and (M, 17, 2) poses."""
+
+    params = [IMPLS, ["20x100", "100x100"]]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        n, m = _sizes(size)
+        a = common.pose_scene(n, m)[1][..., :2]
+        b = common.pose_scene(n, m)[0][..., :2]
+        fn = lambda: keypoint_distances(a, b)  # noqa: E731
+        self._start(impl, ("keypoint_distances", impl, size), fn)
+
+    def time_keypoint_distances(self, impl, size):
+        self.fn()
+
+
+class OksNms(_KernelSuite):
+    """``oks_nms`` (threshold 0.9) of 100 and 1000 candidate poses around 10 people."""
+
+    params = [IMPLS, [100, 1000]]
+    param_names = ["impl", "poses"]
+
+    def setup(self, impl, poses):
+        p, s, a = common.pose_crowd(poses)
+        fn = lambda: oks_nms(p, s, a)  # noqa: E731
+        self._start(impl, ("oks_nms", impl, poses), fn)
+
+    def time_oks_nms(self, impl, poses):
+        self.fn()
