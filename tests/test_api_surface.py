@@ -13,6 +13,10 @@ SURFACE = {
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
                        "IMAGENET_MEAN", "IMAGENET_STD"],
     "wasmpose.memory": ["RingBuffer"],
+    "wasmpose.parallel": ["optimal_thread_count", "set_thread_count", "parallel_map", "Pipeline",
+                          "DynamicBatcher", "AdaptiveBatcher", "BatchStats", "BatchExecutor",
+                          "WasmposeError", "QueueFullError", "BatchTimeoutError",
+                          "BatchProcessingError"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }
