@@ -141,7 +141,7 @@ class BatchExecutor:
         items : iterable
             Any iterable (read into a list first for ``"dask"``).
         batch_size : int >= 1, optional
-            Items per task. Default: guided chunks on threads (as :func:`parallel_map`), a
+            Items per task. Default: sized by time on threads (as :func:`parallel_map`), a
             quarter of the items per worker on Dask (fewer, larger tasks: each costs a round
             trip to the scheduler).
         progress : bool, default False

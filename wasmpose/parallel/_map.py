@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,15 +25,18 @@ class MapRun:
 
     Chunks are claimed in input order from one shared cursor (dynamic scheduling: a worker that
     finishes early simply claims more, so slow items never leave other workers idle while work
-    remains). Without a fixed ``chunk_size`` the chunks are guided: a quarter of the remaining
-    items divided by the worker count, never less than one, so early chunks amortise the
-    scheduling cost and the last ones keep the end balanced.
+    remains). Without a fixed ``chunk_size`` each worker sizes its chunks by time: its first
+    chunk is one item, later ones hold about ``CHUNK_SECONDS`` of work at the worker's measured
+    time per item (so cheap items amortise the claim, expensive ones go one at a time), never
+    more than a half of the remaining items per worker (so the end stays balanced).
 
     On a failure no new chunk is claimed and items after the failing one are skipped; chunks in
     flight finish their earlier items. Because chunks are claimed in order, every item before
-    the failing one has then run, so :meth:`raise_failure` re-raises the failure of the lowest
-    index: the one a sequential loop would have raised.
+    the failing one has then run, so :meth:`results` raises the failure of the lowest index:
+    the one a sequential loop would have raised.
     """
+
+    CHUNK_SECONDS = 2e-4
 
     def __init__(self, fn: Callable, items: Iterable, *, workers: int, chunk_size: int | None,
                  ordered: bool, return_exceptions: bool, bar, what: str) -> None:
@@ -57,24 +61,21 @@ class MapRun:
         self.unordered: list = []
 
     # -- scheduling ----------------------------------------------------------------------------
-    def _claim(self) -> tuple[int, list] | None:
+    def _claim(self, k: int) -> tuple[int, list] | None:
         with self.lock:
             if self.exhausted or self.fail_index is not None:
                 return None
-            if self.chunk_size is not None:
-                k = self.chunk_size
-            elif self.total is not None:
-                k = max(1, (self.total - self.cursor) // (4 * self.workers))
-            else:
-                k = 1
+            if self.total is not None and self.chunk_size is None:
+                k = min(k, max(1, (self.total - self.cursor) // (2 * self.workers)))
             start = self.cursor
+            batch: list = []
             try:
-                batch = list(itertools.islice(self.source, k))
-            except BaseException as exc:  # the iterable itself failed: stop, raise it
-                add_note(exc, f"{self.what}: raised while iterating the items (at index {start})")
-                self._fail_locked(start, exc)
+                batch.extend(itertools.islice(self.source, k))
+            except BaseException as exc:  # the iterable failed: run the items before, raise it
+                index = start + len(batch)
+                add_note(exc, f"{self.what}: raised while iterating the items (at index {index})")
+                self._fail_locked(index, exc)
                 self.exhausted = True
-                return None
             if not batch:
                 self.exhausted = True
                 return None
@@ -92,9 +93,11 @@ class MapRun:
 
     def run_inline(self) -> None:
         """Claim and run chunks in the calling thread, as it is (no serial mode)."""
-        fn, keep = self.fn, self.return_exceptions
-        while (claim := self._claim()) is not None:
+        fn, keep, fixed = self.fn, self.return_exceptions, self.chunk_size
+        k = fixed or 1
+        while (claim := self._claim(k)) is not None:
             start, batch = claim
+            t0 = time.perf_counter()
             out = []
             for j, x in enumerate(batch):
                 fail = self.fail_index
@@ -110,6 +113,9 @@ class MapRun:
                     with self.lock:
                         self._fail_locked(start + j, exc)
                     break
+            if fixed is None:
+                per_item = (time.perf_counter() - t0) / len(batch)
+                k = max(1, min(int(self.CHUNK_SECONDS / max(per_item, 1e-9)), 4096))
             with self.lock:
                 if self.ordered:
                     self.chunks[start] = out
@@ -192,8 +198,9 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
         else :func:`optimal_thread_count`. With ``workers=1`` the items are mapped in the calling
         thread, whose kernels keep their normal (possibly parallel) variants.
     chunk_size : int >= 1, optional
-        Items claimed at a time. Default: guided chunks (a quarter of the remaining items per
-        worker, shrinking to 1), or 1 for iterables without a length.
+        Items claimed at a time. Default: sized by time, per worker: one item at first, then
+        about 0.2 ms of work at the measured time per item (one item at a time when items take
+        longer), never more than half of the remaining items per worker.
     ordered : bool, default True
         Return the results in input order; if false, in the order they completed.
     return_exceptions : bool, default False
@@ -210,8 +217,9 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
     ------
     Exception
         Unless ``return_exceptions``, the exception of the first failing item in input order,
-        itself (not wrapped), with a note (PEP 678) naming its index. Items after it are not
-        started. An exception raised by ``items`` itself is raised likewise.
+        itself (not wrapped), with a note (PEP 678) naming its index. No chunk is claimed after
+        a failure (chunks already running finish the items before it). An exception raised by
+        ``items`` itself is raised likewise.
 
     Examples
     --------
