@@ -252,7 +252,7 @@ class DynamicBatcher:
             self._submitted += 1
             if self._idle:
                 n = len(q)
-                if n == 1 or n >= (self._preferred or self._max_batch_size):
+                if n == 1 or n >= (self._preferred or self._dispatch_size()):
                     self._cond.notify()
             if self._timeout is not None:
                 self._deadlines.append(req)
@@ -280,9 +280,14 @@ class DynamicBatcher:
     def _dispatch_size(self) -> int:
         return self._max_batch_size
 
-    def _take_batch(self) -> tuple[list[_Request], int] | None:
-        """Wait for the next batch (called with the lock held); ``None`` once closed and empty."""
+    def _take_batch(self) -> tuple[list[_Request], int, list[_Request]] | None:
+        """Wait for the next batch (called with the lock held); ``None`` once closed and empty.
+
+        Returns the batch, the requests left queued, and the requests found past their deadline
+        (already counted as timed out; the caller fails them once the lock is released).
+        """
         q = self._queue
+        timeout = self._timeout
         while True:
             while q and q[0].done:
                 q.popleft()
@@ -302,20 +307,26 @@ class DynamicBatcher:
                         self._idle -= 1
                         continue
                     k = n
-                batch = []
+                batch, expired = [], []
+                now = _monotonic()
                 for _ in range(k):
                     r = q.popleft()
                     if r.done:
                         continue
-                    if r.future.set_running_or_notify_cancel():
+                    if timeout is not None and now - r.t >= timeout:
+                        r.done = True
+                        expired.append(r)
+                    elif r.future.set_running_or_notify_cancel():
                         batch.append(r)
                     else:  # cancelled by its owner while queued
                         r.done = True
                         self._failed += 1
+                self._failed += len(expired)
+                self._timed_out += len(expired)
                 if q and self._idle:
                     self._cond.notify()
-                if batch:
-                    return batch, len(q)
+                if batch or expired:
+                    return batch, len(q), expired
                 continue
             if self._closing:
                 return None
@@ -332,7 +343,10 @@ class DynamicBatcher:
                     return
                 self._run(*taken)
 
-    def _run(self, batch: list[_Request], backlog: int) -> None:
+    def _run(self, batch: list[_Request], backlog: int, expired: list[_Request]) -> None:
+        self._fail_timed_out(expired)
+        if not batch:
+            return
         items = [r.item for r in batch]
         try:
             out = self._fn(items)
@@ -349,21 +363,27 @@ class DynamicBatcher:
             self._fail_batch(batch, exc)
             return
         now = _monotonic()
-        resolved = []
+        timeout = self._timeout
+        resolved, expired = [], []
         with self._lock:
-            lat = []
             for r, v in zip(batch, values, strict=True):
-                if not r.done:
-                    r.done = True
+                if r.done:
+                    continue
+                r.done = True
+                if timeout is not None and now - r.t >= timeout:
+                    expired.append(r)  # the timeout thread has not got to it yet
+                else:
                     resolved.append((r, v))
-                    lat.append(now - r.t)
             self._completed += len(resolved)
+            self._failed += len(expired)
+            self._timed_out += len(expired)
             self._batches += 1
             self._batched += len(batch)
-            self._latencies.extend(lat)
-            self._observe(len(batch), backlog, lat)
+            self._latencies.extend(now - r.t for r, _ in resolved)
+            self._observe(len(batch), backlog, [r for r, _ in resolved], now)
         for r, v in resolved:
             r.future.set_result(v)
+        self._fail_timed_out(expired)
 
     def _fail_batch(self, batch: list[_Request], cause: BaseException) -> None:
         with self._lock:
@@ -380,8 +400,22 @@ class DynamicBatcher:
             err.__cause__ = cause
             r.future.set_exception(err)
 
-    def _observe(self, size: int, backlog: int, latencies: list[float]) -> None:
-        """Called (lock held) after each completed batch; the adaptive batcher learns here."""
+    def _observe(self, size: int, backlog: int, completed: list[_Request], now: float) -> None:
+        """Called (lock held) after each batch that completed; the adaptive batcher learns here.
+
+        ``backlog`` is how many requests were still queued when the batch was taken.
+        """
+
+    def _fail_timed_out(self, requests: list[_Request]) -> None:
+        """Fail ``requests`` (already counted as timed out) with ``BatchTimeoutError``."""
+        if not requests:
+            return
+        msg = f"request not answered within timeout_ms={self._timeout * 1e3:g}"
+        for r in requests:
+            try:
+                r.future.set_exception(BatchTimeoutError(msg))
+            except InvalidStateError:  # cancelled by its owner meanwhile
+                pass
 
     def _expire(self) -> None:
         """The timeout thread: fails requests whose deadline passed, in submit order."""
@@ -412,12 +446,7 @@ class DynamicBatcher:
                 q = self._queue
                 while q and q[0].done:
                     q.popleft()
-            msg = f"request not answered within timeout_ms={timeout * 1e3:g}"
-            for r in expired:
-                try:
-                    r.future.set_exception(BatchTimeoutError(msg))
-                except InvalidStateError:  # cancelled by its owner meanwhile
-                    pass
+            self._fail_timed_out(expired)
 
     # -- statistics and shutdown ---------------------------------------------------------------
     def stats(self) -> BatchStats:
@@ -486,10 +515,15 @@ class AdaptiveBatcher(DynamicBatcher):
     is the size at which a batch is dispatched. Once ``history`` requests have completed since
     the last change, the batcher looks at their p95 latency (submit to result):
 
-    - if the queue already held another full batch when most of those batches were taken, the
-      batcher is short of capacity and bigger batches raise it: the size doubles;
-    - otherwise the size is scaled by ``0.9 * target / p95`` (at most halved or doubled per
-      step; it only grows while batches are full, i.e. while the size is what limits them).
+    - if the queue already held another full batch when most batches were taken (checked from
+      the fourth batch on), the batcher is short of capacity and bigger batches raise it: the
+      size doubles;
+    - if it held a quarter of a batch or more, a backlog is draining: the size stays;
+    - if p95 is above the target, the size is scaled by ``0.85 * target / p95`` (at most
+      halved);
+    - if p95 is below 0.75 times the target and the batches fill up (the size is what limits
+      them), it grows by the same ratio (at most 1.5x);
+    - otherwise it stays. Latencies of requests queued before a change are not looked at.
 
     Bigger batches make the fixed per-batch cost cheaper per request, so this settles near the
     largest size whose p95 latency stays under the target: the best throughput within it.
@@ -518,7 +552,7 @@ class AdaptiveBatcher(DynamicBatcher):
     (3, 1)
     """
 
-    _HEADROOM = 0.9
+    _GROW_BELOW = 0.75  # grow while p95 < 0.75 target, shrink above the target
 
     def __init__(self, process_batch: Callable[[list], Sequence], *, target_latency_ms: float,
                  min_batch_size: int = 1, max_batch_size: int = 256, history: int = 100,
@@ -538,6 +572,7 @@ class AdaptiveBatcher(DynamicBatcher):
         self._current = start
         self._history = positive_int(history, "history")
         self._window: list[float] = []
+        self._changed_at = 0.0
         self._window_batches: list[tuple[int, int]] = []
         if "preferred_batch_size" in kwargs:
             raise TypeError("preferred_batch_size: not used by AdaptiveBatcher (it chooses the "
@@ -569,27 +604,34 @@ class AdaptiveBatcher(DynamicBatcher):
     def _dispatch_size(self) -> int:
         return self._current
 
-    def _observe(self, size: int, backlog: int, latencies: list[float]) -> None:
-        self._window.extend(latencies)
-        self._window_batches.append((size, backlog))
-        if len(self._window) < self._history:
-            return
+    def _observe(self, size: int, backlog: int, completed: list[_Request], now: float) -> None:
+        since = self._changed_at  # requests queued before the last change tell nothing new
+        self._window.extend(now - r.t for r in completed if r.t >= since)
+        batches = self._window_batches
+        batches.append((size, backlog))
         s = self._current
-        p95 = float(np.percentile(self._window[-self._history:], 95))
-        nb = len(self._window_batches)
-        saturated = sum(b >= s for _, b in self._window_batches) * 2 > nb
-        full = sum(n >= s for n, _ in self._window_batches) * 2 > nb
-        if saturated:
-            new = 2 * s
+        nb = len(batches)
+        if nb >= 4 and sum(b >= s for _, b in batches) * 2 > nb:
+            new = 2 * s  # short of capacity: bigger batches amortise the per-batch cost
+        elif len(self._window) < self._history:
+            return
+        elif sum(b >= max(1, s // 4) for _, b in batches) * 2 > nb:
+            new = s  # a backlog is draining: latency is queueing, not the batch size
         else:
-            ratio = self._HEADROOM * self._target / max(p95, 1e-9)
-            new = int(s * min(max(ratio, 0.5), 2.0))
-            if ratio >= 1.0:
-                # grow only while batches fill up: otherwise the size is not what limits them
-                new = max(new, s + 1) if full else s
+            target = self._target
+            p95 = float(np.percentile(self._window, 95))
+            full = sum(n >= s for n, _ in batches) * 2 > nb
+            aim = 0.85 * target
+            if p95 > target:
+                new = min(s - 1, int(s * max(0.5, aim / p95)))
+            elif p95 < self._GROW_BELOW * target and full:
+                new = max(s + 1, int(s * min(1.5, aim / max(p95, 1e-9))))
+            else:
+                new = s  # within the band, or batches do not fill: the size is not the limit
         new = min(max(new, self._min_batch_size), self._max_batch_size)
         self._window.clear()
         self._window_batches.clear()
         if new != s:
             self._current = new
+            self._changed_at = now
             self._cond.notify_all()
