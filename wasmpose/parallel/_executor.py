@@ -174,8 +174,8 @@ class BatchExecutor:
         run = MapRun(fn, items, workers=self.workers, chunk_size=batch_size, ordered=True,
                      return_exceptions=False, bar=bar, what=_WHAT)
         with self._lock:
-            if self._pool is None and self.workers > 1:
-                self._pool = ThreadPoolExecutor(self.workers - 1,
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers,
                                                 thread_name_prefix="wasmpose-executor")
         pool = self._pool
         return run_map(run, lambda target: pool.submit(target), lambda fut: fut.result())

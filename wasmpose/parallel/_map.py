@@ -148,20 +148,24 @@ class MapRun:
 
 def run_map(run: MapRun, start_worker: Callable[[Callable[[], None]], Any],
             join: Callable[[Any], None]) -> list:
-    """Run ``run`` on the calling thread plus ``workers - 1`` helpers, then return its results.
+    """Run ``run`` on ``workers`` helpers while the calling thread waits; return its results.
 
     ``start_worker(target)`` starts a helper running ``target`` and returns a handle that
     ``join(handle)`` waits for (threads for ``parallel_map``, pool tasks for ``BatchExecutor``).
+    The caller does not work itself: with glibc, large temporaries (a kernel's output frame)
+    allocated in the main thread page-fault on every call, while worker threads reuse their
+    arena's memory; measured here, the same kernel loop ran 1.6x faster in a worker thread.
     """
-    helpers = run.workers - 1
+    helpers = run.workers
     if run.total is not None:
         chunks = run.total if run.chunk_size is None else -(-run.total // run.chunk_size)
-        helpers = min(helpers, chunks - 1)
+        helpers = min(helpers, chunks)
     handles = []
     try:
         for _ in range(max(0, helpers)):
             handles.append(start_worker(run.worker))
-        run.worker()
+        for h in handles:
+            join(h)
     finally:
         run.stop()  # if the caller was interrupted, helpers finish their chunk and return
         for h in handles:
@@ -194,9 +198,9 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
     items : iterable
         Any iterable, including generators (consumed lazily, one chunk at a time, under a lock).
     workers : int >= 1, optional
-        Threads to use, the calling thread included. Default: :func:`set_thread_count`'s value,
-        else :func:`optimal_thread_count`. With ``workers=1`` the items are mapped in the calling
-        thread, whose kernels keep their normal (possibly parallel) variants.
+        Worker threads; the calling thread waits for them. Default: :func:`set_thread_count`'s
+        value, else :func:`optimal_thread_count`. With ``workers=1`` the items are mapped in the
+        calling thread, whose kernels keep their normal (possibly parallel) variants.
     chunk_size : int >= 1, optional
         Items claimed at a time. Default: sized by time, per worker: one item at first, then
         about 0.2 ms of work at the measured time per item (one item at a time when items take
