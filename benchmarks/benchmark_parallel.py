@@ -5,7 +5,8 @@ taken seconds apart on the same (shared, noisy) machine:
 
 ``ParallelMap.track_speedup``
     parallel_map of the serial grayscale kernel over 64 distinct 1920x1080 frames vs the
-    sequential loop; target >= 1.7 on 2 cores.
+    sequential loop; target >= 1.7 on 2 cores (``output="new"``; with ``out=`` buffers the
+    loop is bound by memory bandwidth, see docs/parallel.md).
 ``DynamicBatcherThroughput.track_requests_per_second``
     no-op ``process_batch``, ``max_batch_size=32``, 4 producer threads; target >= 50,000.
 ``DynamicBatcherLatency.track_p99_over_max_wait_ms``
@@ -59,44 +60,58 @@ def _best(fn, repeat=3) -> float:
     return best
 
 
-def _serial_gray(frame):
-    with serial_kernels():
-        return grayscale(frame)
+_OUTS: dict = {}
 
 
 class ParallelMap:
     """Grayscale of 64 distinct 1080p frames: a sequential loop of the serial kernel,
-    ``parallel_map`` (workers run the serial kernel), and a plain ``ThreadPoolExecutor``."""
+    ``parallel_map`` (workers run the serial kernel), and a plain ``ThreadPoolExecutor``.
 
-    params = [["sequential", "parallel_map", "thread_pool"]]
-    param_names = ["impl"]
+    ``output="new"`` calls ``grayscale(frame)`` (a new 2 MB output per frame, as most code
+    does); ``output="out"`` writes into one preallocated output per frame (``out=``).
+    """
+
+    params = [["sequential", "parallel_map", "thread_pool"], ["new", "out"]]
+    param_names = ["impl", "output"]
     repeat = (3, 10, 20.0)
     number = 1
     timeout = 300
 
-    def setup(self, impl):
-        self.frames = _frames_1080p()
+    def setup(self, impl, output):
+        frames = _frames_1080p()
+        if output == "out":
+            if "gray" not in _OUTS:
+                _OUTS["gray"] = [grayscale(f) for f in frames]
+            outs = _OUTS["gray"]
+            self.fn = lambda i: grayscale(frames[i], out=outs[i])
+        else:
+            self.fn = lambda i: grayscale(frames[i])
         with opt_level("simd"):
-            grayscale(self.frames[0])  # compile or load: never timed
+            self.fn(0)  # compile or load: never timed
         self.pool = ThreadPoolExecutor(optimal_thread_count())
 
-    def teardown(self, impl):
+    def teardown(self, impl, output):
         self.pool.shutdown()
 
+    def _serial(self, i):
+        with serial_kernels():
+            return self.fn(i)
+
     def _run(self, impl):
+        idx = range(64)
         if impl == "sequential":
             with opt_level("simd"):
-                return [grayscale(f) for f in self.frames]
+                return [self.fn(i) for i in idx]
         if impl == "parallel_map":
-            return parallel_map(grayscale, self.frames)
-        return list(self.pool.map(_serial_gray, self.frames))
+            return parallel_map(self.fn, idx)
+        return list(self.pool.map(self._serial, idx))
 
-    def time_grayscale_64_frames(self, impl):
+    def time_grayscale_64_frames(self, impl, output):
         self._run(impl)
 
-    def track_speedup(self, impl):
-        """Sequential time / this implementation's time (best of 3 each, same call)."""
-        return _best(lambda: self._run("sequential")) / _best(lambda: self._run(impl))
+    def track_speedup(self, impl, output):
+        """Sequential time / this implementation's time (best of 5 each, same call)."""
+        return _best(lambda: self._run("sequential"), 5) / _best(lambda: self._run(impl), 5)
 
     track_speedup.unit = "x"
 
