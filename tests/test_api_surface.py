@@ -17,6 +17,10 @@ SURFACE = {
                            "keypoint_distances", "oks", "oks_nms"],
     "wasmpose.memory": ["RingBuffer"],
     "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track"],
+    "wasmpose.parallel": ["optimal_thread_count", "set_thread_count", "parallel_map", "Pipeline",
+                          "DynamicBatcher", "AdaptiveBatcher", "BatchStats", "BatchExecutor",
+                          "WasmposeError", "QueueFullError", "BatchTimeoutError",
+                          "BatchProcessingError"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }

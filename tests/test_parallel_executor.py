@@ -1,0 +1,154 @@
+"""wasmpose.parallel.BatchExecutor: the same results, order and errors on threads and Dask."""
+
+import functools
+import math
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from wasmpose import opt_level
+from wasmpose.cpu import get_kernel, threading_layer
+from wasmpose.image import grayscale
+from wasmpose.parallel import BatchExecutor
+
+ITEMS = [3, -1, 4, -1, 5, -9, 2, 6]
+
+
+def _square_or_fail(x):
+    if x in (13, 40):
+        raise ValueError(f"bad item {x}")
+    return x * x
+
+
+def _variant(_):
+    return get_kernel("grayscale").variant_name()
+
+
+def _run_both_ways(ex):
+    """Everything a backend must do identically; returns what it produced."""
+    out = {"plain": ex.map(_square_or_fail, range(12))}
+    for bs in (1, 5, 100):
+        out[f"batch{bs}"] = ex.map(_square_or_fail, range(12), batch_size=bs)
+    out["generator"] = ex.map(abs, (x for x in ITEMS))
+    out["empty"] = ex.map(abs, [])
+    for bs in (None, 1, 7):
+        with pytest.raises(ValueError) as info:
+            ex.map(_square_or_fail, range(60), batch_size=bs)
+        out[f"error{bs}"] = (type(info.value), info.value.args, info.value.__notes__)
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected():
+    with BatchExecutor(workers=3) as ex:
+        return _run_both_ways(ex)
+
+
+def test_threads_backend(expected):
+    assert expected["plain"] == [x * x for x in range(12)]
+    assert all(expected[f"batch{bs}"] == expected["plain"] for bs in (1, 5, 100))
+    assert expected["generator"] == [abs(x) for x in ITEMS]
+    assert expected["empty"] == []
+    # the first failing item in input order, itself, with its index
+    assert expected["error1"] == (ValueError, ("bad item 13",),
+                                  ["BatchExecutor.map: raised by item 13"])
+    assert expected["errorNone"] == expected["error1"] == expected["error7"]
+
+
+def test_threads_backend_workers_run_serial_kernels_from_8_threads(rng):
+    frames = [rng.integers(0, 256, (360, 480, 3), dtype=np.uint8) for _ in range(24)]
+    with opt_level("simd"):
+        want = [grayscale(f) for f in frames]
+    before = threading.active_count()
+    with opt_level("parallel"), BatchExecutor(workers=8) as ex:
+        assert set(ex.map(_variant, range(32), batch_size=1)) == {"numba-serial"}
+        for _ in range(3):
+            got = ex.map(grayscale, frames, batch_size=1)
+            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert threading.active_count() == before  # the pool is shut down with the executor
+
+
+def test_progress(capsys):
+    pytest.importorskip("tqdm")
+    with BatchExecutor(workers=2) as ex:
+        assert ex.map(abs, range(-3, 3), progress=True) == [3, 2, 1, 0, 1, 2]
+    assert "6/6" in capsys.readouterr().err
+
+
+def test_argument_errors(monkeypatch):
+    with pytest.raises(ValueError, match="^backend: expected one of"):
+        BatchExecutor(backend="ray")
+    with pytest.raises(ValueError, match="^client: only used by backend='dask'"):
+        BatchExecutor(client=object())
+    with pytest.raises(ValueError, match="^workers: expected an int >= 1 or None, got 0"):
+        BatchExecutor(workers=0)
+    with BatchExecutor(workers=2) as ex:
+        with pytest.raises(TypeError, match="^fn: expected a callable"):
+            ex.map(None, [1])
+        with pytest.raises(ValueError, match="^batch_size: expected an int >= 1 or None"):
+            ex.map(abs, [1], batch_size=0)
+    with pytest.raises(RuntimeError, match="closed"):
+        ex.map(abs, [1])
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"pip install 'wasmpose\[dask\]'"):
+        BatchExecutor(backend="dask")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask: a real LocalCluster, in this process and with 2 worker processes
+# ---------------------------------------------------------------------------------------------
+def test_dask_local_cluster_in_process(expected):
+    pytest.importorskip("distributed")
+    with BatchExecutor(backend="dask", workers=2) as ex:
+        cluster = ex._cluster
+        assert _run_both_ways(ex) == expected
+        assert set(ex.map(_variant, range(8), batch_size=1)) == {"numba-serial"}
+    assert cluster.status.name == "closed"  # started and closed with the executor
+
+
+def test_dask_with_a_users_client(expected):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            with BatchExecutor(backend="dask", client=client) as ex:
+                assert ex.workers == 2
+                assert _run_both_ways(ex) == expected
+            assert client.status == "running"  # the user's client is left open
+            with pytest.raises(ValueError, match="^workers: the client's cluster decides"):
+                BatchExecutor(backend="dask", client=client, workers=2)
+    with pytest.raises(TypeError, match="^client: expected a distributed.Client"):
+        BatchExecutor(backend="dask", client=object())
+
+
+def test_dask_two_worker_processes_after_a_parallel_kernel_ran(rng):
+    """GNU OpenMP aborts in a fork()ed child of a process that ran a parallel region: worker
+    processes must be spawned, even when the Dask configuration asks for fork."""
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    frames = [rng.integers(0, 256, (256, 320, 3), dtype=np.uint8) for _ in range(6)]
+    with opt_level("parallel"):
+        grayscale(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))  # a parallel region
+    assert threading_layer() != "unavailable"
+    with opt_level("simd"):
+        want = [grayscale(f) for f in frames]
+    gray_bgr = functools.partial(grayscale, order="bgr")
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+        with BatchExecutor(backend="dask", workers=2, processes=True) as ex:
+            workers = ex.client.scheduler_info()["workers"]
+            assert len(workers) == 2
+            # spawned, not forked: the workers did not inherit this process's modules
+            assert not any(ex.client.run(lambda: "pytest" in __import__("sys").modules)
+                           .values())
+            got = ex.map(grayscale, frames, batch_size=1)
+            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+            assert ex.map(gray_bgr, frames[:2])[0].shape == frames[0].shape[:2]
+            assert ex.map(math.sqrt, [1, 4, 9]) == [1.0, 2.0, 3.0]
+            with pytest.raises(ValueError, match="math domain error") as info:
+                ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
+            assert info.value.__notes__ == ["BatchExecutor.map: raised by item 2"]
+    with BatchExecutor(workers=2) as ex, pytest.raises(ValueError) as info2:
+        ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
+    assert (info2.value.args, info2.value.__notes__) == (info.value.args, info.value.__notes__)

@@ -1,0 +1,137 @@
+"""Thread counts and the small helpers every part of :mod:`wasmpose.parallel` shares."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+import threading
+
+__all__ = ["optimal_thread_count", "set_thread_count"]
+
+_default_workers: int | None = None  # set by set_thread_count; None: optimal_thread_count()
+_lock = threading.Lock()
+
+
+def optimal_thread_count() -> int:
+    """The number of cores this process may run on (its CPU affinity mask), at least 1.
+
+    On Linux this respects ``taskset``, cgroup cpusets and ``os.sched_setaffinity``; elsewhere it
+    is ``os.process_cpu_count()`` (Python 3.13) or ``os.cpu_count()``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> optimal_thread_count() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        count = getattr(os, "process_cpu_count", os.cpu_count)()
+        return max(1, count or 1)
+
+
+def set_thread_count(n: int | None) -> int:
+    """Set the default worker count of :mod:`wasmpose.parallel` and Numba's thread count.
+
+    Parameters
+    ----------
+    n : int >= 1 or None
+        The number of workers that ``parallel_map``, ``Pipeline`` stages (none: they take
+        ``workers``), ``BatchExecutor`` and the like use when not told otherwise. ``None``
+        restores the default, :func:`optimal_thread_count`.
+
+    Returns
+    -------
+    int
+        The previous default worker count.
+
+    Notes
+    -----
+    Numba's thread count (the threads one parallel kernel uses) is set to ``min(n,
+    NUMBA_NUM_THREADS)``: Numba cannot start more threads than it was configured with at
+    start-up. Numba keeps this count per thread: it is set for the calling thread, the one that
+    normally runs parallel kernels; threads started later begin with ``NUMBA_NUM_THREADS``.
+    This loads Numba's threading layer if no parallel kernel has run yet.
+
+    Examples
+    --------
+    >>> previous = set_thread_count(1)
+    >>> default_workers()
+    1
+    >>> _ = set_thread_count(None)
+    """
+    global _default_workers
+    if n is not None:
+        n = positive_int(n, "n", none_text=" or None")
+    with _lock:
+        previous = default_workers()
+        _default_workers = n
+    import numba
+
+    from wasmpose import cpu
+
+    if cpu.threading_layer() != "unavailable":
+        numba.set_num_threads(min(n or optimal_thread_count(), numba.config.NUMBA_NUM_THREADS))
+    return previous
+
+
+def default_workers() -> int:
+    """The worker count used when ``workers=None``: as set by :func:`set_thread_count`."""
+    n = _default_workers
+    return n if n is not None else optimal_thread_count()
+
+
+def positive_int(x, name: str, *, none_text: str = "") -> int:
+    """``x`` as an int >= 1, else ``TypeError``/``ValueError`` naming ``name``."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name}: expected an int >= 1{none_text}, got {type(x).__name__}")
+    if x < 1:
+        raise ValueError(f"{name}: expected an int >= 1{none_text}, got {x}")
+    return int(x)
+
+
+def workers_arg(workers) -> int:
+    """The ``workers=`` argument resolved: ``None`` is :func:`default_workers`."""
+    if workers is None:
+        return default_workers()
+    return positive_int(workers, "workers", none_text=" or None")
+
+
+def check_callable(fn, name: str):
+    if not callable(fn):
+        raise TypeError(f"{name}: expected a callable, got {type(fn).__name__}")
+    return fn
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (PEP 678; on Python 3.10 only stored in ``__notes__``)."""
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        notes = getattr(exc, "__notes__", None)
+        if not isinstance(notes, list):
+            notes = []
+            try:
+                exc.__notes__ = notes
+            except Exception:  # noqa: BLE001 - exceptions that refuse attributes keep no note
+                return
+        notes.append(note)
+
+
+def progress_bar(progress: bool, total: int | None, desc: str):
+    """A tqdm bar when ``progress`` is true, else ``None``; ``ImportError`` if tqdm is missing."""
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise ImportError(
+            "progress=True needs tqdm, which is not installed: "
+            "pip install tqdm (or pip install 'wasmpose[progress]')"
+        ) from exc
+    return tqdm(total=total, desc=desc, unit="item")
