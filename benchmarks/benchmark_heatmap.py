@@ -16,6 +16,7 @@ Every implementation finds the 3x3 peaks above 0.1, at most 20 per channel, on h
 
 from __future__ import annotations
 
+from wasmpose._peers import torch_peaks
 from wasmpose.heatmap import decode_heatmaps, find_peaks
 
 from . import common
@@ -38,16 +39,7 @@ class FindPeaks(_KernelSuite):
     def setup(self, impl, shape):
         h = common.heatmaps(SHAPES[shape])
         if impl == "torch":
-            torch = common.require_peer("torch")
-            f = torch.nn.functional
-            t = torch.from_numpy(h)[None]
-            k = min(TOP_K, h.shape[-1] * h.shape[-2])
-
-            def fn():
-                keep = (f.max_pool2d(t, 3, stride=1, padding=1) == t) & (t > THRESHOLD)
-                s = torch.where(keep, t, torch.tensor(float("-inf"))).flatten(2)
-                v, i = s.topk(k, dim=-1)
-                return v[v > THRESHOLD], i[v > THRESHOLD]
+            fn = torch_peaks(common.require_peer("torch"), h, THRESHOLD, TOP_K)
         elif impl == "skimage":
             feature = common.require_peer("skimage.feature")
 

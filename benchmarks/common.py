@@ -15,6 +15,8 @@ import importlib
 
 import numpy as np
 
+from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
+
 __all__ = [
     "IMAGE_SEED",
     "ARRAY_SEED",
@@ -108,28 +110,6 @@ def u8_array(n: int) -> np.ndarray:
     return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)
 
 
-@functools.lru_cache(maxsize=16)
-def heatmaps(shape: tuple, dtype: str = "float32", people: int = 3) -> np.ndarray:
-    """C-contiguous heatmaps of ``shape`` (..., H, W) as a pose model emits them.
-
-    Each map holds ``people`` Gaussian blobs (sigma 2, peak 0.5 to 1) at random sub-pixel
-    positions over uniform noise in [0, 0.05): a few real peaks above the usual 0.1 threshold
-    and many noise maxima below it.
-    """
-    rng = np.random.default_rng([HEATMAP_SEED, *shape, np.dtype(dtype).itemsize])
-    *lead, h, w = shape
-    maps = rng.random((int(np.prod(lead)), h, w)) * 0.05
-    yy = np.arange(h)[:, None]
-    xx = np.arange(w)[None, :]
-    for m in maps:
-        for _ in range(people):
-            cy, cx, a = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0.5, 1.0)
-            gy = np.exp(-((yy - cy) ** 2) / 8.0)
-            gx = np.exp(-((xx - cx) ** 2) / 8.0)
-            np.maximum(m, a * gy * gx, out=m)
-    return maps.reshape(shape).astype(dtype)
-
-
 @functools.cache
 def peer_available(name: str) -> bool:
     """Whether the peer library ``name`` (``"cv2"``, ``"torch"``, ...) imports in this process.
@@ -150,62 +130,7 @@ def require_peer(name: str):
     return importlib.import_module(name)
 
 
-# --- poses (issue 3) ---------------------------------------------------------------------------
-POSE_SEED = 20240905
-POINT_SEED = 20240906
-CROWD_SEED = 20240907
 WALK_SEED = 20240908
-HEATMAP_SEED = 20240909
-
-
-@functools.lru_cache(maxsize=8)
-def pose_scene(n_gt: int, n_dt: int, k: int = 17):
-    """A COCO-like image: ``n_gt`` people and ``n_dt`` detections, as a detector outputs them.
-
-    Ground truths are spread over a 1000x1000 image with about 30% invisible keypoints and one
-    person in ten without any visible keypoint; two detections in three are noisy copies of a
-    ground truth, the rest are anywhere.
-
-    Returns
-    -------
-    dt : ndarray, shape (n_dt, k, 3)
-        x, y, score.
-    gt : ndarray, shape (n_gt, k, 3)
-        x, y, visibility (0, 1, 2).
-    areas : ndarray, shape (n_gt,)
-    bboxes : ndarray, shape (n_gt, 4)
-        x, y, w, h of the keypoints' extent.
-    """
-    rng = np.random.default_rng([POSE_SEED, n_gt, n_dt, k])
-    gt = np.empty((n_gt, k, 3))
-    gt[..., :2] = rng.uniform(50, 950, (n_gt, 1, 2)) + rng.normal(0, 40, (n_gt, k, 2))
-    gt[..., 2] = rng.choice([0, 1, 2], (n_gt, k), p=[0.3, 0.2, 0.5])
-    gt[::10, :, 2] = 0
-    dt = np.empty((n_dt, k, 3))
-    dt[..., :2] = gt[rng.integers(0, n_gt, n_dt), :, :2] + rng.normal(0, 6, (n_dt, k, 2))
-    dt[::3, :, :2] = rng.uniform(0, 1000, (len(dt[::3]), 1, 2)) + rng.normal(
-        0, 40, (len(dt[::3]), k, 2))
-    dt[..., 2] = rng.random((n_dt, k))
-    areas = rng.uniform(2000, 40000, n_gt)
-    lo = gt[..., :2].min(axis=1)
-    bboxes = np.column_stack([lo, gt[..., :2].max(axis=1) - lo])
-    return dt, gt, areas, bboxes
-
-
-@functools.lru_cache(maxsize=8)
-def points(n: int, d: int = 2) -> np.ndarray:
-    """``n`` points of dimension ``d`` uniform in [0, 640), C-contiguous float64 ``(n, d)``."""
-    return np.random.default_rng([POINT_SEED, n, d]).uniform(0, 640, (n, d))
-
-
-@functools.lru_cache(maxsize=8)
-def pose_crowd(n: int, people: int = 10, k: int = 17):
-    """``n`` candidate poses around ``people`` people (duplicates for NMS): poses, scores, areas."""
-    rng = np.random.default_rng([CROWD_SEED, n, people, k])
-    base = rng.uniform(0, 600, (people, 1, 2)) + rng.normal(0, 40, (people, k, 2))
-    who = rng.integers(0, people, n)
-    poses = base[who] + rng.normal(0, rng.uniform(0.5, 15, (n, 1, 1)), (n, k, 2))
-    return poses, rng.random(n), rng.uniform(2000, 20000, n)
 
 
 @functools.lru_cache(maxsize=4)

@@ -335,7 +335,85 @@ def _to_tensor_cases() -> Iterator[_Case]:
                     lambda n=n, h=h, w=w: build(n, h, w))
 
 
-_CASES = (_grayscale_cases, _threshold_cases, _otsu_cases, _normalize_cases, _to_tensor_cases)
+def _find_peaks_cases() -> Iterator[_Case]:
+    from wasmpose._data import heatmaps
+    from wasmpose._peers import torch_peaks
+    from wasmpose.heatmap import find_peaks
+
+    def build(shape):
+        h = heatmaps(shape)
+        torch = _peer("torch")
+        peer = None if torch is None else torch_peaks(torch, h, 0.1, 20)
+        call = lambda: find_peaks(h, threshold=0.1, top_k=20)  # noqa: E731
+        return _Callables(call, call, "none", "torch max_pool2d+topk", peer)
+
+    for shape in ((17, 64, 48), (17, 128, 96), (1, 512, 512)):
+        yield _Case("find_peaks", "x".join(map(str, shape)), math.prod(shape), "float32",
+                    lambda shape=shape: build(shape))
+
+
+def _decode_cases() -> Iterator[_Case]:
+    from wasmpose._data import heatmaps
+    from wasmpose.heatmap import decode_heatmaps
+
+    def build(shape, refine):
+        h = heatmaps(shape)
+        call = lambda: decode_heatmaps(h, refine=refine)  # noqa: E731
+        return _Callables(call, call, "none")
+
+    for shape in ((17, 64, 48), (8, 17, 64, 48)):
+        for refine in ("shift", "dark"):
+            yield _Case("decode_heatmaps", f"{'x'.join(map(str, shape))} {refine}",
+                        math.prod(shape), "float32",
+                        lambda shape=shape, refine=refine: build(shape, refine))
+
+
+def _oks_cases() -> Iterator[_Case]:
+    from wasmpose._data import pose_scene
+    from wasmpose._peers import coco_oks
+    from wasmpose.keypoints import oks
+
+    def build(n_gt, n_dt):
+        dt, gt, areas, bboxes = pose_scene(n_gt, n_dt)
+        call = lambda: oks(dt, gt, areas, gt_bboxes=bboxes)  # noqa: E731
+        return _Callables(call, call, "none", "pycocotools", coco_oks(dt, gt, areas, bboxes))
+
+    for n_gt, n_dt in ((20, 100), (100, 1000)):
+        yield _Case("oks", f"{n_gt}x{n_dt}", n_gt * n_dt * 17, "float64",
+                    lambda n_gt=n_gt, n_dt=n_dt: build(n_gt, n_dt))
+
+
+def _pairwise_cases() -> Iterator[_Case]:
+    from wasmpose._data import points
+    from wasmpose.keypoints import pairwise_distances
+
+    def build(n):
+        a, b = points(n), points(n + 1)[1:]
+        spatial = _peer("scipy.spatial.distance")
+        peer = None if spatial is None else (lambda: spatial.cdist(a, b))
+        call = lambda: pairwise_distances(a, b)  # noqa: E731
+        return _Callables(call, call, "none", "scipy cdist", peer)
+
+    for n in (100, 1000):
+        yield _Case("pairwise_distances", f"{n}x{n} float64", n * n, "float64",
+                    lambda n=n: build(n))
+
+
+def _oks_nms_cases() -> Iterator[_Case]:
+    from wasmpose._data import pose_crowd
+    from wasmpose.keypoints import oks_nms
+
+    def build(n):
+        poses, scores, areas = pose_crowd(n)
+        call = lambda: oks_nms(poses, scores, areas)  # noqa: E731
+        return _Callables(call, call, "none")
+
+    for n in (100, 1000):
+        yield _Case("oks_nms", f"{n} poses", n * n * 17, "float64", lambda n=n: build(n))
+
+
+_CASES = (_grayscale_cases, _threshold_cases, _otsu_cases, _normalize_cases, _to_tensor_cases,
+          _find_peaks_cases, _decode_cases, _oks_cases, _pairwise_cases, _oks_nms_cases)
 
 
 def _cases(quick: bool) -> list[_Case]:
@@ -447,12 +525,12 @@ def _fmt_x(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}x"
 
 
-_HEADER = (f"{'kernel':<15}{'case':<19}{'wasmpose ms':>12}{'simd ms':>10}{'numpy ms':>10}  "
+_HEADER = (f"{'kernel':<19}{'case':<21}{'wasmpose ms':>12}{'simd ms':>10}{'numpy ms':>10}  "
            f"{'peer':<20}{'peer ms':>9}{'x vs numpy':>12}{'x vs peer':>11}")
 
 
 def _line(kernel, case, w, s, n, peer, p, xn, xp) -> str:
-    return (f"{kernel:<15}{case:<19}{_fmt_ms(w):>12}{_fmt_ms(s):>10}{_fmt_ms(n):>10}  "
+    return (f"{kernel:<19}{case:<21}{_fmt_ms(w):>12}{_fmt_ms(s):>10}{_fmt_ms(n):>10}  "
             f"{peer or '-':<20}{_fmt_ms(p):>9}{_fmt_x(xn):>12}{_fmt_x(xp):>11}")
 
 
@@ -471,7 +549,7 @@ def _timed(fn: Callable[[], Any] | None, level: str | None, min_time: float, rep
 
 
 def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> list[dict]:
-    """Time every public kernel of :mod:`wasmpose.image` and print a comparison table.
+    """Time every public kernel (image, heatmap, keypoints) and print a comparison table.
 
     Parameters
     ----------

@@ -23,3 +23,49 @@ def opencv_blob(cv2, img: np.ndarray, mean, std) -> Callable[[], np.ndarray]:
         images = list(img)
         return lambda: cv2.dnn.blobFromImagesWithParams(images, params)
     return lambda: cv2.dnn.blobFromImageWithParams(img, params)
+
+
+def torch_peaks(torch, h: np.ndarray, threshold: float, top_k: int, window: int = 3):
+    """The max-pool peak path of CenterNet and mmpose in PyTorch, for (K, H, W) heatmaps:
+    ``max_pool2d`` + compare + ``topk`` per channel; returns (values, flat indices) above
+    ``threshold``, at most ``top_k`` per channel."""
+    f = torch.nn.functional
+    t = torch.from_numpy(h)[None]
+    k = min(top_k, h.shape[-1] * h.shape[-2])
+    ninf = torch.tensor(float("-inf"), dtype=t.dtype)
+
+    def call():
+        keep = (f.max_pool2d(t, window, stride=1, padding=window // 2) == t) & (t > threshold)
+        v, i = torch.where(keep, t, ninf).flatten(2).topk(k, dim=-1)
+        return v[v > threshold], i[v > threshold]
+    return call
+
+
+def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarray):
+    """A call of pycocotools' ``COCOeval.computeOks`` that gives ``oks(dt, gt, areas,
+    gt_bboxes=bboxes)``: COCO objects built in memory, one image, ``maxDets`` raised to the
+    number of detections so nothing is cut at 20. Detections keep their order (scores
+    descending with the index). Returns ``None`` if pycocotools is not installed."""
+    import contextlib
+    import io
+
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        return None
+    n_gt, n_dt = len(gt), len(dt)
+    anns = [dict(id=g + 1, image_id=1, category_id=1, iscrowd=0, area=float(areas[g]),
+                 bbox=[float(v) for v in bboxes[g]], keypoints=gt[g].ravel().tolist(),
+                 num_keypoints=int((gt[g, :, 2] > 0).sum())) for g in range(n_gt)]
+    res = [dict(image_id=1, category_id=1, score=1.0 - d / (n_dt + 1.0),
+                keypoints=dt[d].ravel().tolist()) for d in range(n_dt)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt_coco = COCO()
+        gt_coco.dataset = dict(images=[dict(id=1, width=1000, height=1000)],
+                               categories=[dict(id=1, name="person")], annotations=anns)
+        gt_coco.createIndex()
+        ev = COCOeval(gt_coco, gt_coco.loadRes(res), "keypoints")
+        ev.params.maxDets = [max(n_dt, 1)]
+        ev._prepare()
+    return lambda: ev.computeOks(1, 1)
