@@ -57,7 +57,7 @@ def _warm_decode(variant):
 
 _PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
                          serial=_nb.find_peaks_serial, parallel=_nb.find_peaks_parallel,
-                         parallel_min_size=1 << 17, warmup=_warm_peaks))
+                         parallel_min_size=1 << 19, warmup=_warm_peaks))
 _DECODE = register(Kernel("decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
                           parallel=_nb.decode_parallel, parallel_min_size=1 << 20,
                           warmup=_warm_decode))

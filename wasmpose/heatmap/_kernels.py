@@ -21,6 +21,8 @@ _PARALLEL = dict(_SERIAL, parallel=True)
 
 # Rows per parallel block of find_peaks: about 16K pixels, at least 8 rows.
 PEAK_BLOCK_PIXELS = 1 << 14
+# Candidates (pixels above the threshold) up to one in SPARSE_RATIO are checked one by one.
+SPARSE_RATIO = 16
 # Peaks per channel up to which an insertion sort beats NumPy's merge sort.
 _INSERTION_MAX = 64
 
@@ -38,6 +40,21 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, rmax, cmax, flags, idx_out, score_o
     the value; returns how many peaks were written.
     """
     hh = hm.size // w
+    start = y0 * w
+    m = (y1 - y0) * w
+    out = hm[start:start + m]
+    fl = flags[:m]
+    # pixels above the threshold are the only candidates: none, no work; few (the usual
+    # heatmap: blobs over a low background), check each one's window directly
+    cnt = 0
+    for j in range(m):
+        f = np.uint8(out[j] > thr)
+        fl[j] = f
+        cnt += f
+    if cnt == 0:
+        return 0
+    if cnt * SPARSE_RATIO <= m:
+        return _check_candidates(hm, w, hh, y0, m, r, flags, idx_out, score_out, base)
     ya = max(0, y0 - r)
     yb = min(hh, y1 + r)
     n = (yb - ya) * w
@@ -85,9 +102,6 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, rmax, cmax, flags, idx_out, score_o
             cur = b[j]
             b[j] = v if v > cur else cur
     # compare, count, then scan only the 8-pixel words that hold a peak
-    start = y0 * w
-    out = hm[start:start + m]
-    fl = flags[:m]
     cnt = 0
     for j in range(m):
         v = out[j]
@@ -96,6 +110,12 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, rmax, cmax, flags, idx_out, score_o
         cnt += f
     if cnt == 0:
         return 0
+    return _collect(hm, start, m, flags, idx_out, score_out, base)
+
+
+@njit(**_SERIAL)
+def _collect(hm, start, m, flags, idx_out, score_out, base):
+    """Write the flagged pixels ``flags[:m]`` (of ``hm[start:]``), skipping empty words."""
     nw = (m + 7) // 8
     for j in range(m, nw * 8):
         flags[j] = 0
@@ -108,6 +128,42 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, rmax, cmax, flags, idx_out, score_o
             if flags[j]:
                 idx_out[base + k] = start + j
                 score_out[base + k] = hm[start + j]
+                k += 1
+    return k
+
+
+@njit(**_SERIAL)
+def _check_candidates(hm, w, hh, y0, m, r, flags, idx_out, score_out, base):
+    """Peaks among the flagged pixels (above the threshold), each checked against its window:
+    a peak iff no neighbour is greater (NaN neighbours never are). Raster order."""
+    nw = (m + 7) // 8
+    for j in range(m, nw * 8):
+        flags[j] = 0
+    words = flags[:nw * 8].view(np.uint64)
+    start = y0 * w
+    k = 0
+    for q in range(nw):
+        if words[q] == 0:
+            continue
+        for j in range(q * 8, q * 8 + 8):
+            if not flags[j]:
+                continue
+            p = start + j
+            y = p // w
+            x = p - y * w
+            v = hm[p]
+            peak = True
+            for yy in range(max(0, y - r), min(hh, y + r + 1)):
+                row = yy * w
+                for xx in range(max(0, x - r), min(w, x + r + 1)):
+                    if hm[row + xx] > v:
+                        peak = False
+                        break
+                if not peak:
+                    break
+            if peak:
+                idx_out[base + k] = p
+                score_out[base + k] = v
                 k += 1
     return k
 
