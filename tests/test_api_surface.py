@@ -12,7 +12,8 @@ SURFACE = {
                      "threading_layer"],
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
                        "IMAGENET_MEAN", "IMAGENET_STD"],
-    "wasmpose.memory": ["RingBuffer"],
+    "wasmpose.memory": ["aligned_empty", "is_aligned", "BufferPool", "PoolStats", "default_pool",
+                        "Arena", "ArenaFullError", "RingBuffer", "load_weights"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }
