@@ -95,7 +95,8 @@ def aligned_bytes(nbytes: int, alignment: int) -> np.ndarray:
     """
     raw = np.empty(nbytes + alignment - 1, _U8)
     skip = -address(raw) % alignment
-    return raw[skip:skip + nbytes]
+    # not raw[skip:skip + nbytes]: NumPy moves the pointer of an empty slice to the start
+    return np.ndarray((nbytes,), _U8, raw, skip)
 
 
 def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:

@@ -305,6 +305,8 @@ class BufferPool:
         ValueError
             ``arr`` was not handed out by this pool (a foreign array, a view of a pooled array)
             or was already released. Nothing changes.
+        TypeError
+            ``arr`` is not an ndarray.
         """
         lock = self._lock
         lock.acquire()
@@ -313,6 +315,9 @@ class BufferPool:
             if entry is None or entry[0] is not arr:
                 if entry is not None:
                     self._in_use[id(arr)] = entry
+                if not isinstance(arr, np.ndarray):
+                    raise TypeError(f"arr: expected an array returned by acquire(), got "
+                                    f"{type(arr).__name__}")
                 raise ValueError(self._release_problem(arr))
             buf = entry[1]
             size = buf.size
@@ -350,8 +355,6 @@ class BufferPool:
 
     def _release_problem(self, arr) -> str:
         """Why ``arr`` cannot be released (lock held; nothing is changed)."""
-        if not isinstance(arr, np.ndarray):
-            return f"arr: expected an array returned by acquire(), got {type(arr).__name__}"
         for _, buf in self._in_use.values():
             if np.may_share_memory(arr, buf):
                 return ("arr: a view of (or a stale reference to) an array from this pool; "
