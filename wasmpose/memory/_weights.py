@@ -15,6 +15,7 @@ import mmap as _mmap
 import os
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +198,7 @@ def _load_npz(p: Path, mmap: bool) -> dict:
                 else:
                     try:
                         raw = zf.read(info)
-                    except (zipfile.BadZipFile, EOFError, OSError, ValueError,
+                    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
                             NotImplementedError) as exc:
                         raise _Bad(f"cannot decompress ({exc})") from None
                     data = raw if mmap else bytearray(raw)
