@@ -14,14 +14,16 @@ frame loop's memory.
     a 256 MiB ``.safetensors`` file (16 float32 tensors, written in setup to a temporary
     directory): ``load_weights`` memory-mapped, ``load_weights(mmap=False)`` (read into memory)
     and ``safetensors.numpy.load_file`` (the peer, which reads too).
-``FrameLoop``
+``FrameLoop``, ``FramePoolHeld``, ``FrameTime``
     ``to_tensor -> normalize -> threshold`` over 1080p frames, outputs from a pool or from
-    ``np.empty``: ``peakmem_`` (peak RSS) and ``track_`` (bytes the pool holds) for 1 and 100
-    frames. They are flat: the same after 100 frames as after 1. (``docs/memory.md`` has the
-    same check over 1000 frames; 100 keeps the asv run short.) ``time_frame`` is one frame.
+    ``np.empty``: peak RSS (``peakmem_``) and the bytes the pool holds (``track_``) after 1
+    and 100 frames, flat: the same after 100 frames as after 1 (``docs/memory.md`` has the
+    same check over 1000 frames; 100 keeps the asv run short); and the time of one frame.
 
 ``python -m benchmarks.benchmark_memory`` prints the ratios of the issue's targets, measured
-in one process with the same code (asv's ``--quick`` takes one sample, too few for ratios).
+in one process with the same code (asv's ``--quick`` takes one sample, too few for ratios);
+``python -m benchmarks.benchmark_memory frames [N]`` runs the frame loop N (1000) times and
+prints the resident memory along the way.
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def frame_loop(frames: int, pool: BufferPool | None) -> None:
 
 
 class FrameLoop:
-    """Memory over a 1080p frame loop, with and without the pool."""
+    """Peak memory of a 1080p frame loop, with and without the pool: flat in ``frames``."""
 
     params = [["pool", "numpy"], [1, 100]]
     param_names = ["impl", "frames"]
@@ -207,19 +209,36 @@ class FrameLoop:
     def peakmem_frame_loop(self, impl, frames):
         frame_loop(frames, self.pool)
 
-    def track_pool_bytes_held(self, impl, frames):
-        """Bytes the pool holds after the loop (in use + idle): the same for 1 and 100."""
-        if self.pool is None:
-            raise NotImplementedError("no pool")
+
+class FramePoolHeld:
+    """Bytes the pool holds (in use + idle) after a 1080p frame loop: the same for 1 and 100."""
+
+    params = [[1, 100]]
+    param_names = ["frames"]
+    timeout = 300
+
+    def setup(self, frames):
+        self.pool = BufferPool()
+
+    def track_pool_bytes_held(self, frames):
         frame_loop(frames, self.pool)
         s = self.pool.stats()
         return s.in_use_bytes + s.idle_bytes
 
     track_pool_bytes_held.unit = "bytes"
 
-    def time_frame(self, impl, frames):
-        if frames != 1:
-            raise NotImplementedError("timed per frame")
+
+class FrameTime:
+    """One 1080p frame of the loop, outputs from the pool or from ``np.empty``."""
+
+    params = [["pool", "numpy"]]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        self.pool = BufferPool() if impl == "pool" else None
+        frame_loop(1, self.pool)
+
+    def time_frame(self, impl):
         frame_loop(1, self.pool)
 
 
@@ -277,5 +296,35 @@ def _report() -> None:
         + f"; read / mmap = {times[1] / times[0]:.0f}x")
 
 
+def _frames_report(frames: int = 1000) -> None:
+    """Resident memory and time per frame of :func:`frame_loop` over ``frames`` 1080p frames,
+    with a pool and without; each in a new process so that they do not share a heap."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, time\n"
+        "from benchmarks.benchmark_memory import FrameLoop, frame_loop\n"
+        "b = FrameLoop(); b.setup({impl!r}, 1)\n"
+        "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
+        "marks, t0 = {{}}, time.perf_counter()\n"
+        "for i in range(1, {frames} + 1):\n"
+        "    frame_loop(1, b.pool)\n"
+        "    if i in (1, 10, 100, 500, 1000, {frames}): marks[i] = round(rss(), 1)\n"
+        "dt = (time.perf_counter() - t0) / {frames}\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print({impl!r}, 'RSS MiB after frame', marks, f'peak {{peak:.1f}} MiB',\n"
+        "      f'{{dt * 1e3:.2f}} ms/frame', b.pool.stats() if b.pool else '')\n"
+    )
+    for impl in ("pool", "numpy"):
+        subprocess.run([sys.executable, "-c", code.format(impl=impl, frames=frames)],
+                       check=True)
+
+
 if __name__ == "__main__":
-    _report()
+    import sys
+
+    if sys.argv[1:2] == ["frames"]:
+        _frames_report(int(sys.argv[2]) if len(sys.argv) > 2 else 1000)
+    else:
+        _report()
