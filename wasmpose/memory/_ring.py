@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 
+from wasmpose.memory._aligned import check_dtype, check_shape
+
 
 class RingBuffer:
     """The last ``capacity`` items of shape ``item_shape``, stored in one preallocated array.
@@ -31,20 +33,8 @@ class RingBuffer:
             raise TypeError(f"capacity: expected a positive int, got {type(capacity).__name__}")
         if capacity < 1:
             raise ValueError(f"capacity: expected a positive int, got {capacity}")
-        if isinstance(item_shape, numbers.Integral) and not isinstance(item_shape, bool):
-            item_shape = (item_shape,)
-        try:
-            shape = tuple(int(d) for d in item_shape)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"item_shape: expected a tuple of ints, got {item_shape!r}") from exc
-        if any(d < 0 for d in shape):
-            raise ValueError(f"item_shape: expected non-negative sizes, got {shape}")
-        try:
-            dt = np.dtype(dtype)
-        except TypeError as exc:
-            raise TypeError(f"dtype: expected a numpy dtype, got {dtype!r}") from exc
-        if dt.hasobject:
-            raise TypeError(f"dtype: expected a numeric dtype, got {dt}")
+        shape = check_shape(item_shape, "item_shape")
+        dt = check_dtype(dtype)
         self._capacity = int(capacity)
         self._item_shape = shape
         self._buf = np.zeros((self._capacity, *shape), dt)

@@ -1,0 +1,148 @@
+"""Aligned allocation, and the shape/dtype checks shared by the pool and the arena."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+_U8 = np.dtype(np.uint8)
+
+# (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes). The pool and the
+# arena look requests up here first, so that a repeated request costs one dict lookup instead of
+# a validation. Only validated requests are stored; the cache is bounded.
+_SPECS: dict = {}
+_SPECS_MAX = 4096
+
+
+def check_alignment(alignment, name: str = "alignment") -> int:
+    """``alignment`` as an int: a power of two >= 1."""
+    if isinstance(alignment, (bool, np.bool_)) or not isinstance(alignment, numbers.Integral):
+        raise TypeError(f"{name}: expected a power of two, got {type(alignment).__name__}")
+    a = int(alignment)
+    if a < 1 or a & (a - 1):
+        raise ValueError(f"{name}: expected a power of two, got {a}")
+    return a
+
+
+def check_nbytes(n, name: str) -> int:
+    """``n`` as a non-negative int (a size in bytes)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name}: expected a non-negative int, got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"{name}: expected a non-negative int, got {n}")
+    return int(n)
+
+
+def check_shape(shape, name: str = "shape") -> tuple:
+    """``shape`` (an int or a sequence of ints, all >= 0) as a tuple of ints."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, (bool, np.bool_)):
+        dims = (int(shape),)
+    else:
+        try:
+            dims = tuple(shape)
+        except TypeError:
+            raise TypeError(f"{name}: expected an int or a tuple of ints, got "
+                            f"{type(shape).__name__}") from None
+        if any(isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral)
+               for d in dims):
+            raise TypeError(f"{name}: expected an int or a tuple of ints, got {shape!r}")
+        dims = tuple(int(d) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{name}: expected non-negative sizes, got {dims}")
+    return dims
+
+
+def check_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a NumPy dtype that holds no Python objects."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name}: expected a numpy dtype, got {dtype!r}") from exc
+    if dt.hasobject:
+        raise TypeError(f"{name}: expected a dtype without Python objects, got {dt}")
+    return dt
+
+
+def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
+    """``(shape tuple, dtype, nbytes)`` of a request, validated; cached per spelling."""
+    try:
+        return _SPECS[shape, dtype]
+    except (KeyError, TypeError):
+        pass
+    dims = check_shape(shape)
+    dt = check_dtype(dtype)
+    result = (dims, dt, math.prod(dims) * dt.itemsize)
+    try:
+        if len(_SPECS) >= _SPECS_MAX:
+            _SPECS.clear()
+        _SPECS[shape, dtype] = result
+    except TypeError:  # unhashable spelling (a list): not cached
+        pass
+    return result
+
+
+def address(arr: np.ndarray) -> int:
+    """The data pointer of ``arr``."""
+    return arr.__array_interface__["data"][0]
+
+
+def aligned_bytes(nbytes: int, alignment: int) -> np.ndarray:
+    """A 1-D uint8 array of ``nbytes`` whose first byte is at a multiple of ``alignment``.
+
+    The array is a view into an allocation ``alignment - 1`` bytes larger.
+    """
+    raw = np.empty(nbytes + alignment - 1, _U8)
+    skip = -address(raw) % alignment
+    # not raw[skip:skip + nbytes]: NumPy moves the pointer of an empty slice to the start
+    return np.ndarray((nbytes,), _U8, raw, skip)
+
+
+def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts at a multiple of ``alignment``.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+    dtype : data-type, default float32
+    alignment : int, default 64
+        A power of two, in bytes (64 is a cache line and an AVX-512 register).
+
+    Returns
+    -------
+    ndarray, shape ``shape``
+        Writable, C-contiguous, ``is_aligned(result, alignment)``; it owns no memory of its own
+        (its ``base`` is the over-allocated byte buffer).
+
+    Examples
+    --------
+    >>> a = aligned_empty((3, 5), np.float64, alignment=256)
+    >>> a.shape, a.dtype, is_aligned(a, 256), a.flags.c_contiguous
+    ((3, 5), dtype('float64'), True, True)
+    """
+    dims, dt, nbytes = spec(shape, dtype)
+    buf = aligned_bytes(nbytes, check_alignment(alignment))
+    return np.ndarray(dims, dt, buf)
+
+
+def is_aligned(arr, alignment=64) -> bool:
+    """Whether the data pointer of ``arr`` is a multiple of ``alignment``.
+
+    Only the address of the first element is checked (not contiguity or strides).
+
+    Parameters
+    ----------
+    arr : ndarray
+    alignment : int, default 64
+        A power of two, in bytes.
+
+    Examples
+    --------
+    >>> a = aligned_empty(100, np.uint8, alignment=64)
+    >>> is_aligned(a, 64), is_aligned(a[1:], 64), is_aligned(a[1:], 1)
+    (True, False, True)
+    """
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"arr: expected a numpy array, got {type(arr).__name__}")
+    return address(arr) % check_alignment(alignment) == 0
