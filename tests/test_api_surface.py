@@ -13,6 +13,9 @@ SURFACE = {
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
                        "IMAGENET_MEAN", "IMAGENET_STD"],
     "wasmpose.memory": ["RingBuffer"],
+    "wasmpose.quant": ["QuantParams", "calibrate", "quantize", "dequantize", "QuantizedTensor",
+                       "DynamicQuantizer", "mse", "sqnr", "TopKCompressor", "pack_int4",
+                       "unpack_int4"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }

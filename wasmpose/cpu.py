@@ -374,7 +374,7 @@ class Kernel:
 
 _KERNELS: dict[str, Kernel] = {}
 # Modules that register public kernels; imported on demand by kernel_variants() and warmup().
-_KERNEL_MODULES = ("wasmpose.image",)
+_KERNEL_MODULES = ("wasmpose.image", "wasmpose.quant")
 
 
 def register(kernel: Kernel) -> Kernel:
