@@ -24,6 +24,7 @@ __all__ = [
     "u8_array",
     "gray_image",
     "shape_2d",
+    "weights",
     "peer_available",
     "require_peer",
 ]
@@ -34,6 +35,7 @@ IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
 GRAY_SEED = 20240903
 BATCH_SEED = 20240904
+WEIGHTS_SEED = 20240905
 
 
 @functools.lru_cache(maxsize=16)
@@ -121,3 +123,14 @@ def require_peer(name: str):
     if not peer_available(name):
         raise NotImplementedError(f"{name} is not installed")
     return importlib.import_module(name)
+
+
+@functools.lru_cache(maxsize=8)
+def weights(n: int, channels: int = 64) -> np.ndarray:
+    """``n`` float32 Gaussian weights (std 0.05) as a C-contiguous ``(channels, n // channels)``
+    array, the layout of a convolution's or linear layer's weights with the output channel first.
+    """
+    rng = np.random.default_rng([WEIGHTS_SEED, n, channels])
+    x = rng.standard_normal((channels, n // channels), dtype=np.float32)
+    x *= np.float32(0.05)
+    return x
