@@ -4,10 +4,11 @@
 
 Each (case, implementation) runs in its own fresh process, several rounds alternating between
 implementations; the figure kept is the best time of all calls (on a shared 2-core machine the
-medians mostly measure the other processes: a preempted OpenMP worker costs a time slice). Separate processes matter:
-PyTorch and Numba each keep an OpenMP thread pool whose idle threads spin for a while after a
-parallel region, and on a 2-core machine the other library's spinning threads slowed the next
-call (torch's 1M quantize went from 0.05 ms to 5 ms after a Numba parallel call in one process).
+medians mostly measure the other processes: a preempted OpenMP worker costs a time slice).
+Separate processes matter: PyTorch and Numba each keep an OpenMP thread pool whose idle threads
+spin for a while after a parallel region, and on a 2-core machine the other library's spinning
+threads slowed the next call (torch's 1M quantize went from 0.05 ms to 5 ms after a Numba
+parallel call in one process).
 The asv suite (``benchmark_quant.py``) times the same cases.
 """
 
