@@ -27,6 +27,7 @@ __all__ = [
     "gray_image",
     "shape_2d",
     "heatmaps",
+    "weights",
     "peer_available",
     "require_peer",
     "pose_scene",
@@ -41,6 +42,7 @@ IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
 GRAY_SEED = 20240903
 BATCH_SEED = 20240904
+WEIGHTS_SEED = 20240905
 
 
 @functools.lru_cache(maxsize=16)
@@ -150,3 +152,14 @@ def walking_people(people: int, frames: int, k: int = 17):
     f = np.arange(frames)[:, None, None, None]
     poses = start + f * velocity + bodies + rng.normal(0, 1.5, (frames, people, k, 2))
     return poses, 0.5 * heights**2
+
+
+@functools.lru_cache(maxsize=8)
+def weights(n: int, channels: int = 64) -> np.ndarray:
+    """``n`` float32 Gaussian weights (std 0.05) as a C-contiguous ``(channels, n // channels)``
+    array, the layout of a convolution's or linear layer's weights with the output channel first.
+    """
+    rng = np.random.default_rng([WEIGHTS_SEED, n, channels])
+    x = rng.standard_normal((channels, n // channels), dtype=np.float32)
+    x *= np.float32(0.05)
+    return x

@@ -22,6 +22,9 @@ SURFACE = {
                           "DynamicBatcher", "AdaptiveBatcher", "BatchStats", "BatchExecutor",
                           "WasmposeError", "QueueFullError", "BatchTimeoutError",
                           "BatchProcessingError"],
+    "wasmpose.quant": ["QuantParams", "calibrate", "quantize", "dequantize", "QuantizedTensor",
+                       "DynamicQuantizer", "mse", "sqnr", "TopKCompressor", "pack_int4",
+                       "unpack_int4"],
     "wasmpose.errors": ["WasmposeError", "QueueFullError", "BatchTimeoutError",
                         "BatchProcessingError", "ArenaFullError"],
 }

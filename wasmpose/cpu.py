@@ -378,6 +378,7 @@ _KERNEL_MODULES = (
     "wasmpose.image",
     "wasmpose.heatmap",
     "wasmpose.keypoints",
+    "wasmpose.quant",
 )
 
 

@@ -1,0 +1,163 @@
+"""Benchmarks of :mod:`wasmpose.quant` against its NumPy reference and PyTorch.
+
+``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd`` (one thread), ``numpy`` (the
+reference, ``OptLevel.NONE``), ``torch`` (``torch.quantize_per_tensor`` / ``_per_channel``,
+``Tensor.dequantize``, ``MinMaxObserver`` with its default threads; skipped when torch is missing).
+Data: :func:`common.weights`, Gaussian weights as ``(64, n / 64)``; per-channel cases quantise
+along axis 0 (64 channels).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from wasmpose.quant import (
+    QuantParams,
+    calibrate,
+    dequantize,
+    pack_int4,
+    quantize,
+    unpack_int4,
+)
+
+from . import common
+from .benchmark_image import SIZES_1D, _KernelSuite
+
+IMPLS = ["wasmpose", "wasmpose-simd", "numpy", "torch"]
+SIZES = ["1M", "16M"]
+
+
+def _params(x, per_channel):
+    return calibrate(x, axis=0 if per_channel else None)
+
+
+def _torch_quantized(torch, t, p):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if p.axis is None:
+            return torch.quantize_per_tensor(t, float(p.scale), int(p.zero_point), torch.qint8)
+        return torch.quantize_per_channel(t, torch.from_numpy(p.scale.astype(np.float64)),
+                                          torch.from_numpy(p.zero_point.astype(np.int64)),
+                                          p.axis, torch.qint8)
+
+
+class _Quantize(_KernelSuite):
+    params = [IMPLS, SIZES]
+    param_names = ["impl", "size"]
+    per_channel = False
+
+    def setup(self, impl, size):
+        x = common.weights(SIZES_1D[size])
+        p = _params(x, self.per_channel)
+        if impl == "torch":
+            torch = common.require_peer("torch")
+            t = torch.from_numpy(x)
+            fn = lambda: _torch_quantized(torch, t, p)  # noqa: E731
+        else:
+            fn = lambda: quantize(x, p)  # noqa: E731
+        self._start(impl, (type(self).__name__, impl, size), fn)
+
+
+class QuantizePerTensor(_Quantize):
+    """``quantize`` with per-tensor int8 params vs ``torch.quantize_per_tensor``."""
+
+    def time_quantize(self, impl, size):
+        self.fn()
+
+
+class QuantizePerChannel(_Quantize):
+    """``quantize`` with 64 per-channel int8 params vs ``torch.quantize_per_channel``."""
+
+    per_channel = True
+
+    def time_quantize(self, impl, size):
+        self.fn()
+
+
+class Dequantize(_KernelSuite):
+    """``dequantize`` of per-tensor int8 vs ``Tensor.dequantize()``."""
+
+    params = [IMPLS, SIZES]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        x = common.weights(SIZES_1D[size])
+        p = _params(x, False)
+        if impl == "torch":
+            torch = common.require_peer("torch")
+            tq = _torch_quantized(torch, torch.from_numpy(x), p)
+            fn = tq.dequantize
+        else:
+            q = quantize(x, p)
+            fn = lambda: dequantize(q, p)  # noqa: E731
+        self._start(impl, ("dequantize", impl, size), fn)
+
+    def time_dequantize(self, impl, size):
+        self.fn()
+
+
+class CalibrateMinMax(_KernelSuite):
+    """``calibrate(x)`` (minmax, affine int8) vs ``MinMaxObserver`` forward + calculate_qparams."""
+
+    params = [IMPLS, SIZES]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        x = common.weights(SIZES_1D[size])
+        if impl == "torch":
+            torch = common.require_peer("torch")
+            from torch.ao.quantization import MinMaxObserver
+
+            obs = MinMaxObserver(dtype=torch.qint8)
+            t = torch.from_numpy(x)
+
+            def fn():
+                obs.reset_min_max_vals()
+                obs(t)
+                return obs.calculate_qparams()
+        else:
+            fn = lambda: calibrate(x)  # noqa: E731
+        self._start(impl, ("calibrate", impl, size), fn)
+
+    def time_calibrate(self, impl, size):
+        self.fn()
+
+
+class CalibrateMethods(_KernelSuite):
+    """``calibrate`` with the percentile and entropy methods (1M weights, wasmpose only)."""
+
+    params = [["percentile", "entropy"]]
+    param_names = ["method"]
+    repeat = (3, 10, 2.0)
+
+    def setup(self, method):
+        x = common.weights(SIZES_1D["1M"])
+        fn = lambda: calibrate(x, method=method)  # noqa: E731
+        self._start("wasmpose", ("calibrate-method", method), fn)
+
+    def time_calibrate(self, method):
+        self.fn()
+
+
+class Int4Packing(_KernelSuite):
+    """``pack_int4`` / ``unpack_int4`` of int4 values stored one a byte (throughput = size/time)."""
+
+    params = [["wasmpose", "wasmpose-simd", "numpy"], SIZES]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        n = SIZES_1D[size]
+        x = common.weights(n)
+        q = quantize(x, QuantParams(0.02, 0, "int4"))
+        packed = pack_int4(q)
+        self.pack = lambda: pack_int4(q)
+        self.unpack = lambda: unpack_int4(packed, q.shape, "int4")
+        self._start(impl, ("int4", impl, size), lambda: (self.pack(), self.unpack()))
+
+    def time_pack(self, impl, size):
+        self.pack()
+
+    def time_unpack(self, impl, size):
+        self.unpack()
