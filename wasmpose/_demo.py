@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from wasmpose import cpu
+from wasmpose import cpu, memory
 from wasmpose._bench import measure
 from wasmpose._peers import opencv_blob
 
@@ -32,8 +32,9 @@ def _frames():
             "rocket 427x640": data.rocket()}, None
 
 
-def _stages(frame, cv2):
-    """(name, wasmpose call, NumPy-reference call, OpenCV call or None) per pipeline stage."""
+def _stages(frame, cv2, tensor):
+    """(name, wasmpose call, OpenCV call or None) per pipeline stage; ``tensor`` is the
+    pooled (1, 3, H, W) float32 buffer to_tensor writes into."""
     from wasmpose import image
 
     gray = image.grayscale(frame)
@@ -46,7 +47,7 @@ def _stages(frame, cv2):
         ("threshold", lambda: image.threshold(gray, t),
          cv2 and (lambda: cv2.threshold(gray, t, 255, cv2.THRESH_BINARY))),
         ("normalize", lambda: image.normalize(gray.astype(np.float32)), None),
-        ("to_tensor", lambda: image.to_tensor(frame), None),
+        ("to_tensor", lambda: image.to_tensor(frame, out=tensor), None),
     ]
     if cv2 is not None:
         stages[-1] = ("to_tensor", stages[-1][1],
@@ -73,19 +74,29 @@ def main(argv=None, file=None) -> int:
     head += f"{'opencv':>11}{'x opencv':>10}"
     print(head, file=out)
     print("-" * len(head), file=out)
+    pool = memory.default_pool()
     for fname, frame in frames.items():
-        for stage, ours, peer in _stages(frame, cv2):
-            t_ours = measure(ours, min_time=0.01, repeats=3).estimate
-            with cpu.opt_level("none"):
-                t_ref = measure(ours, min_time=0.01, repeats=3).estimate
-            line = f"{fname:<20}{stage:<16}{t_ours * 1e3:>9.3f}ms{t_ref * 1e3:>9.3f}ms"
-            line += f"{t_ref / t_ours:>8.1f}x"
-            if peer:
-                t_peer = measure(peer, min_time=0.01, repeats=3).estimate
-                line += f"{t_peer * 1e3:>9.3f}ms{t_peer / t_ours:>9.1f}x"
-            else:
-                line += f"{'-':>11}{'-':>10}"
-            print(line, file=out)
+        h, w = frame.shape[:2]
+        with pool.borrow((1, 3, h, w), np.float32) as tensor:
+            _frame_rows(fname, _stages(frame, cv2, tensor), out)
+    st = pool.stats()
+    print(f"buffer pool: {st.hits} hits, {st.misses} misses, peak {st.peak_bytes / 2**20:.1f} MiB",
+          file=out)
     print("kernel variants:", ", ".join(f"{k}={v}" for k, v in cpu.kernel_variants().items()),
           file=out)
     return 0
+
+
+def _frame_rows(fname, stages, out):
+    for stage, ours, peer in stages:
+        t_ours = measure(ours, min_time=0.01, repeats=3).estimate
+        with cpu.opt_level("none"):
+            t_ref = measure(ours, min_time=0.01, repeats=3).estimate
+        line = f"{fname:<20}{stage:<16}{t_ours * 1e3:>9.3f}ms{t_ref * 1e3:>9.3f}ms"
+        line += f"{t_ref / t_ours:>8.1f}x"
+        if peer:
+            t_peer = measure(peer, min_time=0.01, repeats=3).estimate
+            line += f"{t_peer * 1e3:>9.3f}ms{t_peer / t_ours:>9.1f}x"
+        else:
+            line += f"{'-':>11}{'-':>10}"
+        print(line, file=out)
