@@ -85,6 +85,29 @@ def real_scalar(x, name: str, *, allow_nan: bool = False, allow_inf: bool = True
     return v
 
 
+def integer(x, name: str, *, minimum: int | None = None, odd: bool = False,
+            allow_none: bool = False) -> int | None:
+    """``x`` as a Python int (``None`` passes through when ``allow_none``).
+
+    Bools and floats are rejected (``TypeError``); values below ``minimum``, or even values
+    when ``odd``, raise ``ValueError``. The message reads e.g.
+    ``"window: expected an odd int >= 1, got 4"``.
+    """
+    if x is None and allow_none:
+        return None
+    what = "an odd int" if odd else "an int"
+    if minimum is not None:
+        what += f" >= {minimum}"
+    if allow_none:
+        what += " or None"
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name}: expected {what}, got {type(x).__name__}")
+    v = int(x)
+    if (minimum is not None and v < minimum) or (odd and v % 2 == 0):
+        raise ValueError(f"{name}: expected {what}, got {v}")
+    return v
+
+
 def choice(x, name: str, options: tuple[str, ...]) -> str:
     """``x`` as one of the strings ``options`` (case-insensitive)."""
     if not isinstance(x, str):

@@ -7,8 +7,8 @@ Each public function validates its arguments here, then runs one variant of its 
 
 from __future__ import annotations
 
+import functools
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -71,26 +71,23 @@ def _heatmaps(heatmaps) -> np.ndarray:
                             ndim_text="(K, H, W) or (N, K, H, W)")
 
 
-def _odd_int(x, name: str) -> int:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name}: expected an odd int >= 1, got {type(x).__name__}")
-    if x < 1 or x % 2 == 0:
-        raise ValueError(f"{name}: expected an odd int >= 1, got {x}")
-    return int(x)
-
-
+@functools.lru_cache(maxsize=16)
 def _gaussian_kernel(ksize: int) -> np.ndarray:
-    """The 1-D Gaussian of ``cv2.getGaussianKernel(ksize, 0)`` (float64), as mmpose blurs."""
+    """The 1-D Gaussian of ``cv2.getGaussianKernel(ksize, 0)`` (float64, read-only, computed
+    once per size), as mmpose blurs."""
     fixed = {1: [1.0], 3: [0.25, 0.5, 0.25], 5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
              7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
              9: [4 / 256, 13 / 256, 30 / 256, 51 / 256, 60 / 256, 51 / 256, 30 / 256, 13 / 256,
                  4 / 256]}
     if ksize in fixed:  # OpenCV's table of small kernels
-        return np.array(fixed[ksize])
-    sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
-    x = np.arange(ksize) - (ksize - 1) / 2
-    g = np.exp(-(x * x) / (2 * sigma * sigma))
-    return g / g.sum()
+        g = np.array(fixed[ksize])
+    else:
+        sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
+        x = np.arange(ksize) - (ksize - 1) / 2
+        g = np.exp(-(x * x) / (2 * sigma * sigma))
+        g /= g.sum()
+    g.flags.writeable = False
+    return g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,15 +136,9 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
     """
     h = _heatmaps(heatmaps)
     thr = _checks.real_scalar(threshold, "threshold")
-    window = _odd_int(window, "window")
-    if top_k is None:
-        k = -1
-    elif isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral):
-        raise TypeError(f"top_k: expected an int >= 0 or None, got {type(top_k).__name__}")
-    elif top_k < 0:
-        raise ValueError(f"top_k: expected an int >= 0 or None, got {top_k}")
-    else:
-        k = int(top_k)
+    window = _checks.integer(window, "window", minimum=1, odd=True)
+    k = _checks.integer(top_k, "top_k", minimum=0, allow_none=True)
+    k = -1 if k is None else k
     kk, hh, w = h.shape[-3:]
     with np.errstate(over="ignore"):
         thr_t = h.dtype.type(thr)
@@ -216,7 +207,7 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
     if refine not in _REFINE:
         raise ValueError(f"refine: expected None, 'shift', 'quadratic' or 'dark', got {refine!r}")
     code = _REFINE[refine]
-    ksize = _odd_int(blur_kernel, "blur_kernel")
+    ksize = _checks.integer(blur_kernel, "blur_kernel", minimum=1, odd=True)
     lead = h.shape[:-2]
     hh, w = h.shape[-2:]
     nmaps = math.prod(lead)

@@ -5,12 +5,13 @@ Kernels take C-contiguous ``(C, H, W)`` stacks of maps (C = N * K, already valid
 ``_reference.py``. All helpers live in this module because Numba's cache does not notice edits
 to other files.
 
-find_peaks is a separable max filter: a row pass (``NaN`` read as ``-inf``) into a scratch map,
-then for each output row a column pass, the comparison with the pixel and the threshold, and a
-count. Both passes are flat loops over rows that vectorise; only rows that hold a peak are
-scanned pixel by pixel. Peaks land in raster order in a per-block segment of a buffer with room
-for every pixel; a stable per-channel sort by descending score then gives the contract's order
-(score descending, ties by y then x).
+find_peaks keeps, per block of rows, the pixels above the threshold that no row neighbour
+exceeds (one vectorised pass). When they are few, the usual pose heatmap, each one's window is
+checked directly; when they are many, a separable max filter runs in flat vectorised passes (a
+row pass, then a column pass and the comparison). Either way only the 8-pixel words of the flag
+array that hold a candidate are scanned pixel by pixel. Peaks land in raster order; a stable
+per-channel sort by descending score then gives the contract's order (score descending, ties by
+y then x).
 """
 
 import numpy as np
@@ -51,7 +52,7 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags, idx_
             f = np.uint8(out[j] > thr)
             fl[j] = f
             cnt += f
-        return _collect(hm, start, m, flags, idx_out, score_out, base) if cnt else 0
+        return _collect(hm, w, y0, m, 0, False, flags, idx_out, score_out, base) if cnt else 0
     # Candidates: pixels above the threshold that no horizontal neighbour exceeds (one
     # vectorised pass; NaN neighbours never exceed). None: no peaks. Few (the usual heatmap:
     # blobs over a low background): check each one's window directly. Many: the max filter.
@@ -71,7 +72,7 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags, idx_
     if cnt == 0:
         return 0
     if cnt * SPARSE_RATIO <= m:
-        return _check_candidates(hm, w, hh, y0, m, r, flags, idx_out, score_out, base)
+        return _collect(hm, w, y0, m, r, True, flags, idx_out, score_out, base)
     ya = max(0, y0 - r)
     yb = min(hh, y1 + r)
     n = (yb - ya) * w
@@ -100,7 +101,6 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags, idx_
             b[i] = v if (v > cur) & (c[i] >= d) else cur
     # column pass over the output rows only
     c0 = (y0 - ya) * w
-    m = (y1 - y0) * w
     cm = cmax[:m]
     cm[:] = rmax[c0:c0 + m]
     for d in range(1, r + 1):
@@ -127,26 +127,7 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags, idx_
         cnt += f
     if cnt == 0:
         return 0
-    return _collect(hm, start, m, flags, idx_out, score_out, base)
-
-
-@njit(**_SERIAL)
-def _collect(hm, start, m, flags, idx_out, score_out, base):
-    """Write the flagged pixels ``flags[:m]`` (of ``hm[start:]``), skipping empty words."""
-    nw = (m + 7) // 8
-    for j in range(m, nw * 8):
-        flags[j] = 0
-    words = flags[:nw * 8].view(np.uint64)
-    k = 0
-    for q in range(nw):
-        if words[q] == 0:
-            continue
-        for j in range(q * 8, q * 8 + 8):
-            if flags[j]:
-                idx_out[base + k] = start + j
-                score_out[base + k] = hm[start + j]
-                k += 1
-    return k
+    return _collect(hm, w, y0, m, 0, False, flags, idx_out, score_out, base)
 
 
 @njit(**_SERIAL)
@@ -171,16 +152,18 @@ def _horizontal_candidates(out, fl, lpen, rpen, thr):
 
 
 @njit(**_SERIAL)
-def _check_candidates(hm, w, hh, y0, m, r, flags, idx_out, score_out, base):
-    """Peaks among the flagged pixels (above the threshold), each checked against its window:
-    a peak iff no neighbour is greater (NaN neighbours never are). Raster order."""
+def _collect(hm, w, y0, m, r, check, flags, idx_out, score_out, base):
+    """Write the flagged pixels ``flags[:m]`` of rows ``y0...`` in raster order, skipping the
+    8-pixel words without a flag. With ``check``, a flagged pixel is written only if no pixel
+    of its ``2r+1`` window is greater (NaN never is). Returns how many were written."""
+    hh = hm.size // w
     nw = (m + 7) // 8
     for j in range(m, nw * 8):
         flags[j] = 0
     words = flags[:nw * 8].view(np.uint64)
     start = y0 * w
     k = 0
-    y = y0  # row of the current candidate, advanced without a division
+    y = y0  # row of the current pixel, advanced without a division
     rowstart = start
     for q in range(nw):
         if words[q] == 0:
@@ -189,24 +172,26 @@ def _check_candidates(hm, w, hh, y0, m, r, flags, idx_out, score_out, base):
             if not flags[j]:
                 continue
             p = start + j
-            while p >= rowstart + w:
-                rowstart += w
-                y += 1
-            x = p - rowstart
             v = hm[p]
-            peak = True
-            for yy in range(max(0, y - r), min(hh, y + r + 1)):
-                row = yy * w
-                for xx in range(max(0, x - r), min(w, x + r + 1)):
-                    if hm[row + xx] > v:
-                        peak = False
+            if check:
+                while p >= rowstart + w:
+                    rowstart += w
+                    y += 1
+                x = p - rowstart
+                peak = True
+                for yy in range(max(0, y - r), min(hh, y + r + 1)):
+                    row = yy * w
+                    for xx in range(max(0, x - r), min(w, x + r + 1)):
+                        if hm[row + xx] > v:
+                            peak = False
+                            break
+                    if not peak:
                         break
                 if not peak:
-                    break
-            if peak:
-                idx_out[base + k] = p
-                score_out[base + k] = v
-                k += 1
+                    continue
+            idx_out[base + k] = p
+            score_out[base + k] = v
+            k += 1
     return k
 
 
@@ -257,9 +242,8 @@ def _assemble(idx, score, starts, counts, k_per_image, w, top_k):
     """The sorted per-map segments ``[starts[m], starts[m] + counts[m])`` into the final five
     arrays, keeping the first ``top_k`` of each (all when negative)."""
     nmaps = counts.size
-    total = 0
-    for m in range(nmaps):
-        total += counts[m] if top_k < 0 else min(counts[m], top_k)
+    keep = counts if top_k < 0 else np.minimum(counts, top_k)
+    total = keep.sum()
     batch = np.empty(total, np.int32)
     chan = np.empty(total, np.int32)
     ys = np.empty(total, np.int32)
@@ -267,10 +251,9 @@ def _assemble(idx, score, starts, counts, k_per_image, w, top_k):
     sc = np.empty(total, score.dtype)
     o = 0
     for m in range(nmaps):
-        keep = counts[m] if top_k < 0 else min(counts[m], top_k)
         b = m // k_per_image
         c = m % k_per_image
-        for i in range(starts[m], starts[m] + keep):
+        for i in range(starts[m], starts[m] + keep[m]):
             p = idx[i]
             batch[o] = b
             chan[o] = c
@@ -419,26 +402,12 @@ def _blur_at(hm, y, x, g):
 
 @njit(**_SERIAL)
 def _blur_map(hm, g):
-    """The whole zero-padded blurred map, float64 (rows first, then columns)."""
+    """The whole zero-padded blurred map, float64 (only DARK's rare clamp path needs it)."""
     hh, w = hm.shape
-    r = g.size // 2
-    tmp = np.zeros((hh, w))
+    out = np.empty((hh, w))
     for y in range(hh):
         for x in range(w):
-            s = 0.0
-            for j in range(g.size):
-                xx = x + j - r
-                if 0 <= xx < w:
-                    s += g[j] * hm[y, xx]
-            tmp[y, x] = s
-    out = np.zeros((hh, w))
-    for y in range(hh):
-        for i in range(g.size):
-            yy = y + i - r
-            if 0 <= yy < hh:
-                gi = g[i]
-                for x in range(w):
-                    out[y, x] += gi * tmp[yy, x]
+            out[y, x] = _blur_at(hm, y, x, g)
     return out
 
 
