@@ -20,14 +20,13 @@ from wasmpose._peers import torch_peaks
 from wasmpose.heatmap import decode_heatmaps, find_peaks
 
 from . import common
-from .benchmark_image import _KernelSuite
 
 SHAPES = {"17x64x48": (17, 64, 48), "17x128x96": (17, 128, 96), "1x512x512": (1, 512, 512)}
 TOP_K = 20
 THRESHOLD = 0.1
 
 
-class FindPeaks(_KernelSuite):
+class FindPeaks(common.KernelSuite):
     """``find_peaks(h, threshold=0.1, window=3, top_k=20)`` beside the peers' ways."""
 
     params = [
@@ -63,7 +62,7 @@ class FindPeaks(_KernelSuite):
         self.fn()
 
 
-class DecodeHeatmaps(_KernelSuite):
+class DecodeHeatmaps(common.KernelSuite):
     """``decode_heatmaps`` for a single image (17 channels) and a batch of 8."""
 
     params = [

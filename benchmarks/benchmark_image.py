@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose import get_opt_level, set_opt_level
 from wasmpose._peers import opencv_blob
 from wasmpose.image import (
     IMAGENET_MEAN,
@@ -38,13 +37,9 @@ from wasmpose.image import (
 
 from . import common
 
-# Cases already warmed up (and, for OpenCV's blob, verified) in this process.
-_WARMED: set = set()
 # Preallocated outputs of the ``out=`` benchmarks, kept per process (a fresh np.empty in every
 # setup would put page faults into the timing).
 _OUT: dict = {}
-
-_LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-simd": "simd", "numpy": "none"}
 
 SIZES_1D = {"1K": 1 << 10, "1M": 1 << 20, "16M": 1 << 24}
 
@@ -55,31 +50,10 @@ def _hw(size: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
-class _KernelSuite:
-    """Common attributes and set-up of the per-kernel suites."""
-
-    # Each sample is one call (setup hooks make asv time calls one by one); many samples are
-    # cheap for small cases and `repeat`'s time budget stops the large ones early.
-    repeat = (10, 100, 2.0)
-    warmup_time = 0.05
-    timeout = 180
-
-    def _start(self, impl, key, fn):
-        """Set the opt level for ``impl``, remember ``fn`` and call it once per process."""
-        self.fn = fn
-        self._prev_level = set_opt_level(_LEVEL.get(impl, get_opt_level()))
-        if key not in _WARMED:
-            fn()  # compile or load from Numba's cache: never timed
-            _WARMED.add(key)
-
-    def teardown(self, *params):
-        prev = getattr(self, "_prev_level", None)
-        if prev is not None:
-            set_opt_level(prev)
-            self._prev_level = None
+_KernelSuite = common.KernelSuite
 
 
-class Grayscale(_KernelSuite):
+class Grayscale(common.KernelSuite):
     """``grayscale`` vs ``cv2.cvtColor(img, COLOR_RGB2GRAY)``; float32 at 640x480 only."""
 
     params = [
@@ -105,7 +79,7 @@ class Grayscale(_KernelSuite):
         self.fn()
 
 
-class Threshold(_KernelSuite):
+class Threshold(common.KernelSuite):
     """``threshold(x, 127)`` (binary, maxval 255) vs ``cv2.threshold``; square 2-D arrays."""
 
     params = [
@@ -130,7 +104,7 @@ class Threshold(_KernelSuite):
         self.fn()
 
 
-class OtsuThreshold(_KernelSuite):
+class OtsuThreshold(common.KernelSuite):
     """``otsu_threshold`` vs ``cv2.threshold(g, 0, 255, THRESH_BINARY + THRESH_OTSU)``.
 
     OpenCV also writes the thresholded image; wasmpose only returns the value.
@@ -156,7 +130,7 @@ class OtsuThreshold(_KernelSuite):
         self.fn()
 
 
-class Normalize(_KernelSuite):
+class Normalize(common.KernelSuite):
     """``normalize(x)`` (axis=None) of float32 vs NumPy and ``torch.nn.functional.layer_norm``."""
 
     params = [
@@ -183,7 +157,7 @@ class Normalize(_KernelSuite):
         self.fn()
 
 
-class ToTensor(_KernelSuite):
+class ToTensor(common.KernelSuite):
     """``to_tensor`` (ImageNet mean/std, NCHW) vs NumPy and ``cv2.dnn.blobFromImage(s)WithParams``.
 
     The NumPy formula makes a C-contiguous NCHW array, as the other implementations do.
@@ -225,14 +199,14 @@ class ToTensor(_KernelSuite):
         cv2 = common.require_peer("cv2")
         fn = opencv_blob(cv2, img, mean, std)
         key = ("to_tensor-verify", size)
-        if key not in _WARMED:
+        if key not in common.WARMED:
             blob, ref = fn(), to_tensor(img)
             if blob.shape != ref.shape:
                 raise RuntimeError(f"cv2.dnn blob has shape {blob.shape}, to_tensor {ref.shape}")
             if not np.allclose(blob, ref, rtol=0, atol=1e-5):
                 raise RuntimeError(f"cv2.dnn blob differs from to_tensor at {size}: max |diff| "
                                    f"{np.max(np.abs(blob - ref))}")
-            _WARMED.add(key)
+            common.WARMED.add(key)
         return fn
 
     def time_to_tensor(self, impl, size):

@@ -15,6 +15,7 @@ import importlib
 
 import numpy as np
 
+from wasmpose import get_opt_level, set_opt_level
 from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "weights",
     "peer_available",
     "require_peer",
+    "KernelSuite",
     "pose_scene",
     "points",
     "pose_crowd",
@@ -110,6 +112,37 @@ def u8_array(n: int) -> np.ndarray:
     """``n`` uint8 values uniform in [0, 255], as a C-contiguous near-square 2-D array."""
     rng = np.random.default_rng([ARRAY_SEED, n, 1])
     return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)
+
+
+# Cases already warmed up (compiled, or verified against the peer) in this process.
+WARMED: set = set()
+
+# The opt level each ``impl`` parameter runs at; peers keep the current one.
+LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-simd": "simd", "numpy": "none"}
+
+
+class KernelSuite:
+    """Common attributes and set-up of the per-kernel suites."""
+
+    # Each sample is one call (setup hooks make asv time calls one by one); many samples are
+    # cheap for small cases and `repeat`'s time budget stops the large ones early.
+    repeat = (10, 100, 2.0)
+    warmup_time = 0.05
+    timeout = 180
+
+    def _start(self, impl, key, fn):
+        """Set the opt level for ``impl``, remember ``fn`` and call it once per process."""
+        self.fn = fn
+        self._prev_level = set_opt_level(LEVEL.get(impl, get_opt_level()))
+        if key not in WARMED:
+            fn()  # compile or load from Numba's cache: never timed
+            WARMED.add(key)
+
+    def teardown(self, *params):
+        prev = getattr(self, "_prev_level", None)
+        if prev is not None:
+            set_opt_level(prev)
+            self._prev_level = None
 
 
 @functools.cache

@@ -251,21 +251,18 @@ def test_hypothesis_variants_agree(k, hh, w, refine, seed, levels):
                                    atol=max(TOL[refine], 1e-6))
 
 
-@pytest.mark.parametrize("kwargs, exc, pattern", [
-    (dict(heatmaps=np.zeros((4, 4), np.float32)), ValueError, "heatmaps: expected a"),
-    (dict(heatmaps=np.zeros((1, 4, 4), np.uint8)), TypeError, "heatmaps: expected dtype"),
-    (dict(heatmaps=np.zeros((2, 0, 4), np.float32)), ValueError, "heatmaps: expected non-empty"),
-    (dict(refine="taylor"), ValueError, "refine: expected None"),
-    (dict(refine=1), TypeError, "refine: expected None"),
-    (dict(blur_kernel=10), ValueError, "blur_kernel: expected an odd int >= 1, got 10"),
-    (dict(blur_kernel=11.0), TypeError, "blur_kernel: expected an odd int"),
+@pytest.mark.parametrize("h, kwargs, exc, pattern", [
+    (np.zeros((4, 4), np.float32), {}, ValueError, "heatmaps: expected a"),
+    (np.zeros((1, 4, 4), np.uint8), {}, TypeError, "heatmaps: expected dtype"),
+    (np.zeros((2, 0, 4), np.float32), {}, ValueError, "heatmaps: expected non-empty"),
+    (None, {"refine": "taylor"}, ValueError, "refine: expected None"),
+    (None, {"refine": 1}, TypeError, "refine: expected None"),
+    (None, {"blur_kernel": 10}, ValueError, "blur_kernel: expected an odd int >= 1, got 10"),
+    (None, {"blur_kernel": 11.0}, TypeError, "blur_kernel: expected an odd int"),
 ])
-def test_bad_input(kwargs, exc, pattern):
-    args = dict(heatmaps=np.zeros((1, 4, 4), np.float32))
-    args.update(kwargs)
-    h = args.pop("heatmaps")
+def test_bad_input(h, kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
-        decode_heatmaps(h, **args)
+        decode_heatmaps(np.zeros((1, 4, 4), np.float32) if h is None else h, **kwargs)
 
 
 def test_dark_recovers_subpixel_centres(rng):

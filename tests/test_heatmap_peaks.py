@@ -223,23 +223,20 @@ def test_hypothesis_against_maxpool(n, k, hh, w, window, dtype, levels, seed, to
             assert_peaks(find_peaks(h, threshold=0.2, window=window, top_k=top_k), want)
 
 
-@pytest.mark.parametrize("kwargs, exc, pattern", [
-    (dict(heatmaps=np.zeros((4, 4), np.float32)), ValueError, "heatmaps: expected a"),
-    (dict(heatmaps=np.zeros((1, 1, 1, 4, 4), np.float32)), ValueError, "heatmaps: expected a"),
-    (dict(heatmaps=np.zeros((1, 4, 4), np.int32)), TypeError, "heatmaps: expected dtype"),
-    (dict(heatmaps="maps"), TypeError, "heatmaps: expected a numpy array"),
-    (dict(window=4), ValueError, "window: expected an odd int >= 1, got 4"),
-    (dict(window=0), ValueError, "window: expected an odd int >= 1, got 0"),
-    (dict(window=3.0), TypeError, "window: expected an odd int"),
-    (dict(window=True), TypeError, "window: expected an odd int"),
-    (dict(threshold=np.nan), ValueError, "threshold: expected a number, got nan"),
-    (dict(threshold="0.1"), TypeError, "threshold: expected a real number"),
-    (dict(top_k=-1), ValueError, "top_k: expected an int >= 0"),
-    (dict(top_k=2.5), TypeError, "top_k: expected an int >= 0"),
+@pytest.mark.parametrize("h, kwargs, exc, pattern", [
+    (np.zeros((4, 4), np.float32), {}, ValueError, "heatmaps: expected a"),
+    (np.zeros((1, 1, 1, 4, 4), np.float32), {}, ValueError, "heatmaps: expected a"),
+    (np.zeros((1, 4, 4), np.int32), {}, TypeError, "heatmaps: expected dtype"),
+    ("maps", {}, TypeError, "heatmaps: expected a numpy array"),
+    (None, {"window": 4}, ValueError, "window: expected an odd int >= 1, got 4"),
+    (None, {"window": 0}, ValueError, "window: expected an odd int >= 1, got 0"),
+    (None, {"window": 3.0}, TypeError, "window: expected an odd int"),
+    (None, {"window": True}, TypeError, "window: expected an odd int"),
+    (None, {"threshold": np.nan}, ValueError, "threshold: expected a number, got nan"),
+    (None, {"threshold": "0.1"}, TypeError, "threshold: expected a real number"),
+    (None, {"top_k": -1}, ValueError, "top_k: expected an int >= 0"),
+    (None, {"top_k": 2.5}, TypeError, "top_k: expected an int >= 0"),
 ])
-def test_bad_input(kwargs, exc, pattern):
-    args = dict(heatmaps=np.zeros((1, 4, 4), np.float32))
-    args.update(kwargs)
-    h = args.pop("heatmaps")
+def test_bad_input(h, kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
-        find_peaks(h, **args)
+        find_peaks(np.zeros((1, 4, 4), np.float32) if h is None else h, **kwargs)

@@ -3,6 +3,8 @@ suite and the tests, so every comparison uses the same peer call."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 
 import numpy as np
@@ -46,9 +48,6 @@ def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarr
     gt_bboxes=bboxes)``: COCO objects built in memory, one image, ``maxDets`` raised to the
     number of detections so nothing is cut at 20. Detections keep their order (scores
     descending with the index). Returns ``None`` if pycocotools is not installed."""
-    import contextlib
-    import io
-
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval

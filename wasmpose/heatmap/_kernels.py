@@ -78,7 +78,7 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags, idx_
     n = (yb - ya) * w
     src = hm[ya * w:yb * w]
     # Loops index sliced views with the loop variable only: offset arithmetic inside the
-    # index kept LLVM from vectorising (measured 4x slower).
+    # index kept LLVM from vectorising (docs/heatmap.md).
     # row pass: rmax[i] = max of the row window around region pixel i
     for i in range(n):
         v = src[i]
@@ -133,7 +133,7 @@ def _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags, idx_
 @njit(**_SERIAL)
 def _horizontal_candidates(out, fl, lpen, rpen, thr):
     """``fl[j]`` for the interior ``1 <= j < m - 1``: above ``thr`` and no row neighbour
-    greater. Its own function: inlined into ``_peaks_rows`` it ran 2x slower."""
+    greater; returns how many."""
     m = out.size
     lft = out[:m - 2]
     mid = out[1:m - 1]
@@ -495,8 +495,8 @@ def _decode_map(h, am, m, refine, g, coords, scores):
 def decode_serial(h, am, refine, g):
     """Per map: score and refined (x, y) at the flat argmax ``am[m]``; ``g`` is DARK's blur.
 
-    The argmax comes from ``np.argmax`` (its SIMD loop is 2-3x faster than any Numba
-    formulation measured here, and it defines the tie and NaN rules).
+    The argmax comes from ``np.argmax`` (faster than the Numba loops tried, see
+    docs/heatmap.md, and it defines the tie and NaN rules).
     """
     nmaps = h.shape[0]
     coords = np.empty((nmaps, 2), np.float32)
