@@ -37,6 +37,7 @@ import tempfile
 
 import numpy as np
 
+from wasmpose._bench import measure
 from wasmpose.image import normalize, threshold, to_tensor
 from wasmpose.memory import Arena, BufferPool, load_weights
 
@@ -244,26 +245,14 @@ class FrameTime:
 
 # -- the issue's ratios, measured in one process ----------------------------------------------
 def _best(fns, rounds: int = 60, round_time: float = 0.002) -> list[float]:
-    """Best per-call time of each of ``fns`` over ``rounds`` short rounds (about
-    ``round_time`` seconds each), the functions alternating within each round, so that a busy
-    neighbour on a shared machine slows all of them alike and the best round is a clean one."""
-    import time
-
-    counts = []
-    for fn in fns:
-        fn()
-        n, t0 = 1, time.perf_counter()
-        while time.perf_counter() - t0 < 0.01:
-            fn()
-            n += 1
-        counts.append(max(1, int(n * round_time / 0.01)))
+    """Best per-call time of each of ``fns`` over ``rounds`` short samples of
+    :func:`wasmpose._bench.measure` (about ``round_time`` seconds each), the functions
+    alternating within each round, so that a busy neighbour on a shared machine slows all of
+    them alike and the best round is a clean one."""
     best = [float("inf")] * len(fns)
     for _ in range(rounds):
-        for i, (fn, n) in enumerate(zip(fns, counts, strict=True)):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            best[i] = min(best[i], (time.perf_counter() - t0) / n)
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], measure(fn, min_time=round_time, repeats=1).best)
     return best
 
 

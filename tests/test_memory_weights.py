@@ -223,6 +223,8 @@ F32x2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
      "BF16 has no NumPy equivalent"),
     ({"a": {"dtype": 5, "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, None,
      "unknown dtype"),
+    ({"a": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, None,
+     "unknown dtype"),
     ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, None,
      "needs 12 bytes"),
     ({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\0" * 8, None,

@@ -26,12 +26,13 @@ def check_alignment(alignment, name: str = "alignment") -> int:
     return a
 
 
-def check_nbytes(n, name: str) -> int:
-    """``n`` as a non-negative int (a size in bytes)."""
+def check_count(n, name: str, *, minimum: int = 0) -> int:
+    """``n`` as an int >= ``minimum`` (0 or 1): a size, a capacity, a number of items."""
+    want = "a positive int" if minimum == 1 else "a non-negative int"
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name}: expected a non-negative int, got {type(n).__name__}")
-    if n < 0:
-        raise ValueError(f"{name}: expected a non-negative int, got {n}")
+        raise TypeError(f"{name}: expected {want}, got {type(n).__name__}")
+    if n < minimum:
+        raise ValueError(f"{name}: expected {want}, got {n}")
     return int(n)
 
 

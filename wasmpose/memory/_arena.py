@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wasmpose.errors import ArenaFullError
-from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, check_nbytes, spec
+from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, check_count, spec
 
 __all__ = ["Arena"]
 
@@ -73,7 +73,7 @@ class Arena:
     __slots__ = ("_alignment", "_buf", "_capacity", "_high", "_mask", "_used")
 
     def __init__(self, nbytes, *, alignment=64):
-        self._capacity = check_nbytes(nbytes, "nbytes")
+        self._capacity = check_count(nbytes, "nbytes")
         self._alignment = check_alignment(alignment)
         self._mask = self._alignment - 1
         self._buf = aligned_bytes(self._capacity, self._alignment)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wasmpose.memory._aligned import aligned_bytes, check_alignment, check_nbytes, spec
+from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, check_count, spec
 
 _SMALL, _MEDIUM, _LARGE = 0, 1, 2
 _PAGE = 4096
@@ -130,21 +130,19 @@ class BufferPool:
     __slots__ = (
         "_alignment", "_evictions", "_fit_extra", "_held", "_hits", "_idle", "_idle_bytes",
         "_in_use", "_large_limit", "_lock", "_max_bytes", "_miss_bytes", "_misses", "_order",
-        "_peak", "_saved", "_sizes", "_small_limit", "_tiers",
+        "_peak", "_saved", "_sizes", "_small_limit",
     )
 
     def __init__(self, *, max_bytes=256 << 20, small_limit=1 << 10, large_limit=1 << 20,
                  alignment=64):
-        self._max_bytes = check_nbytes(max_bytes, "max_bytes")
-        self._small_limit = check_nbytes(small_limit, "small_limit")
-        self._large_limit = check_nbytes(large_limit, "large_limit")
+        self._max_bytes = check_count(max_bytes, "max_bytes")
+        self._small_limit = check_count(small_limit, "small_limit")
+        self._large_limit = check_count(large_limit, "large_limit")
         if self._large_limit < self._small_limit:
             raise ValueError(f"large_limit: expected >= small_limit ({self._small_limit}), "
                              f"got {self._large_limit}")
         self._alignment = check_alignment(alignment)
         self._lock = threading.Lock()
-        # (shape, dtype) spelling -> (shape, dtype, nbytes, tier): the hot path's only lookup.
-        self._tiers: dict = {}
         # reserved size -> idle byte buffers of that size, oldest released first (a size is in
         # exactly one tier, so one dict serves all three)
         self._idle: dict = {}
@@ -181,7 +179,7 @@ class BufferPool:
 
     def tier(self, nbytes) -> str:
         """The tier (``"small"``, ``"medium"`` or ``"large"``) of a size in bytes."""
-        return ("small", "medium", "large")[self._tier_of(check_nbytes(nbytes, "nbytes"))]
+        return ("small", "medium", "large")[self._tier_of(check_count(nbytes, "nbytes"))]
 
     def _tier_of(self, nbytes: int) -> int:
         if nbytes < self._small_limit:
@@ -195,17 +193,6 @@ class BufferPool:
                 f"in use {s.in_use_count} buffers / {s.in_use_bytes} B, idle {s.idle_bytes} B)")
 
     # -- acquire / release --------------------------------------------------------------------
-    def _request(self, shape, dtype):
-        dims, dt, nbytes = spec(shape, dtype)
-        found = (dims, dt, nbytes, self._tier_of(nbytes))
-        try:
-            if len(self._tiers) >= 4096:
-                self._tiers.clear()
-            self._tiers[shape, dtype] = found
-        except TypeError:
-            pass
-        return found
-
     def acquire(self, shape, dtype=np.float32, *, zero=False) -> np.ndarray:
         """A C-contiguous, writable, aligned array of ``shape`` and ``dtype`` from the pool.
 
@@ -233,9 +220,9 @@ class BufferPool:
         # The hot path (an idle buffer of the exact size) is kept lean: one cached lookup, one
         # lock, three counters. Everything else is derived in stats().
         try:
-            dims, dt, nbytes, tier = self._tiers[shape, dtype]
+            dims, dt, nbytes = _SPECS[shape, dtype]
         except (KeyError, TypeError):
-            dims, dt, nbytes, tier = self._request(shape, dtype)
+            dims, dt, nbytes = spec(shape, dtype)
         lock = self._lock
         lock.acquire()
         try:
@@ -247,7 +234,7 @@ class BufferPool:
                 self._saved += nbytes
                 self._idle_bytes -= nbytes
             else:
-                buf = self._acquire_slow(nbytes, tier)
+                buf = self._acquire_slow(nbytes)
             arr = _ndarray(dims, dt, buf)
             self._in_use[id(arr)] = (arr, buf)
         finally:
@@ -256,8 +243,9 @@ class BufferPool:
             buf[:nbytes] = 0
         return arr
 
-    def _acquire_slow(self, nbytes: int, tier: int) -> np.ndarray:
+    def _acquire_slow(self, nbytes: int) -> np.ndarray:
         """No idle buffer of the exact size: the best fit within 2x, or a new one (lock held)."""
+        tier = self._tier_of(nbytes)
         if tier != _SMALL:
             sizes = self._sizes[tier]
             idle = self._idle

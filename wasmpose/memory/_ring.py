@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 import threading
 
 import numpy as np
 
-from wasmpose.memory._aligned import check_dtype, check_shape
+from wasmpose.memory._aligned import check_count, check_dtype, check_shape
 
 
 class RingBuffer:
@@ -29,13 +28,9 @@ class RingBuffer:
     __slots__ = ("_buf", "_capacity", "_count", "_head", "_item_shape", "_lock")
 
     def __init__(self, capacity, item_shape=(), dtype=np.float32):
-        if isinstance(capacity, (bool, np.bool_)) or not isinstance(capacity, numbers.Integral):
-            raise TypeError(f"capacity: expected a positive int, got {type(capacity).__name__}")
-        if capacity < 1:
-            raise ValueError(f"capacity: expected a positive int, got {capacity}")
+        self._capacity = check_count(capacity, "capacity", minimum=1)
         shape = check_shape(item_shape, "item_shape")
         dt = check_dtype(dtype)
-        self._capacity = int(capacity)
         self._item_shape = shape
         self._buf = np.zeros((self._capacity, *shape), dt)
         self._head = 0  # index the next push writes
@@ -75,15 +70,11 @@ class RingBuffer:
 
     def latest(self, n=None) -> np.ndarray:
         """A copy of the newest ``n`` items (all when ``None``), oldest first."""
+        if n is not None:
+            n = check_count(n, "n")
         with self._lock:
             count = self._count
-            if n is None:
-                n = count
-            elif isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-                raise TypeError(f"n: expected an int or None, got {type(n).__name__}")
-            elif n < 0:
-                raise ValueError(f"n: expected a non-negative int, got {n}")
-            n = min(int(n), count)
+            n = count if n is None else min(n, count)
             idx = (self._head - n + np.arange(n)) % self._capacity
             return self._buf[idx]  # fancy indexing copies
 

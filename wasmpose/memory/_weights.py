@@ -280,9 +280,9 @@ def _tensor_info(name: str, info, data_len: int):
     if missing:
         raise _Bad(f"tensor {name!r}: missing {', '.join(sorted(missing))}")
     code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-    if code in _ST_NO_NUMPY:
-        raise _Bad(f"tensor {name!r}: dtype {code} has no NumPy equivalent")
     if not isinstance(code, str) or code not in _ST_DTYPES:
+        if isinstance(code, str) and code in _ST_NO_NUMPY:  # (a JSON list is unhashable)
+            raise _Bad(f"tensor {name!r}: dtype {code} has no NumPy equivalent")
         raise _Bad(f"tensor {name!r}: unknown dtype {code!r}")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise _Bad(f"tensor {name!r}: bad shape {shape!r}")
