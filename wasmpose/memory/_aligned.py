@@ -26,16 +26,6 @@ def check_alignment(alignment, name: str = "alignment") -> int:
     return a
 
 
-def check_count(n, name: str, *, minimum: int = 0) -> int:
-    """``n`` as an int >= ``minimum`` (0 or 1): a size, a capacity, a number of items."""
-    want = "a positive int" if minimum == 1 else "a non-negative int"
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name}: expected {want}, got {type(n).__name__}")
-    if n < minimum:
-        raise ValueError(f"{name}: expected {want}, got {n}")
-    return int(n)
-
-
 def check_shape(shape, name: str = "shape") -> tuple:
     """``shape`` (an int or a sequence of ints, all >= 0) as a tuple of ints."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, (bool, np.bool_)):

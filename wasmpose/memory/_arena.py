@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from wasmpose._checks import integer
 from wasmpose.errors import ArenaFullError
-from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, check_count, spec
+from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, spec
 
 __all__ = ["Arena"]
 
@@ -73,7 +74,7 @@ class Arena:
     __slots__ = ("_alignment", "_buf", "_capacity", "_high", "_mask", "_used")
 
     def __init__(self, nbytes, *, alignment=64):
-        self._capacity = check_count(nbytes, "nbytes")
+        self._capacity = integer(nbytes, "nbytes", minimum=0)
         self._alignment = check_alignment(alignment)
         self._mask = self._alignment - 1
         self._buf = aligned_bytes(self._capacity, self._alignment)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, check_count, spec
+from wasmpose._checks import integer
+from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, spec
 
 _SMALL, _MEDIUM, _LARGE = 0, 1, 2
 _PAGE = 4096
@@ -135,9 +136,9 @@ class BufferPool:
 
     def __init__(self, *, max_bytes=256 << 20, small_limit=1 << 10, large_limit=1 << 20,
                  alignment=64):
-        self._max_bytes = check_count(max_bytes, "max_bytes")
-        self._small_limit = check_count(small_limit, "small_limit")
-        self._large_limit = check_count(large_limit, "large_limit")
+        self._max_bytes = integer(max_bytes, "max_bytes", minimum=0)
+        self._small_limit = integer(small_limit, "small_limit", minimum=0)
+        self._large_limit = integer(large_limit, "large_limit", minimum=0)
         if self._large_limit < self._small_limit:
             raise ValueError(f"large_limit: expected >= small_limit ({self._small_limit}), "
                              f"got {self._large_limit}")
@@ -179,7 +180,7 @@ class BufferPool:
 
     def tier(self, nbytes) -> str:
         """The tier (``"small"``, ``"medium"`` or ``"large"``) of a size in bytes."""
-        return ("small", "medium", "large")[self._tier_of(check_count(nbytes, "nbytes"))]
+        return ("small", "medium", "large")[self._tier_of(integer(nbytes, "nbytes", minimum=0))]
 
     def _tier_of(self, nbytes: int) -> int:
         if nbytes < self._small_limit:

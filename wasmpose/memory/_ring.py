@@ -6,7 +6,8 @@ import threading
 
 import numpy as np
 
-from wasmpose.memory._aligned import check_count, check_dtype, check_shape
+from wasmpose._checks import integer
+from wasmpose.memory._aligned import check_dtype, check_shape
 
 
 class RingBuffer:
@@ -28,7 +29,7 @@ class RingBuffer:
     __slots__ = ("_buf", "_capacity", "_count", "_head", "_item_shape", "_lock")
 
     def __init__(self, capacity, item_shape=(), dtype=np.float32):
-        self._capacity = check_count(capacity, "capacity", minimum=1)
+        self._capacity = integer(capacity, "capacity", minimum=1)
         shape = check_shape(item_shape, "item_shape")
         dt = check_dtype(dtype)
         self._item_shape = shape
@@ -71,7 +72,7 @@ class RingBuffer:
     def latest(self, n=None) -> np.ndarray:
         """A copy of the newest ``n`` items (all when ``None``), oldest first."""
         if n is not None:
-            n = check_count(n, "n")
+            n = integer(n, "n", minimum=0)
         with self._lock:
             count = self._count
             n = count if n is None else min(n, count)
