@@ -295,12 +295,12 @@ def _nan_error(name, x):
 # ---------------------------------------------------------------------------------------------
 # calibrate
 # ---------------------------------------------------------------------------------------------
-def _finite(x):
-    f = x.ravel()
-    return f[np.isfinite(f)]
-
-
-def _entropy_range(fin, bins, qbins):
+def _clip_range(fin, method, pct, symmetric, bins, qbins):
+    """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none."""
+    if fin.size == 0:
+        return np.inf, -np.inf
+    if method == "percentile":
+        return _ref.percentile_range(fin, pct, symmetric)
     mn, mx = fin.min(), fin.max()
     t = np.float32(max(abs(mn), abs(mx)))
     hist, edges = np.histogram(fin, bins, range=(-t, t))
@@ -308,7 +308,7 @@ def _entropy_range(fin, bins, qbins):
     return max(lo, float(mn)), min(hi, float(mx))
 
 
-def _tensor_range(x, method, pct, symmetric, bins, qbins):
+def _tensor_range(x, method, *opts):
     """(low, high) float32 of the finite values of float32 ``x``; (inf, -inf) when empty."""
     if x.size == 0:
         return np.float32(np.inf), np.float32(-np.inf)
@@ -316,39 +316,26 @@ def _tensor_range(x, method, pct, symmetric, bins, qbins):
         flat = _contig(x).reshape(-1)
         lo, hi = _MINMAX(flat.size, flat.view(np.int32))
     else:
-        fin = _finite(x)
-        if fin.size == 0:
-            lo, hi = np.inf, -np.inf
-        elif method == "percentile":
-            lo, hi = _ref.percentile_range(fin, pct, symmetric)
-        else:
-            lo, hi = _entropy_range(fin, bins, qbins)
+        f = x.ravel()
+        lo, hi = _clip_range(f[np.isfinite(f)], method, *opts)
     if lo > hi:
         raise ValueError(f"x: expected at least one finite value, got {x.size} non-finite values")
     return np.float32(lo), np.float32(hi)
 
 
-def _channel_range(x, axis, method, pct, symmetric, bins, qbins):
+def _channel_range(x, axis, method, *opts):
+    """(low, high), each (C,) float32, of the finite values of each channel along ``axis``."""
     c = x.shape[axis]
-    mn = np.empty(c, _F32)
-    mx = np.empty(c, _F32)
+    mn = np.full(c, np.inf, _F32)
+    mx = np.full(c, -np.inf, _F32)
     if x.size == 0:
-        mn.fill(np.inf)
-        mx.fill(-np.inf)
         return mn, mx
     if method == "minmax":
         x3 = _contig(x).reshape(_split3(x.shape, axis))
         _MINMAX_CHANNEL(x.size, x3.view(np.int32), mn, mx)
     else:
-        xm = np.moveaxis(x, axis, 0).reshape(c, -1)
-        for j in range(c):
-            fin = xm[j][np.isfinite(xm[j])]
-            if fin.size == 0:
-                mn[j], mx[j] = np.inf, -np.inf
-            elif method == "percentile":
-                mn[j], mx[j] = _ref.percentile_range(fin, pct, symmetric)
-            else:
-                mn[j], mx[j] = _entropy_range(fin, bins, qbins)
+        for j, row in enumerate(np.moveaxis(x, axis, 0).reshape(c, -1)):
+            mn[j], mx[j] = _clip_range(row[np.isfinite(row)], method, *opts)
     empty = np.flatnonzero(mn > mx)
     if empty.size:
         raise ValueError(f"x: expected finite values in every channel, got none in channel(s) "
