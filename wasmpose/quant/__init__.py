@@ -140,6 +140,12 @@ def _bool_arg(v, name):
     return bool(v)
 
 
+def _qrange(dtype, reduce_range):
+    """(qmin, qmax) of ``dtype``, halved as torch does with ``reduce_range``."""
+    lo, hi = _DTYPES[dtype][:2]
+    return (lo // 2, hi // 2) if reduce_range else (lo, hi)
+
+
 def _readonly(a):
     a = np.array(a)
     a.flags.writeable = False
@@ -236,13 +242,11 @@ class QuantParams:
 
     @property
     def qmin(self) -> int:
-        lo = _DTYPES[self.dtype][0]
-        return lo // 2 if self.reduce_range else lo
+        return _qrange(self.dtype, self.reduce_range)[0]
 
     @property
     def qmax(self) -> int:
-        hi = _DTYPES[self.dtype][1]
-        return hi // 2 if self.reduce_range else hi
+        return _qrange(self.dtype, self.reduce_range)[1]
 
     @property
     def per_channel(self) -> bool:
@@ -345,9 +349,8 @@ def _channel_range(x, axis, method, *opts):
 
 def _qparams(lo, hi, dtype, symmetric, reduce_range, axis):
     """Torch's ``_calculate_qparams`` in float32: scale and zero point from the range."""
-    qlo, qhi, _, sym_zp = _DTYPES[dtype]
-    if reduce_range:
-        qlo, qhi = qlo // 2, qhi // 2
+    qlo, qhi = _qrange(dtype, reduce_range)
+    sym_zp = _DTYPES[dtype][3]
     lo = np.asarray(lo, _F32)
     hi = np.asarray(hi, _F32)
     if lo.size and np.all(lo == np.inf) and np.all(hi == -np.inf):  # torch: no data seen
