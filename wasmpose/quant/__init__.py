@@ -390,7 +390,8 @@ def _calib_options(dtype, scheme, method, percentile, reduce_range, bins, quanti
         raise ValueError(f"quantized_bins: expected an int >= 2, got {qbins}")
     if bins < qbins:
         raise ValueError(f"bins: expected an int >= quantized_bins ({qbins}), got {bins}")
-    return dtype, scheme == "symmetric", method, pct, bool(reduce_range), bins, qbins
+    sym = scheme == "symmetric"
+    return dtype, sym, bool(reduce_range), (method, pct, sym, bins, qbins)
 
 
 def calibrate(x, *, dtype="int8", scheme="affine", axis=None, method="minmax", percentile=99.99,
@@ -449,13 +450,13 @@ def calibrate(x, *, dtype="int8", scheme="affine", axis=None, method="minmax", p
     (0.0117647061124444, 85)
     """
     x = _float32(x, "x")
-    dtype, sym, method, pct, rr, bins, qbins = _calib_options(
-        dtype, scheme, method, percentile, reduce_range, bins, quantized_bins)
+    dtype, sym, rr, opts = _calib_options(dtype, scheme, method, percentile, reduce_range, bins,
+                                          quantized_bins)
     if axis is None:
-        lo, hi = _tensor_range(x, method, pct, sym, bins, qbins)
+        lo, hi = _tensor_range(x, *opts)
         return _qparams(lo, hi, dtype, sym, rr, None)
     ax = _norm_axis(axis, x.ndim)
-    lo, hi = _channel_range(x, ax, method, pct, sym, bins, qbins)
+    lo, hi = _channel_range(x, ax, *opts)
     return _qparams(lo, hi, dtype, sym, rr, ax)
 
 
@@ -880,9 +881,8 @@ class DynamicQuantizer:
     def __init__(self, *, dtype="int8", scheme="affine", method="minmax", averaging_constant=None,
                  axis=None, percentile=99.99, reduce_range=False, bins=2048,
                  quantized_bins=None):
-        (self._dtype, self._sym, self._method, self._pct, self._rr, self._bins,
-         self._qbins) = _calib_options(dtype, scheme, method, percentile, reduce_range, bins,
-                                       quantized_bins)
+        self._dtype, self._sym, self._rr, self._opts = _calib_options(
+            dtype, scheme, method, percentile, reduce_range, bins, quantized_bins)
         if averaging_constant is not None:
             c = _checks.real_scalar(averaging_constant, "averaging_constant", allow_inf=False)
             if not 0 < c <= 1:
@@ -902,15 +902,14 @@ class DynamicQuantizer:
         x = _float32(x, "x")
         if x.size == 0:
             return
-        opts = (self._method, self._pct, self._sym, self._bins, self._qbins)
         if self.axis is None:
-            lo, hi = _tensor_range(x, *opts)
+            lo, hi = _tensor_range(x, *self._opts)
         else:
             ax = _norm_axis(self.axis, x.ndim)
             if self.min_val is not None and x.shape[ax] != self.min_val.size:
                 raise ValueError(f"x: expected {self.min_val.size} channels along axis "
                                  f"{self.axis}, got shape {x.shape}")
-            lo, hi = _channel_range(x, ax, *opts)
+            lo, hi = _channel_range(x, ax, *self._opts)
         lo = np.asarray(lo, _F32)
         hi = np.asarray(hi, _F32)
         if self.min_val is None:
