@@ -516,13 +516,12 @@ def quantize(x, params):
         return out
     flo, fhi = np.float32(lo), np.float32(hi)
     xc = _contig(x)
+    inv = np.float32(1) / p.scale
     if p.axis is None:
-        inv = np.float32(1) / p.scale
         nan = _Q_TENSOR(x.size, xc.reshape(-1), out.reshape(-1), inv, np.float32(p.zero_point),
                         flo, fhi)
     else:
         shape3 = _split3(x.shape, _channel_axis(p, x.shape, "x"))
-        inv = np.float32(1) / p.scale
         nan = _Q_CHANNEL(x.size, xc.reshape(shape3), out.reshape(shape3), inv,
                          p.zero_point.astype(_F32), flo, fhi)
     if nan:
