@@ -59,21 +59,18 @@ class _Quantize(_KernelSuite):
             fn = lambda: quantize(x, p)  # noqa: E731
         self._start(impl, (type(self).__name__, impl, size), fn)
 
+    def time_quantize(self, impl, size):
+        self.fn()
+
 
 class QuantizePerTensor(_Quantize):
     """``quantize`` with per-tensor int8 params vs ``torch.quantize_per_tensor``."""
-
-    def time_quantize(self, impl, size):
-        self.fn()
 
 
 class QuantizePerChannel(_Quantize):
     """``quantize`` with 64 per-channel int8 params vs ``torch.quantize_per_channel``."""
 
     per_channel = True
-
-    def time_quantize(self, impl, size):
-        self.fn()
 
 
 class Dequantize(_KernelSuite):
