@@ -2,7 +2,8 @@
 
 ``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd`` (one thread), ``numpy`` (the
 reference, ``OptLevel.NONE``), ``torch`` (``torch.quantize_per_tensor`` / ``_per_channel``,
-``Tensor.dequantize``, ``MinMaxObserver`` with its default threads; skipped when torch is missing).
+``Tensor.dequantize``, ``MinMaxObserver`` / ``PerChannelMinMaxObserver`` with its default
+threads; skipped when torch is missing).
 Data: :func:`common.weights`, Gaussian weights as ``(64, n / 64)``; per-channel cases quantise
 along axis 0 (64 channels).
 """
@@ -78,10 +79,11 @@ class Dequantize(_KernelSuite):
 
     params = [IMPLS, SIZES]
     param_names = ["impl", "size"]
+    per_channel = False
 
     def setup(self, impl, size):
         x = common.weights(SIZES_1D[size])
-        p = _params(x, False)
+        p = _params(x, self.per_channel)
         if impl == "torch":
             torch = common.require_peer("torch")
             tq = _torch_quantized(torch, torch.from_numpy(x), p)
@@ -89,10 +91,16 @@ class Dequantize(_KernelSuite):
         else:
             q = quantize(x, p)
             fn = lambda: dequantize(q, p)  # noqa: E731
-        self._start(impl, ("dequantize", impl, size), fn)
+        self._start(impl, (type(self).__name__, impl, size), fn)
 
     def time_dequantize(self, impl, size):
         self.fn()
+
+
+class DequantizePerChannel(Dequantize):
+    """``dequantize`` of 64-channel int8 vs ``Tensor.dequantize()`` of ``quantize_per_channel``."""
+
+    per_channel = True
 
 
 class CalibrateMinMax(_KernelSuite):
@@ -100,14 +108,17 @@ class CalibrateMinMax(_KernelSuite):
 
     params = [IMPLS, SIZES]
     param_names = ["impl", "size"]
+    per_channel = False
 
     def setup(self, impl, size):
         x = common.weights(SIZES_1D[size])
+        axis = 0 if self.per_channel else None
         if impl == "torch":
             torch = common.require_peer("torch")
-            from torch.ao.quantization import MinMaxObserver
+            from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver
 
-            obs = MinMaxObserver(dtype=torch.qint8)
+            obs = (PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8) if self.per_channel
+                   else MinMaxObserver(dtype=torch.qint8))
             t = torch.from_numpy(x)
 
             def fn():
@@ -115,11 +126,17 @@ class CalibrateMinMax(_KernelSuite):
                 obs(t)
                 return obs.calculate_qparams()
         else:
-            fn = lambda: calibrate(x)  # noqa: E731
-        self._start(impl, ("calibrate", impl, size), fn)
+            fn = lambda: calibrate(x, axis=axis)  # noqa: E731
+        self._start(impl, (type(self).__name__, impl, size), fn)
 
     def time_calibrate(self, impl, size):
         self.fn()
+
+
+class CalibrateMinMaxPerChannel(CalibrateMinMax):
+    """``calibrate(x, axis=0)`` (64 channels) vs ``PerChannelMinMaxObserver(ch_axis=0)``."""
+
+    per_channel = True
 
 
 class CalibrateMethods(_KernelSuite):

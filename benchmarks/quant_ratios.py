@@ -25,7 +25,9 @@ CASES = {
     "quantize": ("QuantizePerTensor", "fn", ["wasmpose", "torch"]),
     "quantize_channel": ("QuantizePerChannel", "fn", ["wasmpose", "torch"]),
     "dequantize": ("Dequantize", "fn", ["wasmpose", "torch"]),
+    "dequantize_channel": ("DequantizePerChannel", "fn", ["wasmpose", "torch"]),
     "calibrate": ("CalibrateMinMax", "fn", ["wasmpose", "torch"]),
+    "calibrate_channel": ("CalibrateMinMaxPerChannel", "fn", ["wasmpose", "torch"]),
     "pack": ("Int4Packing", "pack", ["wasmpose", "numpy"]),
     "unpack": ("Int4Packing", "unpack", ["wasmpose", "numpy"]),
 }
