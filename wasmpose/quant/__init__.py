@@ -64,8 +64,9 @@ _LITTLE = sys.byteorder == "little"
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Thresholds (elements) from which FULL runs the threaded variant, measured on a
-# 2-core machine (docs/quantization.md).
+# Registry. Thresholds (elements) from which FULL runs the threaded variant: development
+# estimates on a 2-core machine, not recorded anywhere (`python -m wasmpose bench --thresholds`
+# has no input builders for these kernels yet).
 # ---------------------------------------------------------------------------------------------
 def _warm_quantize(variant):
     f = np.float32
