@@ -57,6 +57,7 @@ _DTYPES = {
     "int4": (-8, 7, _I8, 0),
     "uint4": (0, 15, _U8, 8),
 }
+_PACKED = ("int4", "uint4")  # stored two a byte by QuantizedTensor
 _SCHEMES = ("affine", "symmetric")
 _METHODS = ("minmax", "percentile", "entropy")
 _EPS32 = np.finfo(np.float32).eps
@@ -637,7 +638,7 @@ def unpack_int4(packed, shape, dtype="int4"):
     array([ 1, -1,  7], dtype=int8)
     """
     packed = _checks.as_array(packed, "packed", (_U8,), min_ndim=1, max_ndim=1)
-    dtype = _checks.choice(dtype, "dtype", ("int4", "uint4"))
+    dtype = _checks.choice(dtype, "dtype", _PACKED)
     shape = _shape_arg(shape, "shape")
     n = math.prod(shape)
     if packed.size != (n + 1) // 2:
@@ -726,7 +727,7 @@ class QuantizedTensor:
         if fd not in _FLOATS:
             raise ValueError(f"float_dtype: expected float16, float32 or float64, got {fd}")
         n = math.prod(shape)
-        if p.dtype in ("int4", "uint4"):
+        if p.dtype in _PACKED:
             data = _checks.as_array(data, "data", (_U8,), min_ndim=1, max_ndim=1)
             if data.size != (n + 1) // 2:
                 raise ValueError(f"data: expected {(n + 1) // 2} packed bytes for shape {shape}, "
@@ -750,12 +751,12 @@ class QuantizedTensor:
         params = calibrate(x, dtype=dtype, scheme=scheme, axis=axis, method=method,
                            **calibrate_options)
         q = quantize(x, params)
-        data = pack_int4(q) if params.dtype in ("int4", "uint4") else q
+        data = pack_int4(q) if params.dtype in _PACKED else q
         return cls(data, params, x.shape, float_dtype=x.dtype.name)
 
     def unpacked(self):
         """The quantised integers, unpacked, shape :attr:`shape` (int8 or uint8)."""
-        if self.params.dtype in ("int4", "uint4"):
+        if self.params.dtype in _PACKED:
             return unpack_int4(self.data, self.shape, self.params.dtype)
         return self.data
 
@@ -776,7 +777,7 @@ class QuantizedTensor:
         return math.prod(self.shape) * np.dtype(self.float_dtype).itemsize / self.nbytes
 
     def __repr__(self):
-        kind = "per-channel" if self.params.axis is not None else "per-tensor"
+        kind = "per-channel" if self.params.per_channel else "per-tensor"
         return (f"QuantizedTensor(shape={self.shape}, dtype={self.params.dtype!r}, {kind}, "
                 f"nbytes={self.nbytes})")
 
