@@ -2,7 +2,8 @@
 
 ``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd`` (one thread), ``numpy`` (the
 reference, ``OptLevel.NONE``), ``torch`` (``torch.quantize_per_tensor`` / ``_per_channel``,
-``Tensor.dequantize``, ``MinMaxObserver`` with its default threads; skipped when torch is missing).
+``Tensor.dequantize``, ``MinMaxObserver`` / ``PerChannelMinMaxObserver`` with its default
+threads; skipped when torch is missing).
 Data: :func:`common.weights`, Gaussian weights as ``(64, n / 64)``; per-channel cases quantise
 along axis 0 (64 channels).
 """
@@ -29,10 +30,6 @@ IMPLS = ["wasmpose", "wasmpose-simd", "numpy", "torch"]
 SIZES = ["1M", "16M"]
 
 
-def _params(x, per_channel):
-    return calibrate(x, axis=0 if per_channel else None)
-
-
 def _torch_quantized(torch, t, p):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -43,28 +40,43 @@ def _torch_quantized(torch, t, p):
                                           p.axis, torch.qint8)
 
 
-class _Quantize(_KernelSuite):
+class _WeightsSuite(_KernelSuite):
+    """One int8 function on :func:`common.weights`, per tensor or (``per_channel``) along axis 0.
+
+    Subclasses return the timed callable from ``_wasmpose(x, axis)`` and ``_torch(torch, x,
+    axis)``; ``axis`` is ``None`` per tensor.
+    """
+
     params = [IMPLS, SIZES]
     param_names = ["impl", "size"]
     per_channel = False
 
     def setup(self, impl, size):
         x = common.weights(SIZES_1D[size])
-        p = _params(x, self.per_channel)
+        axis = 0 if self.per_channel else None
         if impl == "torch":
-            torch = common.require_peer("torch")
-            t = torch.from_numpy(x)
-            fn = lambda: _torch_quantized(torch, t, p)  # noqa: E731
+            fn = self._torch(common.require_peer("torch"), x, axis)
         else:
-            fn = lambda: quantize(x, p)  # noqa: E731
+            fn = self._wasmpose(x, axis)
         self._start(impl, (type(self).__name__, impl, size), fn)
+
+
+class _Quantize(_WeightsSuite):
+    def _wasmpose(self, x, axis):
+        p = calibrate(x, axis=axis)
+        return lambda: quantize(x, p)
+
+    def _torch(self, torch, x, axis):
+        p = calibrate(x, axis=axis)
+        t = torch.from_numpy(x)
+        return lambda: _torch_quantized(torch, t, p)
+
+    def time_quantize(self, impl, size):
+        self.fn()
 
 
 class QuantizePerTensor(_Quantize):
     """``quantize`` with per-tensor int8 params vs ``torch.quantize_per_tensor``."""
-
-    def time_quantize(self, impl, size):
-        self.fn()
 
 
 class QuantizePerChannel(_Quantize):
@@ -72,57 +84,56 @@ class QuantizePerChannel(_Quantize):
 
     per_channel = True
 
-    def time_quantize(self, impl, size):
-        self.fn()
 
-
-class Dequantize(_KernelSuite):
+class Dequantize(_WeightsSuite):
     """``dequantize`` of per-tensor int8 vs ``Tensor.dequantize()``."""
 
-    params = [IMPLS, SIZES]
-    param_names = ["impl", "size"]
+    def _wasmpose(self, x, axis):
+        p = calibrate(x, axis=axis)
+        q = quantize(x, p)
+        return lambda: dequantize(q, p)
 
-    def setup(self, impl, size):
-        x = common.weights(SIZES_1D[size])
-        p = _params(x, False)
-        if impl == "torch":
-            torch = common.require_peer("torch")
-            tq = _torch_quantized(torch, torch.from_numpy(x), p)
-            fn = tq.dequantize
-        else:
-            q = quantize(x, p)
-            fn = lambda: dequantize(q, p)  # noqa: E731
-        self._start(impl, ("dequantize", impl, size), fn)
+    def _torch(self, torch, x, axis):
+        return _torch_quantized(torch, torch.from_numpy(x), calibrate(x, axis=axis)).dequantize
 
     def time_dequantize(self, impl, size):
         self.fn()
 
 
-class CalibrateMinMax(_KernelSuite):
+class DequantizePerChannel(Dequantize):
+    """``dequantize`` of 64-channel int8 vs ``Tensor.dequantize()`` of ``quantize_per_channel``."""
+
+    per_channel = True
+
+
+class CalibrateMinMax(_WeightsSuite):
     """``calibrate(x)`` (minmax, affine int8) vs ``MinMaxObserver`` forward + calculate_qparams."""
 
-    params = [IMPLS, SIZES]
-    param_names = ["impl", "size"]
+    def _wasmpose(self, x, axis):
+        return lambda: calibrate(x, axis=axis)
 
-    def setup(self, impl, size):
-        x = common.weights(SIZES_1D[size])
-        if impl == "torch":
-            torch = common.require_peer("torch")
-            from torch.ao.quantization import MinMaxObserver
+    def _torch(self, torch, x, axis):
+        from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver
 
-            obs = MinMaxObserver(dtype=torch.qint8)
-            t = torch.from_numpy(x)
+        obs = (MinMaxObserver(dtype=torch.qint8) if axis is None
+               else PerChannelMinMaxObserver(ch_axis=axis, dtype=torch.qint8))
+        t = torch.from_numpy(x)
 
-            def fn():
-                obs.reset_min_max_vals()
-                obs(t)
-                return obs.calculate_qparams()
-        else:
-            fn = lambda: calibrate(x)  # noqa: E731
-        self._start(impl, ("calibrate", impl, size), fn)
+        def fn():
+            obs.reset_min_max_vals()
+            obs(t)
+            return obs.calculate_qparams()
+
+        return fn
 
     def time_calibrate(self, impl, size):
         self.fn()
+
+
+class CalibrateMinMaxPerChannel(CalibrateMinMax):
+    """``calibrate(x, axis=0)`` (64 channels) vs ``PerChannelMinMaxObserver(ch_axis=0)``."""
+
+    per_channel = True
 
 
 class CalibrateMethods(_KernelSuite):

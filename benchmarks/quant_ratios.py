@@ -9,50 +9,41 @@ Separate processes matter: PyTorch and Numba each keep an OpenMP thread pool who
 spin for a while after a parallel region, and on a 2-core machine the other library's spinning
 threads slowed the next call (torch's 1M quantize went from 0.05 ms to 5 ms after a Numba
 parallel call in one process).
-The asv suite (``benchmark_quant.py``) times the same cases.
+The cases are the asv suites of ``benchmark_quant.py`` (their ``setup``) and the timing is
+:func:`wasmpose._bench.measure` with one call a sample; this script only adds the process per
+measurement and the ratio table.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
 
+# case: (suite of benchmark_quant, its attribute holding the timed callable, implementations)
 CASES = {
-    # case: implementations, sizes
-    "quantize": (["wasmpose", "torch"], ["1M", "16M"]),
-    "quantize_channel": (["wasmpose", "torch"], ["1M", "16M"]),
-    "dequantize": (["wasmpose", "torch"], ["1M", "16M"]),
-    "calibrate": (["wasmpose", "torch"], ["1M", "16M"]),
-    "pack": (["wasmpose", "numpy"], ["1M", "16M"]),
-    "unpack": (["wasmpose", "numpy"], ["1M", "16M"]),
+    "quantize": ("QuantizePerTensor", "fn", ["wasmpose", "torch"]),
+    "quantize_channel": ("QuantizePerChannel", "fn", ["wasmpose", "torch"]),
+    "dequantize": ("Dequantize", "fn", ["wasmpose", "torch"]),
+    "dequantize_channel": ("DequantizePerChannel", "fn", ["wasmpose", "torch"]),
+    "calibrate": ("CalibrateMinMax", "fn", ["wasmpose", "torch"]),
+    "calibrate_channel": ("CalibrateMinMaxPerChannel", "fn", ["wasmpose", "torch"]),
+    "pack": ("Int4Packing", "pack", ["wasmpose", "numpy"]),
+    "unpack": ("Int4Packing", "unpack", ["wasmpose", "numpy"]),
 }
-
-
-def _fn(case, impl, size):
-    from benchmarks import benchmark_quant as bq
-
-    suite = {"quantize": bq.QuantizePerTensor, "quantize_channel": bq.QuantizePerChannel,
-             "dequantize": bq.Dequantize, "calibrate": bq.CalibrateMinMax,
-             "pack": bq.Int4Packing, "unpack": bq.Int4Packing}[case]()
-    suite.setup(impl, size)
-    if case in ("pack", "unpack"):
-        return getattr(suite, case)
-    return suite.fn
+SIZES = ["1M", "16M"]
 
 
 def one(case, impl, size, reps):
-    fn = _fn(case, impl, size)
-    for _ in range(3):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts), statistics.median(ts)
+    """(best, median) seconds of single calls of ``case``, set up by its asv suite."""
+    from benchmarks import benchmark_quant as bq
+    from wasmpose._bench import measure
+
+    suite_name, attr, _ = CASES[case]
+    suite = getattr(bq, suite_name)()
+    suite.setup(impl, size)  # calls the function once: compilation is never timed
+    t = measure(getattr(suite, attr), min_time=0, repeats=reps)  # min_time=0: one call a sample
+    return t.best, t.median
 
 
 def main(argv=None):
@@ -66,8 +57,8 @@ def main(argv=None):
         print(*one(*a.one, a.reps))
         return
     for case in a.cases:
-        impls, sizes = CASES[case]
-        for size in sizes:
+        impls = CASES[case][2]
+        for size in SIZES:
             best = {}
             for _ in range(a.rounds):
                 for impl in impls:

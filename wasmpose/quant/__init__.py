@@ -57,6 +57,7 @@ _DTYPES = {
     "int4": (-8, 7, _I8, 0),
     "uint4": (0, 15, _U8, 8),
 }
+_PACKED = ("int4", "uint4")  # stored two a byte by QuantizedTensor
 _SCHEMES = ("affine", "symmetric")
 _METHODS = ("minmax", "percentile", "entropy")
 _EPS32 = np.finfo(np.float32).eps
@@ -64,8 +65,9 @@ _LITTLE = sys.byteorder == "little"
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Thresholds (elements) from which FULL runs the threaded variant, measured on a
-# 2-core machine (docs/quantization.md).
+# Registry. Thresholds (elements) from which FULL runs the threaded variant: development
+# estimates on a 2-core machine, not recorded anywhere (`python -m wasmpose bench --thresholds`
+# has no input builders for these kernels yet).
 # ---------------------------------------------------------------------------------------------
 def _warm_quantize(variant):
     f = np.float32
@@ -138,6 +140,12 @@ def _bool_arg(v, name):
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(v).__name__}")
     return bool(v)
+
+
+def _qrange(dtype, reduce_range):
+    """(qmin, qmax) of ``dtype``, halved as torch does with ``reduce_range``."""
+    lo, hi = _DTYPES[dtype][:2]
+    return (lo // 2, hi // 2) if reduce_range else (lo, hi)
 
 
 def _readonly(a):
@@ -236,13 +244,11 @@ class QuantParams:
 
     @property
     def qmin(self) -> int:
-        lo = _DTYPES[self.dtype][0]
-        return lo // 2 if self.reduce_range else lo
+        return _qrange(self.dtype, self.reduce_range)[0]
 
     @property
     def qmax(self) -> int:
-        hi = _DTYPES[self.dtype][1]
-        return hi // 2 if self.reduce_range else hi
+        return _qrange(self.dtype, self.reduce_range)[1]
 
     @property
     def per_channel(self) -> bool:
@@ -295,12 +301,12 @@ def _nan_error(name, x):
 # ---------------------------------------------------------------------------------------------
 # calibrate
 # ---------------------------------------------------------------------------------------------
-def _finite(x):
-    f = x.ravel()
-    return f[np.isfinite(f)]
-
-
-def _entropy_range(fin, bins, qbins):
+def _clip_range(fin, method, pct, symmetric, bins, qbins):
+    """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none."""
+    if fin.size == 0:
+        return np.inf, -np.inf
+    if method == "percentile":
+        return _ref.percentile_range(fin, pct, symmetric)
     mn, mx = fin.min(), fin.max()
     t = np.float32(max(abs(mn), abs(mx)))
     hist, edges = np.histogram(fin, bins, range=(-t, t))
@@ -308,7 +314,7 @@ def _entropy_range(fin, bins, qbins):
     return max(lo, float(mn)), min(hi, float(mx))
 
 
-def _tensor_range(x, method, pct, symmetric, bins, qbins):
+def _tensor_range(x, method, *opts):
     """(low, high) float32 of the finite values of float32 ``x``; (inf, -inf) when empty."""
     if x.size == 0:
         return np.float32(np.inf), np.float32(-np.inf)
@@ -316,39 +322,26 @@ def _tensor_range(x, method, pct, symmetric, bins, qbins):
         flat = _contig(x).reshape(-1)
         lo, hi = _MINMAX(flat.size, flat.view(np.int32))
     else:
-        fin = _finite(x)
-        if fin.size == 0:
-            lo, hi = np.inf, -np.inf
-        elif method == "percentile":
-            lo, hi = _ref.percentile_range(fin, pct, symmetric)
-        else:
-            lo, hi = _entropy_range(fin, bins, qbins)
+        f = x.ravel()
+        lo, hi = _clip_range(f[np.isfinite(f)], method, *opts)
     if lo > hi:
         raise ValueError(f"x: expected at least one finite value, got {x.size} non-finite values")
     return np.float32(lo), np.float32(hi)
 
 
-def _channel_range(x, axis, method, pct, symmetric, bins, qbins):
+def _channel_range(x, axis, method, *opts):
+    """(low, high), each (C,) float32, of the finite values of each channel along ``axis``."""
     c = x.shape[axis]
-    mn = np.empty(c, _F32)
-    mx = np.empty(c, _F32)
+    mn = np.full(c, np.inf, _F32)
+    mx = np.full(c, -np.inf, _F32)
     if x.size == 0:
-        mn.fill(np.inf)
-        mx.fill(-np.inf)
         return mn, mx
     if method == "minmax":
         x3 = _contig(x).reshape(_split3(x.shape, axis))
         _MINMAX_CHANNEL(x.size, x3.view(np.int32), mn, mx)
     else:
-        xm = np.moveaxis(x, axis, 0).reshape(c, -1)
-        for j in range(c):
-            fin = xm[j][np.isfinite(xm[j])]
-            if fin.size == 0:
-                mn[j], mx[j] = np.inf, -np.inf
-            elif method == "percentile":
-                mn[j], mx[j] = _ref.percentile_range(fin, pct, symmetric)
-            else:
-                mn[j], mx[j] = _entropy_range(fin, bins, qbins)
+        for j, row in enumerate(np.moveaxis(x, axis, 0).reshape(c, -1)):
+            mn[j], mx[j] = _clip_range(row[np.isfinite(row)], method, *opts)
     empty = np.flatnonzero(mn > mx)
     if empty.size:
         raise ValueError(f"x: expected finite values in every channel, got none in channel(s) "
@@ -358,9 +351,8 @@ def _channel_range(x, axis, method, pct, symmetric, bins, qbins):
 
 def _qparams(lo, hi, dtype, symmetric, reduce_range, axis):
     """Torch's ``_calculate_qparams`` in float32: scale and zero point from the range."""
-    qlo, qhi, _, sym_zp = _DTYPES[dtype]
-    if reduce_range:
-        qlo, qhi = qlo // 2, qhi // 2
+    qlo, qhi = _qrange(dtype, reduce_range)
+    sym_zp = _DTYPES[dtype][3]
     lo = np.asarray(lo, _F32)
     hi = np.asarray(hi, _F32)
     if lo.size and np.all(lo == np.inf) and np.all(hi == -np.inf):  # torch: no data seen
@@ -400,7 +392,8 @@ def _calib_options(dtype, scheme, method, percentile, reduce_range, bins, quanti
         raise ValueError(f"quantized_bins: expected an int >= 2, got {qbins}")
     if bins < qbins:
         raise ValueError(f"bins: expected an int >= quantized_bins ({qbins}), got {bins}")
-    return dtype, scheme == "symmetric", method, pct, bool(reduce_range), bins, qbins
+    sym = scheme == "symmetric"
+    return dtype, sym, bool(reduce_range), (method, pct, sym, bins, qbins)
 
 
 def calibrate(x, *, dtype="int8", scheme="affine", axis=None, method="minmax", percentile=99.99,
@@ -459,13 +452,13 @@ def calibrate(x, *, dtype="int8", scheme="affine", axis=None, method="minmax", p
     (0.0117647061124444, 85)
     """
     x = _float32(x, "x")
-    dtype, sym, method, pct, rr, bins, qbins = _calib_options(
-        dtype, scheme, method, percentile, reduce_range, bins, quantized_bins)
+    dtype, sym, rr, opts = _calib_options(dtype, scheme, method, percentile, reduce_range, bins,
+                                          quantized_bins)
     if axis is None:
-        lo, hi = _tensor_range(x, method, pct, sym, bins, qbins)
+        lo, hi = _tensor_range(x, *opts)
         return _qparams(lo, hi, dtype, sym, rr, None)
     ax = _norm_axis(axis, x.ndim)
-    lo, hi = _channel_range(x, ax, method, pct, sym, bins, qbins)
+    lo, hi = _channel_range(x, ax, *opts)
     return _qparams(lo, hi, dtype, sym, rr, ax)
 
 
@@ -525,13 +518,12 @@ def quantize(x, params):
         return out
     flo, fhi = np.float32(lo), np.float32(hi)
     xc = _contig(x)
+    inv = np.float32(1) / p.scale
     if p.axis is None:
-        inv = np.float32(1) / p.scale
         nan = _Q_TENSOR(x.size, xc.reshape(-1), out.reshape(-1), inv, np.float32(p.zero_point),
                         flo, fhi)
     else:
         shape3 = _split3(x.shape, _channel_axis(p, x.shape, "x"))
-        inv = np.float32(1) / p.scale
         nan = _Q_CHANNEL(x.size, xc.reshape(shape3), out.reshape(shape3), inv,
                          p.zero_point.astype(_F32), flo, fhi)
     if nan:
@@ -646,7 +638,7 @@ def unpack_int4(packed, shape, dtype="int4"):
     array([ 1, -1,  7], dtype=int8)
     """
     packed = _checks.as_array(packed, "packed", (_U8,), min_ndim=1, max_ndim=1)
-    dtype = _checks.choice(dtype, "dtype", ("int4", "uint4"))
+    dtype = _checks.choice(dtype, "dtype", _PACKED)
     shape = _shape_arg(shape, "shape")
     n = math.prod(shape)
     if packed.size != (n + 1) // 2:
@@ -735,7 +727,7 @@ class QuantizedTensor:
         if fd not in _FLOATS:
             raise ValueError(f"float_dtype: expected float16, float32 or float64, got {fd}")
         n = math.prod(shape)
-        if p.dtype in ("int4", "uint4"):
+        if p.dtype in _PACKED:
             data = _checks.as_array(data, "data", (_U8,), min_ndim=1, max_ndim=1)
             if data.size != (n + 1) // 2:
                 raise ValueError(f"data: expected {(n + 1) // 2} packed bytes for shape {shape}, "
@@ -759,12 +751,12 @@ class QuantizedTensor:
         params = calibrate(x, dtype=dtype, scheme=scheme, axis=axis, method=method,
                            **calibrate_options)
         q = quantize(x, params)
-        data = pack_int4(q) if params.dtype in ("int4", "uint4") else q
+        data = pack_int4(q) if params.dtype in _PACKED else q
         return cls(data, params, x.shape, float_dtype=x.dtype.name)
 
     def unpacked(self):
         """The quantised integers, unpacked, shape :attr:`shape` (int8 or uint8)."""
-        if self.params.dtype in ("int4", "uint4"):
+        if self.params.dtype in _PACKED:
             return unpack_int4(self.data, self.shape, self.params.dtype)
         return self.data
 
@@ -785,7 +777,7 @@ class QuantizedTensor:
         return math.prod(self.shape) * np.dtype(self.float_dtype).itemsize / self.nbytes
 
     def __repr__(self):
-        kind = "per-channel" if self.params.axis is not None else "per-tensor"
+        kind = "per-channel" if self.params.per_channel else "per-tensor"
         return (f"QuantizedTensor(shape={self.shape}, dtype={self.params.dtype!r}, {kind}, "
                 f"nbytes={self.nbytes})")
 
@@ -890,9 +882,8 @@ class DynamicQuantizer:
     def __init__(self, *, dtype="int8", scheme="affine", method="minmax", averaging_constant=None,
                  axis=None, percentile=99.99, reduce_range=False, bins=2048,
                  quantized_bins=None):
-        (self._dtype, self._sym, self._method, self._pct, self._rr, self._bins,
-         self._qbins) = _calib_options(dtype, scheme, method, percentile, reduce_range, bins,
-                                       quantized_bins)
+        self._dtype, self._sym, self._rr, self._opts = _calib_options(
+            dtype, scheme, method, percentile, reduce_range, bins, quantized_bins)
         if averaging_constant is not None:
             c = _checks.real_scalar(averaging_constant, "averaging_constant", allow_inf=False)
             if not 0 < c <= 1:
@@ -912,15 +903,14 @@ class DynamicQuantizer:
         x = _float32(x, "x")
         if x.size == 0:
             return
-        opts = (self._method, self._pct, self._sym, self._bins, self._qbins)
         if self.axis is None:
-            lo, hi = _tensor_range(x, *opts)
+            lo, hi = _tensor_range(x, *self._opts)
         else:
             ax = _norm_axis(self.axis, x.ndim)
             if self.min_val is not None and x.shape[ax] != self.min_val.size:
                 raise ValueError(f"x: expected {self.min_val.size} channels along axis "
                                  f"{self.axis}, got shape {x.shape}")
-            lo, hi = _channel_range(x, ax, *opts)
+            lo, hi = _channel_range(x, ax, *self._opts)
         lo = np.asarray(lo, _F32)
         hi = np.asarray(hi, _F32)
         if self.min_val is None:
