@@ -130,12 +130,6 @@ _UNPACK = register(Kernel("unpack_int4", reference=_ref.unpack4, serial=_nb.unpa
 # ---------------------------------------------------------------------------------------------
 # QuantParams
 # ---------------------------------------------------------------------------------------------
-def _int_arg(v, name):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
-    return int(v)
-
-
 def _bool_arg(v, name):
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a bool, got {type(v).__name__}")
@@ -207,7 +201,7 @@ class QuantParams:
         dtype = _checks.choice(self.dtype, "dtype", tuple(_DTYPES))
         lo, hi = _DTYPES[dtype][:2]
         _bool_arg(self.reduce_range, "reduce_range")
-        axis = None if self.axis is None else _int_arg(self.axis, "axis")
+        axis = None if self.axis is None else _checks.integer(self.axis, "axis")
         scale = np.asarray(self.scale)
         zp = np.asarray(self.zero_point)
         if scale.dtype.kind not in "iuf" or scale.dtype == np.bool_:
@@ -278,7 +272,7 @@ def _float32(x, name):
 
 
 def _norm_axis(axis, ndim, name="axis"):
-    a = _int_arg(axis, name)
+    a = _checks.integer(axis, name)
     if not -ndim <= a < ndim:
         raise ValueError(f"{name}: expected a value in [{-ndim}, {ndim - 1}], got {axis}")
     return a % ndim
@@ -385,11 +379,10 @@ def _calib_options(dtype, scheme, method, percentile, reduce_range, bins, quanti
     if reduce_range and scheme == "symmetric" and dtype in ("uint8", "uint4"):
         raise ValueError(f"reduce_range: not supported with scheme='symmetric' and {dtype} "
                          f"(torch refuses it too), got reduce_range=True")
-    bins = _int_arg(bins, "bins")
+    bins = _checks.integer(bins, "bins")
     levels = _DTYPES[dtype][1] - _DTYPES[dtype][0] + 1
-    qbins = levels // 2 if quantized_bins is None else _int_arg(quantized_bins, "quantized_bins")
-    if qbins < 2:
-        raise ValueError(f"quantized_bins: expected an int >= 2, got {qbins}")
+    qbins = (levels // 2 if quantized_bins is None
+             else _checks.integer(quantized_bins, "quantized_bins", minimum=2))
     if bins < qbins:
         raise ValueError(f"bins: expected an int >= quantized_bins ({qbins}), got {bins}")
     sym = scheme == "symmetric"
@@ -659,7 +652,7 @@ def _shape_arg(shape, name):
     if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     try:
-        dims = tuple(_int_arg(s, name) for s in shape)
+        dims = tuple(_checks.integer(s, name) for s in shape)
     except TypeError:
         raise TypeError(f"{name}: expected a tuple of ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
@@ -890,7 +883,7 @@ class DynamicQuantizer:
                 raise ValueError(f"averaging_constant: expected a value in (0, 1], got {c}")
             averaging_constant = c
         self.averaging_constant = averaging_constant
-        self.axis = None if axis is None else _int_arg(axis, "axis")
+        self.axis = None if axis is None else _checks.integer(axis, "axis")
         self.min_val = None
         self.max_val = None
 
