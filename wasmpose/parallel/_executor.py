@@ -13,6 +13,7 @@ from wasmpose.parallel._map import MapRun, run_map
 from wasmpose.parallel._threads import (
     add_note,
     check_callable,
+    check_items,
     positive_int,
     progress_bar,
     workers_arg,
@@ -158,21 +159,15 @@ class BatchExecutor:
             index.
         """
         check_callable(fn, "fn")
-        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-            raise TypeError(f"items: expected an iterable, got {type(items).__name__}")
+        check_items(items)
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size", none_text=" or None")
         if self._closed:
             raise RuntimeError("map: the executor is closed")
         if self.backend == "dask":
             return self._map_dask(fn, list(items), batch_size, progress)
-        try:
-            total = len(items)  # type: ignore[arg-type]
-        except TypeError:
-            total = None
-        bar = progress_bar(progress, total, _WHAT)
         run = MapRun(fn, items, workers=self.workers, chunk_size=batch_size, ordered=True,
-                     return_exceptions=False, bar=bar, what=_WHAT)
+                     return_exceptions=False, progress=progress, what=_WHAT)
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers,
