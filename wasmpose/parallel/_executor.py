@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from wasmpose._checks import choice
 from wasmpose.cpu import serial_kernels
 from wasmpose.parallel._map import MapRun, run_map
 from wasmpose.parallel._threads import (
@@ -87,8 +88,7 @@ class BatchExecutor:
 
     def __init__(self, *, backend: str = "threads", workers: int | None = None, client=None,
                  processes: bool = False) -> None:
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend: expected one of {_BACKENDS}, got {backend!r}")
+        backend = choice(backend, "backend", _BACKENDS)
         self.backend = backend
         self._lock = threading.Lock()
         self._closed = False
