@@ -51,6 +51,18 @@ class Recorder:
         return [self.fn(x) for x in items]
 
 
+def blocking_process():
+    """A process_batch that blocks until ``gate`` is set; ``started`` is set once it runs."""
+    gate, started = threading.Event(), threading.Event()
+
+    def process(items):
+        started.set()
+        gate.wait(WAIT)
+        return items
+
+    return process, gate, started
+
+
 def test_batch_dispatches_at_max_batch_size():
     rec = Recorder()
     with DynamicBatcher(rec, max_batch_size=8, max_wait_ms=60_000) as b:
@@ -100,13 +112,7 @@ def test_max_wait_zero_dispatches_at_once():
 
 
 def test_queue_full_raises_at_once_and_counts_rejected():
-    gate, started = threading.Event(), threading.Event()
-
-    def process(items):
-        started.set()
-        gate.wait(WAIT)
-        return items
-
+    process, gate, started = blocking_process()
     b = DynamicBatcher(process, max_batch_size=1, max_wait_ms=0, max_queue_size=3)
     try:
         first = b.submit(0)
@@ -127,12 +133,7 @@ def test_queue_full_raises_at_once_and_counts_rejected():
 
 
 def test_timeout_while_processing_and_while_queued():
-    gate = threading.Event()
-
-    def process(items):
-        gate.wait(WAIT)
-        return items
-
+    process, gate, _ = blocking_process()
     with DynamicBatcher(process, max_batch_size=1, max_wait_ms=0, timeout_ms=50) as b:
         running = b.submit("a")
         queued = b.submit("b")
@@ -257,13 +258,7 @@ def test_close_drains_at_once():
 
 
 def test_close_without_drain_cancels_queued_requests():
-    gate, started = threading.Event(), threading.Event()
-
-    def process(items):
-        started.set()
-        gate.wait(WAIT)
-        return items
-
+    process, gate, started = blocking_process()
     b = DynamicBatcher(process, max_batch_size=1, max_wait_ms=0)
     running = b.submit(0)
     assert started.wait(WAIT)
@@ -311,8 +306,8 @@ def test_submit_async_queue_full():
         with pytest.raises(QueueFullError):
             await asyncio.gather(*(b.submit_async(i) for i in range(10)))
 
-    gate = threading.Event()
-    with DynamicBatcher(lambda xs: (gate.wait(WAIT), xs)[1], max_batch_size=1, max_wait_ms=0,
+    process, gate, _ = blocking_process()
+    with DynamicBatcher(process, max_batch_size=1, max_wait_ms=0,
                         max_queue_size=2) as b:
         asyncio.run(main(b))
         gate.set()
