@@ -153,9 +153,10 @@ def run_map(run: MapRun, start_worker: Callable[[Callable[[], None]], Any],
 
     ``start_worker(target)`` starts a helper running ``target`` and returns a handle that
     ``join(handle)`` waits for (threads for ``parallel_map``, pool tasks for ``BatchExecutor``).
-    The caller does not work itself: with glibc, large temporaries (a kernel's output frame)
-    allocated in the main thread page-fault on every call, while worker threads reuse their
-    arena's memory; measured here, the same kernel loop ran 1.6x faster in a worker thread.
+    The caller does not work itself: with glibc, large outputs (a kernel's output frame) that
+    are kept, as a map keeps them, page-fault on every call in the main thread, while worker
+    threads reuse their arena's memory; a grayscale loop over 64 1080p frames ran 1.5-1.6x
+    faster in a worker thread (docs/parallel.md has the command).
     """
     helpers = run.workers
     if run.total is not None:
