@@ -60,10 +60,19 @@ def _best(fn, repeat=3) -> float:
     return best
 
 
+class _Suite:
+    """What every suite here shares: each sample is one whole run (``number = 1``), at least 3
+    and at most 10 samples within 20 s."""
+
+    repeat = (3, 10, 20.0)
+    number = 1
+    timeout = 300
+
+
 _OUTS: dict = {}
 
 
-class ParallelMap:
+class ParallelMap(_Suite):
     """Grayscale of 64 distinct 1080p frames: a sequential loop of the serial kernel,
     ``parallel_map`` (workers run the serial kernel), and a plain ``ThreadPoolExecutor``.
 
@@ -73,9 +82,6 @@ class ParallelMap:
 
     params = [["sequential", "parallel_map", "thread_pool"], ["new", "out"]]
     param_names = ["impl", "output"]
-    repeat = (3, 10, 20.0)
-    number = 1
-    timeout = 300
 
     def setup(self, impl, output):
         frames = _frames_1080p()
@@ -133,14 +139,12 @@ def _produce(batcher, n_producers, per_producer):
         t.join()
 
 
-class DynamicBatcherThroughput:
+class DynamicBatcherThroughput(_Suite):
     """Requests through a no-op ``process_batch`` (``max_batch_size=32``) from producer
     threads that submit their share and then wait for every result."""
 
     params = [[1, 4]]
     param_names = ["producers"]
-    repeat = (3, 10, 20.0)
-    number = 1
     requests = 40_000
 
     def _once(self, producers) -> float:
@@ -165,13 +169,12 @@ class DynamicBatcherThroughput:
     track_overhead_us_per_request.unit = "us"
 
 
-class DynamicBatcherLatency:
+class DynamicBatcherLatency(_Suite):
     """Light load: one request every millisecond, no-op ``process_batch``."""
 
     params = [[2, 5, 20]]
     param_names = ["max_wait_ms"]
     repeat = 1
-    number = 1
     requests = 400
 
     def track_p99_over_max_wait_ms(self, max_wait_ms):
@@ -205,14 +208,11 @@ _PIPELINES = {
 }
 
 
-class PipelineThreeStages:
+class PipelineThreeStages(_Suite):
     """A 3-stage ``Pipeline`` over 200 frames, and each of its stages alone."""
 
     params = [["infer", "kernels"]]
     param_names = ["pipeline"]
-    repeat = (3, 10, 20.0)
-    number = 1
-    timeout = 300
     n_frames = 200
 
     def setup(self, pipeline):
@@ -261,13 +261,11 @@ def _identity(x):
     return x
 
 
-class ExecutorTaskOverhead:
+class ExecutorTaskOverhead(_Suite):
     """``BatchExecutor.map`` of a no-op over 200 items, one item per task."""
 
     params = [["threads", "dask"]]
     param_names = ["backend"]
-    repeat = (3, 10, 20.0)
-    number = 1
     tasks = 200
 
     def setup(self, backend):

@@ -80,6 +80,10 @@ def test_progress(capsys):
 def test_argument_errors(monkeypatch):
     with pytest.raises(ValueError, match="^backend: expected one of"):
         BatchExecutor(backend="ray")
+    with pytest.raises(TypeError, match="^backend: expected one of .*, got NoneType"):
+        BatchExecutor(backend=None)
+    with BatchExecutor(backend="Threads", workers=1) as ex:  # case-insensitive, as choice()
+        assert ex.backend == "threads"
     with pytest.raises(ValueError, match="^client: only used by backend='dask'"):
         BatchExecutor(client=object())
     with pytest.raises(ValueError, match="^workers: expected an int >= 1 or None, got 0"):

@@ -364,7 +364,7 @@ class DynamicBatcher:
             return
         now = _monotonic()
         timeout = self._timeout
-        resolved, expired = [], []
+        resolved, results, expired = [], [], []
         with self._lock:
             for r, v in zip(batch, values, strict=True):
                 if r.done:
@@ -373,15 +373,16 @@ class DynamicBatcher:
                 if timeout is not None and now - r.t >= timeout:
                     expired.append(r)  # the timeout thread has not got to it yet
                 else:
-                    resolved.append((r, v))
+                    resolved.append(r)
+                    results.append(v)
             self._completed += len(resolved)
             self._failed += len(expired)
             self._timed_out += len(expired)
             self._batches += 1
             self._batched += len(batch)
-            self._latencies.extend(now - r.t for r, _ in resolved)
-            self._observe(len(batch), backlog, [r for r, _ in resolved], now)
-        for r, v in resolved:
+            self._latencies.extend(now - r.t for r in resolved)
+            self._observe(len(batch), backlog, resolved, now)
+        for r, v in zip(resolved, results, strict=True):
             r.future.set_result(v)
         self._fail_timed_out(expired)
 

@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from wasmpose._checks import choice
 from wasmpose.cpu import serial_kernels
 from wasmpose.parallel._map import MapRun, run_map
 from wasmpose.parallel._threads import (
     add_note,
     check_callable,
+    check_items,
     positive_int,
     progress_bar,
     workers_arg,
@@ -86,8 +88,7 @@ class BatchExecutor:
 
     def __init__(self, *, backend: str = "threads", workers: int | None = None, client=None,
                  processes: bool = False) -> None:
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend: expected one of {_BACKENDS}, got {backend!r}")
+        backend = choice(backend, "backend", _BACKENDS)
         self.backend = backend
         self._lock = threading.Lock()
         self._closed = False
@@ -158,21 +159,15 @@ class BatchExecutor:
             index.
         """
         check_callable(fn, "fn")
-        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-            raise TypeError(f"items: expected an iterable, got {type(items).__name__}")
+        check_items(items)
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size", none_text=" or None")
         if self._closed:
             raise RuntimeError("map: the executor is closed")
         if self.backend == "dask":
             return self._map_dask(fn, list(items), batch_size, progress)
-        try:
-            total = len(items)  # type: ignore[arg-type]
-        except TypeError:
-            total = None
-        bar = progress_bar(progress, total, _WHAT)
         run = MapRun(fn, items, workers=self.workers, chunk_size=batch_size, ordered=True,
-                     return_exceptions=False, bar=bar, what=_WHAT)
+                     return_exceptions=False, progress=progress, what=_WHAT)
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers,

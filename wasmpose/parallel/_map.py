@@ -12,6 +12,7 @@ from wasmpose.cpu import serial_kernels
 from wasmpose.parallel._threads import (
     add_note,
     check_callable,
+    check_items,
     positive_int,
     progress_bar,
     workers_arg,
@@ -39,7 +40,7 @@ class MapRun:
     CHUNK_SECONDS = 2e-4
 
     def __init__(self, fn: Callable, items: Iterable, *, workers: int, chunk_size: int | None,
-                 ordered: bool, return_exceptions: bool, bar, what: str) -> None:
+                 ordered: bool, return_exceptions: bool, progress: bool, what: str) -> None:
         self.fn = fn
         try:
             self.total: int | None = len(items)  # type: ignore[arg-type]
@@ -50,7 +51,7 @@ class MapRun:
         self.chunk_size = chunk_size
         self.ordered = ordered
         self.return_exceptions = return_exceptions
-        self.bar = bar
+        self.bar = progress_bar(progress, self.total, what)  # ImportError before any work
         self.what = what
         self.lock = threading.Lock()
         self.cursor = 0  # index of the next unclaimed item
@@ -152,9 +153,10 @@ def run_map(run: MapRun, start_worker: Callable[[Callable[[], None]], Any],
 
     ``start_worker(target)`` starts a helper running ``target`` and returns a handle that
     ``join(handle)`` waits for (threads for ``parallel_map``, pool tasks for ``BatchExecutor``).
-    The caller does not work itself: with glibc, large temporaries (a kernel's output frame)
-    allocated in the main thread page-fault on every call, while worker threads reuse their
-    arena's memory; measured here, the same kernel loop ran 1.6x faster in a worker thread.
+    The caller does not work itself: with glibc, large outputs (a kernel's output frame) that
+    are kept, as a map keeps them, page-fault on every call in the main thread, while worker
+    threads reuse their arena's memory; a grayscale loop over 64 1080p frames ran 1.5-1.6x
+    faster in a worker thread (docs/parallel.md has the command).
     """
     helpers = run.workers
     if run.total is not None:
@@ -233,23 +235,18 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
     [1, ZeroDivisionError('integer division or modulo by zero'), 0]
     """
     check_callable(fn, "fn")
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise TypeError(f"items: expected an iterable, got {type(items).__name__}")
+    check_items(items)
     n_workers = workers_arg(workers)
     if chunk_size is not None:
         chunk_size = positive_int(chunk_size, "chunk_size", none_text=" or None")
-    try:
-        total = len(items)  # type: ignore[arg-type]
-    except TypeError:
-        total = None
-    bar = progress_bar(progress, total, "parallel_map")
     run = MapRun(fn, items, workers=n_workers, chunk_size=chunk_size, ordered=bool(ordered),
-                 return_exceptions=bool(return_exceptions), bar=bar, what="parallel_map")
+                 return_exceptions=bool(return_exceptions), progress=progress,
+                 what="parallel_map")
     if n_workers == 1:
         try:
             run.run_inline()
         finally:
-            if bar is not None:
-                bar.close()
+            if run.bar is not None:
+                run.bar.close()
         return run.results()
     return run_map(run, _start_thread, threading.Thread.join)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from wasmpose.cpu import serial_kernels
-from wasmpose.parallel._threads import add_note, check_callable, positive_int
+from wasmpose.parallel._threads import add_note, check_callable, check_items, positive_int
 
 __all__ = ["Pipeline"]
 
@@ -232,9 +232,7 @@ class Pipeline:
         Threads start on the first ``next()``. The iterator is single-use; call ``run`` again
         for another stream.
         """
-        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-            raise TypeError(f"items: expected an iterable, got {type(items).__name__}")
-        return self._iterate(items)
+        return self._iterate(check_items(items))
 
     def _iterate(self, items: Iterable) -> Iterator[Any]:
         run = _Run(self.stages, self.workers, self.queue_size, items)

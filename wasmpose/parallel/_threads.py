@@ -6,6 +6,7 @@ import numbers
 import os
 import sys
 import threading
+from collections.abc import Iterable
 
 __all__ = ["optimal_thread_count", "set_thread_count"]
 
@@ -106,6 +107,13 @@ def check_callable(fn, name: str):
     if not callable(fn):
         raise TypeError(f"{name}: expected a callable, got {type(fn).__name__}")
     return fn
+
+
+def check_items(items):
+    """``items`` if it is an iterable of items (a string or bytes is refused), else TypeError."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"items: expected an iterable, got {type(items).__name__}")
+    return items
 
 
 def add_note(exc: BaseException, note: str) -> None:
