@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.errors import BatchProcessingError, BatchTimeoutError, QueueFullError
-from wasmpose.parallel._threads import check_callable, positive_int
+from wasmpose.parallel._threads import check_callable
 
 __all__ = ["BatchStats", "DynamicBatcher", "AdaptiveBatcher"]
 
@@ -137,16 +138,16 @@ class DynamicBatcher:
                  max_queue_size: int = 1000, timeout_ms: float | None = None,
                  workers: int = 1) -> None:
         self._fn = check_callable(process_batch, "process_batch")
-        self._max_batch_size = positive_int(max_batch_size, "max_batch_size")
+        self._max_batch_size = integer(max_batch_size, "max_batch_size", minimum=1)
         self._preferred: int | None = None
         if preferred_batch_size is not None:
             self._preferred = self._check_preferred(preferred_batch_size, self._max_batch_size)
         self._max_wait = _milliseconds(max_wait_ms, "max_wait_ms", allow_zero=True) / 1e3
-        self._max_queue_size = positive_int(max_queue_size, "max_queue_size")
+        self._max_queue_size = integer(max_queue_size, "max_queue_size", minimum=1)
         self._timeout: float | None = None
         if timeout_ms is not None:
             self._timeout = _milliseconds(timeout_ms, "timeout_ms", allow_zero=False) / 1e3
-        n_workers = positive_int(workers, "workers")
+        n_workers = integer(workers, "workers", minimum=1)
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # workers wait here for a batch
@@ -174,7 +175,7 @@ class DynamicBatcher:
     # -- configuration -------------------------------------------------------------------------
     @staticmethod
     def _check_preferred(n, max_batch_size: int) -> int:
-        n = positive_int(n, "preferred_batch_size", none_text=" or None")
+        n = integer(n, "preferred_batch_size", minimum=1, allow_none=True)
         if n > max_batch_size:
             raise ValueError(f"preferred_batch_size: expected at most max_batch_size "
                              f"({max_batch_size}), got {n}")
@@ -207,7 +208,7 @@ class DynamicBatcher:
 
     def set_max_batch_size(self, n: int) -> None:
         """Change ``max_batch_size`` (a ``preferred_batch_size`` above it is lowered to it)."""
-        n = positive_int(n, "n")
+        n = integer(n, "n", minimum=1)
         with self._lock:
             self._max_batch_size = n
             if self._preferred is not None and self._preferred > n:
@@ -561,17 +562,17 @@ class AdaptiveBatcher(DynamicBatcher):
                  **kwargs: Any) -> None:
         self._target = _milliseconds(target_latency_ms, "target_latency_ms",
                                      allow_zero=False) / 1e3
-        lo = positive_int(min_batch_size, "min_batch_size")
-        hi = positive_int(max_batch_size, "max_batch_size")
+        lo = integer(min_batch_size, "min_batch_size", minimum=1)
+        hi = integer(max_batch_size, "max_batch_size", minimum=1)
         if lo > hi:
             raise ValueError(f"min_batch_size: expected at most max_batch_size ({hi}), got {lo}")
-        start = lo if initial_batch_size is None else positive_int(initial_batch_size,
-                                                                    "initial_batch_size")
+        start = lo if initial_batch_size is None else integer(initial_batch_size,
+                                                               "initial_batch_size", minimum=1)
         if not lo <= start <= hi:
             raise ValueError(f"initial_batch_size: expected a size in [{lo}, {hi}], got {start}")
         self._min_batch_size = lo
         self._current = start
-        self._history = positive_int(history, "history")
+        self._history = integer(history, "history", minimum=1)
         self._window: list[float] = []
         self._changed_at = 0.0
         self._window_batches: list[tuple[int, int]] = []
@@ -593,7 +594,7 @@ class AdaptiveBatcher(DynamicBatcher):
 
     def set_max_batch_size(self, n: int) -> None:
         """Change the upper bound of the batch size (the current size is clamped to it)."""
-        n = positive_int(n, "n")
+        n = integer(n, "n", minimum=1)
         if n < self._min_batch_size:
             raise ValueError(f"n: expected at least min_batch_size ({self._min_batch_size}), "
                              f"got {n}")

@@ -8,14 +8,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from wasmpose._checks import choice
+from wasmpose._checks import choice, integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.parallel._map import MapRun, run_map
 from wasmpose.parallel._threads import (
     add_note,
     check_callable,
     check_items,
-    positive_int,
     progress_bar,
     workers_arg,
 )
@@ -160,8 +159,7 @@ class BatchExecutor:
         """
         check_callable(fn, "fn")
         check_items(items)
-        if batch_size is not None:
-            batch_size = positive_int(batch_size, "batch_size", none_text=" or None")
+        batch_size = integer(batch_size, "batch_size", minimum=1, allow_none=True)
         if self._closed:
             raise RuntimeError("map: the executor is closed")
         if self.backend == "dask":

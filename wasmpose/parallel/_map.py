@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.parallel._threads import (
     add_note,
     check_callable,
     check_items,
-    positive_int,
     progress_bar,
     workers_arg,
 )
@@ -238,7 +238,7 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
     check_items(items)
     n_workers = workers_arg(workers)
     if chunk_size is not None:
-        chunk_size = positive_int(chunk_size, "chunk_size", none_text=" or None")
+        chunk_size = integer(chunk_size, "chunk_size", minimum=1, allow_none=True)
     run = MapRun(fn, items, workers=n_workers, chunk_size=chunk_size, ordered=bool(ordered),
                  return_exceptions=bool(return_exceptions), progress=progress,
                  what="parallel_map")

@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
-from wasmpose.parallel._threads import add_note, check_callable, check_items, positive_int
+from wasmpose.parallel._threads import add_note, check_callable, check_items
 
 __all__ = ["Pipeline"]
 
@@ -217,14 +218,15 @@ class Pipeline:
         for i, fn in enumerate(stages):
             check_callable(fn, f"stages[{i}]")
         self.stages = tuple(stages)
-        self.queue_size = positive_int(queue_size, "queue_size")
+        self.queue_size = integer(queue_size, "queue_size", minimum=1)
         if isinstance(workers, Sequence) and not isinstance(workers, (str, bytes)):
             if len(workers) != len(stages):
                 raise ValueError(f"workers: expected an int or {len(stages)} ints (one per "
                                  f"stage), got {len(workers)}")
-            self.workers = tuple(positive_int(w, f"workers[{i}]") for i, w in enumerate(workers))
+            self.workers = tuple(integer(w, f"workers[{i}]", minimum=1)
+                                 for i, w in enumerate(workers))
         else:
-            self.workers = (positive_int(workers, "workers"),) * len(stages)
+            self.workers = (integer(workers, "workers", minimum=1),) * len(stages)
 
     def run(self, items: Iterable) -> Iterator[Any]:
         """Start the stages on ``items``; an iterator over the results, in input order.

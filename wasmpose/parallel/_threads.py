@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 import sys
 import threading
 from collections.abc import Iterable
+
+from wasmpose._checks import integer
 
 __all__ = ["optimal_thread_count", "set_thread_count"]
 
@@ -68,7 +69,7 @@ def set_thread_count(n: int | None) -> int:
     """
     global _default_workers
     if n is not None:
-        n = positive_int(n, "n", none_text=" or None")
+        n = integer(n, "n", minimum=1, allow_none=True)
     with _lock:
         previous = default_workers()
         _default_workers = n
@@ -87,20 +88,11 @@ def default_workers() -> int:
     return n if n is not None else optimal_thread_count()
 
 
-def positive_int(x, name: str, *, none_text: str = "") -> int:
-    """``x`` as an int >= 1, else ``TypeError``/``ValueError`` naming ``name``."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name}: expected an int >= 1{none_text}, got {type(x).__name__}")
-    if x < 1:
-        raise ValueError(f"{name}: expected an int >= 1{none_text}, got {x}")
-    return int(x)
-
-
 def workers_arg(workers) -> int:
     """The ``workers=`` argument resolved: ``None`` is :func:`default_workers`."""
     if workers is None:
         return default_workers()
-    return positive_int(workers, "workers", none_text=" or None")
+    return integer(workers, "workers", minimum=1, allow_none=True)
 
 
 def check_callable(fn, name: str):
