@@ -249,25 +249,50 @@ def test_oks_large_parallel_matches_reference(rng):
 # ---------------------------------------------------------------------------------------------
 # oks_nms against mmpose's algorithm
 # ---------------------------------------------------------------------------------------------
+def _mmpose_oks_iou(g, d, a_g, a_d, sigmas=COCO_SIGMAS):
+    """mmpose.evaluation.functional.nms.oks_iou (no vis_thr), restated plainly: the OKS of
+    pose ``g`` (K, >=2) with each pose of ``d`` (N, K, >=2), in float64 (mmpose then stores it
+    in a float32 array)."""
+    var = (sigmas * 2) ** 2
+    ious = np.zeros(len(d))
+    for n in range(len(d)):
+        dx = d[n, :, 0] - g[:, 0]
+        dy = d[n, :, 1] - g[:, 1]
+        e = (dx**2 + dy**2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
+        ious[n] = np.sum(np.exp(-e)) / len(e)
+    return ious
+
+
 def _mmpose_oks_nms(poses, scores, areas, thr, sigmas=COCO_SIGMAS):
     """mmpose.evaluation.functional.nms.oks_nms (with its oks_iou), restated plainly."""
-    var = (sigmas * 2) ** 2
-    kpts = np.concatenate([poses[..., :2], np.ones(poses.shape[:2] + (1,))], -1)
-    kpts = kpts.reshape(len(poses), -1)
     order = np.asarray(scores).argsort()[::-1]
     keep = []
     while len(order) > 0:
         i = order[0]
         keep.append(i)
-        g, d = kpts[i], kpts[order[1:]]
-        ious = np.zeros(len(d), dtype=np.float32)
-        for n in range(len(d)):
-            dx = d[n, 0::3] - g[0::3]
-            dy = d[n, 1::3] - g[1::3]
-            e = (dx**2 + dy**2) / var / ((areas[i] + areas[order[1:]][n]) / 2 + np.spacing(1)) / 2
-            ious[n] = np.sum(np.exp(-e)) / len(e)
+        rest = order[1:]
+        ious = _mmpose_oks_iou(poses[i], poses[rest], areas[i], areas[rest],
+                               sigmas).astype(np.float32)
         order = order[np.where(ious <= thr)[0] + 1]
     return np.array(keep, dtype=np.int64)
+
+
+@pytest.mark.parametrize("n,m", [(10, 10), (1, 40), (37, 3), (0, 4), (4, 0)])
+def test_mean_area_oks_matches_mmpose_oks_iou(variant, rng, n, m):
+    # the OKS matrix PoseTracker matches with (internal, not exported)
+    from wasmpose.keypoints import _oks_mean_area, _variances
+
+    poses, _, areas = _crowd(rng, 4, 13)  # 52 poses of 4 people: near and far pairs
+    areas[::5] = 0.0
+    a, a_area = poses[:n], areas[:n]
+    b = np.concatenate([poses[n:n + m], rng.random((m, 17, 1))], -1)  # a score column: ignored
+    b_area = areas[n:n + m]
+    got = _oks_mean_area(a, a_area, b, b_area, _variances(COCO_SIGMAS, 17))
+    assert got.shape == (n, m) and got.dtype == np.float64
+    want = np.array([_mmpose_oks_iou(p, b, pa, b_area) for p, pa in zip(a, a_area, strict=True)])
+    np.testing.assert_allclose(got, want.reshape(n, m), rtol=1e-13, atol=1e-15)
+    if got.size:
+        assert (got > 0.5).any() and (got < 0.1).any()  # near and far pairs
 
 
 def _crowd(rng, n_people, copies, k=17):
