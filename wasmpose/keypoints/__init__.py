@@ -126,14 +126,14 @@ def _per_item(x, name, n, what, *, allow_inf=True):
     return x
 
 
-def _variances(sigmas, k):
-    """pycocotools' ``vars = (sigmas * 2) ** 2`` for ``k`` keypoints."""
+def _variances(sigmas, k=None):
+    """pycocotools' ``vars = (sigmas * 2) ** 2`` (for ``k`` keypoints, when given)."""
     s = _checks.as_array(sigmas, "sigmas", _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
-    if s.shape[0] != k:
+    if k is not None and s.shape[0] != k:
         raise ValueError(f"sigmas: expected {k} values (one per keypoint of the poses), "
                          f"got shape {s.shape}")
     s = s.astype(_F64, copy=False)
-    if k == 0:
+    if s.shape[0] == 0:
         raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
     if not (np.isfinite(s) & (s > 0)).all():
         raise ValueError(f"sigmas: expected positive finite values, got {s}")
