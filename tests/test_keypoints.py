@@ -154,6 +154,24 @@ def _scene(rng, n_gt, n_dt, k=17, *, spread=60.0):
     return dt, gt, areas, bboxes
 
 
+def test_vectorised_exp_within_one_ulp_of_numpy(rng):
+    # the kernels' own exp(-e) (the cost of OKS), over its whole range: normal results,
+    # subnormal ones, underflow to 0, inf and NaN
+    from wasmpose.keypoints._kernels import _exp_neg
+
+    edges = [0.0, 5e-324, 1e-300, 1e-17, 0.5, np.log(2), 700, 708.39, 708.4, 709, 744.4, 745.0,
+             745.13, 745.14, 745.5, 746, 1e300, np.inf, np.nan]
+    e = np.concatenate([edges, rng.uniform(0, 50, 4000), rng.uniform(700, 746, 4000),
+                        10 ** rng.uniform(-20, 2.9, 4000)])
+    got = np.empty_like(e)
+    _exp_neg(e, got, np.empty(e.size, np.int64))
+    want = np.exp(-e)
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    assert (np.abs(got - want)[~nan] <= np.spacing(want[~nan])).all()
+    assert (got[want == 0] == 0).all() and (got[(want > 0) & (want < 2.3e-308)] > 0).all()
+
+
 def test_oks_matches_pycocotools(variant, rng):
     dt, gt, areas, bboxes = _scene(rng, 12, 40)
     gt[3, :, 2] = 0  # no visible keypoint: the bbox rule
