@@ -128,9 +128,7 @@ def _compute_oks(dt, gt, areas, bboxes, sigmas=COCO_SIGMAS):
         gt_coco.dataset = dict(images=[dict(id=1, width=1000, height=1000)],
                                categories=[dict(id=1, name="person")], annotations=anns)
         gt_coco.createIndex()
-        dt_coco = gt_coco.loadRes(res) if res else None
-    if dt_coco is None:
-        return np.zeros((0, gt.shape[0]))
+        dt_coco = gt_coco.loadRes(res)
     ev = cocoeval.COCOeval(gt_coco, dt_coco, "keypoints")
     ev.params.maxDets = [max(len(res), 1)]  # never cut to 20 detections
     ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
