@@ -128,9 +128,7 @@ def _compute_oks(dt, gt, areas, bboxes, sigmas=COCO_SIGMAS):
         gt_coco.dataset = dict(images=[dict(id=1, width=1000, height=1000)],
                                categories=[dict(id=1, name="person")], annotations=anns)
         gt_coco.createIndex()
-        dt_coco = gt_coco.loadRes(res) if res else None
-    if dt_coco is None:
-        return np.zeros((0, gt.shape[0]))
+        dt_coco = gt_coco.loadRes(res)
     ev = cocoeval.COCOeval(gt_coco, dt_coco, "keypoints")
     ev.params.maxDets = [max(len(res), 1)]  # never cut to 20 detections
     ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
@@ -152,6 +150,24 @@ def _scene(rng, n_gt, n_dt, k=17, *, spread=60.0):
     xy0 = gt[..., :2].min(axis=1)
     bboxes = np.column_stack([xy0, gt[..., :2].max(axis=1) - xy0])
     return dt, gt, areas, bboxes
+
+
+def test_vectorised_exp_within_one_ulp_of_numpy(rng):
+    # the kernels' own exp(-e) (the cost of OKS), over its whole range: normal results,
+    # subnormal ones, underflow to 0, inf and NaN
+    from wasmpose.keypoints._kernels import _exp_neg
+
+    edges = [0.0, 5e-324, 1e-300, 1e-17, 0.5, np.log(2), 700, 708.39, 708.4, 709, 744.4, 745.0,
+             745.13, 745.14, 745.5, 746, 1e300, np.inf, np.nan]
+    e = np.concatenate([edges, rng.uniform(0, 50, 4000), rng.uniform(700, 746, 4000),
+                        10 ** rng.uniform(-20, 2.9, 4000)])
+    got = np.empty_like(e)
+    _exp_neg(e, got, np.empty(e.size, np.int64))
+    want = np.exp(-e)
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    assert (np.abs(got - want)[~nan] <= np.spacing(want[~nan])).all()
+    assert (got[want == 0] == 0).all() and (got[(want > 0) & (want < 2.3e-308)] > 0).all()
 
 
 def test_oks_matches_pycocotools(variant, rng):
@@ -249,25 +265,50 @@ def test_oks_large_parallel_matches_reference(rng):
 # ---------------------------------------------------------------------------------------------
 # oks_nms against mmpose's algorithm
 # ---------------------------------------------------------------------------------------------
+def _mmpose_oks_iou(g, d, a_g, a_d, sigmas=COCO_SIGMAS):
+    """mmpose.evaluation.functional.nms.oks_iou (no vis_thr), restated plainly: the OKS of
+    pose ``g`` (K, >=2) with each pose of ``d`` (N, K, >=2), in float64 (mmpose then stores it
+    in a float32 array)."""
+    var = (sigmas * 2) ** 2
+    ious = np.zeros(len(d))
+    for n in range(len(d)):
+        dx = d[n, :, 0] - g[:, 0]
+        dy = d[n, :, 1] - g[:, 1]
+        e = (dx**2 + dy**2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
+        ious[n] = np.sum(np.exp(-e)) / len(e)
+    return ious
+
+
 def _mmpose_oks_nms(poses, scores, areas, thr, sigmas=COCO_SIGMAS):
     """mmpose.evaluation.functional.nms.oks_nms (with its oks_iou), restated plainly."""
-    var = (sigmas * 2) ** 2
-    kpts = np.concatenate([poses[..., :2], np.ones(poses.shape[:2] + (1,))], -1)
-    kpts = kpts.reshape(len(poses), -1)
     order = np.asarray(scores).argsort()[::-1]
     keep = []
     while len(order) > 0:
         i = order[0]
         keep.append(i)
-        g, d = kpts[i], kpts[order[1:]]
-        ious = np.zeros(len(d), dtype=np.float32)
-        for n in range(len(d)):
-            dx = d[n, 0::3] - g[0::3]
-            dy = d[n, 1::3] - g[1::3]
-            e = (dx**2 + dy**2) / var / ((areas[i] + areas[order[1:]][n]) / 2 + np.spacing(1)) / 2
-            ious[n] = np.sum(np.exp(-e)) / len(e)
+        rest = order[1:]
+        ious = _mmpose_oks_iou(poses[i], poses[rest], areas[i], areas[rest],
+                               sigmas).astype(np.float32)
         order = order[np.where(ious <= thr)[0] + 1]
     return np.array(keep, dtype=np.int64)
+
+
+@pytest.mark.parametrize("n,m", [(10, 10), (1, 40), (37, 3), (0, 4), (4, 0)])
+def test_mean_area_oks_matches_mmpose_oks_iou(variant, rng, n, m):
+    # the OKS matrix PoseTracker matches with (internal, not exported)
+    from wasmpose.keypoints import _oks_mean_area, _variances
+
+    poses, _, areas = _crowd(rng, 4, 13)  # 52 poses of 4 people: near and far pairs
+    areas[::5] = 0.0
+    a, a_area = poses[:n], areas[:n]
+    b = np.concatenate([poses[n:n + m], rng.random((m, 17, 1))], -1)  # a score column: ignored
+    b_area = areas[n:n + m]
+    got = _oks_mean_area(a, a_area, b, b_area, _variances(COCO_SIGMAS, 17))
+    assert got.shape == (n, m) and got.dtype == np.float64
+    want = np.array([_mmpose_oks_iou(p, b, pa, b_area) for p, pa in zip(a, a_area, strict=True)])
+    np.testing.assert_allclose(got, want.reshape(n, m), rtol=1e-13, atol=1e-15)
+    if got.size:
+        assert (got > 0.5).any() and (got < 0.1).any()  # near and far pairs
 
 
 def _crowd(rng, n_people, copies, k=17):

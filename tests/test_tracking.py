@@ -228,6 +228,41 @@ def test_smoothing_per_track_matches_one_euro_filters(rng):
     assert PoseTracker(smoothing=params).update(raw3, [1, 1, 1], [1e4] * 3).tolist() == [0, 1, 2]
 
 
+def test_smoothing_with_tracks_missing_frames_and_irregular_times(rng):
+    # the tracker steps every track's filter at once: tracks last seen at different times each
+    # get their own time step, new tracks start unfiltered
+    params = dict(min_cutoff=1.0, beta=0.05, d_cutoff=2.0)
+    tracker = PoseTracker(smoothing=params, max_age=10)
+    people = _scene(rng)[:3]
+    filters, id_of = {}, {}
+    times = np.cumsum(rng.uniform(0.01, 0.08, 30))
+    for frame, t in enumerate(times):
+        present = [i for i in range(3) if not (i == 1 and 5 <= frame < 9) and
+                   not (i == 2 and frame < 12)]
+        raw = np.stack([people[i].pose(frame, rng) for i in present])
+        ids = tracker.update(raw, np.ones(len(present)), [people[i].area for i in present], t=t)
+        for row, (i, tid) in enumerate(zip(present, ids.tolist(), strict=True)):
+            assert id_of.setdefault(i, tid) == tid  # a person missing 4 frames keeps its id
+            want = filters.setdefault(tid, OneEuroFilter(**params)).filter(raw[row], t)
+            np.testing.assert_allclose(tracker.last_poses[row], want, rtol=1e-12)
+            np.testing.assert_array_equal(tracker.track(tid).history()[-1], want)
+    assert sorted(filters) == [0, 1, 2]
+
+
+def test_tracker_state_never_aliases_caller_arrays(rng):
+    w = _Walker(rng, (100, 100), (1, 0), 150)
+    for smoothing in (None, dict(min_cutoff=1.0)):
+        tracker = PoseTracker(smoothing=smoothing)
+        poses = w.pose(0, rng)[None]
+        kept = poses.copy()
+        tracker.update(poses, [1.0], [w.area])
+        poses += 1000.0  # the caller reuses its buffer
+        tracker.last_poses[...] = -1.0  # and scribbles on the returned poses
+        np.testing.assert_array_equal(tracker.track(0).last_pose, kept[0])
+        np.testing.assert_array_equal(tracker.track(0).history(), kept)
+        assert tracker.update(kept + 1.0, [1.0], [w.area]).tolist() == [0]
+
+
 def test_empty_frames_and_reset(rng):
     tracker = PoseTracker()
     out = tracker.update(np.zeros((0, 17, 2)), [], [])

@@ -33,6 +33,30 @@ def _positive(x, name, *, allow_zero=False):
     return v
 
 
+def _next_time(t, prev, what):
+    """``t`` as a float later than ``prev``; ``None`` is one unit after ``prev`` (0 at first)."""
+    if t is None:
+        return 0.0 if prev is None else prev + 1.0
+    t = _checks.real_scalar(t, "t", allow_inf=False)
+    if prev is not None and not t > prev:
+        raise ValueError(f"t: expected a time after the previous {what}'s {prev}, got {t}")
+    return t
+
+
+def _one_euro_step(x, x_prev, dx_prev, te, min_cutoff, beta, d_cutoff):
+    """One step of the 1-euro filter after its first: ``(x_hat, dx_hat)``.
+
+    ``te`` (the time since the previous step, > 0) broadcasts against ``x``, so that one call
+    steps many filters with their own time steps (the tracker's tracks).
+    """
+    a_d = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * d_cutoff) / te)
+    dx = (x - x_prev) / te
+    dx_hat = a_d * dx + (1.0 - a_d) * dx_prev
+    cutoff = min_cutoff + beta * np.abs(dx_hat)
+    a = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff) / te)
+    return a * x + (1.0 - a) * x_prev, dx_hat
+
+
 def _count(x, name, minimum):
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an int >= {minimum}, got {type(x).__name__}")
@@ -113,25 +137,15 @@ class OneEuroFilter:
         if not np.isfinite(x).all():
             raise ValueError(f"x: expected finite values, got {int((~np.isfinite(x)).sum())} "
                              "non-finite value(s)")
-        if t is None:
-            t = 0.0 if self._t is None else self._t + 1.0
-        else:
-            t = _checks.real_scalar(t, "t", allow_inf=False)
+        t = _next_time(t, self._t, "call")
         if self._x is None:
             self._x, self._dx, self._t = x, np.zeros_like(x), t
             return x.copy()
         if x.shape != self._x.shape:
             raise ValueError(f"x: expected shape {self._x.shape} (as the previous calls; "
                              f"reset() to change it), got {x.shape}")
-        te = t - self._t
-        if not te > 0:
-            raise ValueError(f"t: expected a time after the previous call's {self._t}, got {t}")
-        a_d = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * self.d_cutoff) / te)
-        dx = (x - self._x) / te
-        dx_hat = a_d * dx + (1.0 - a_d) * self._dx
-        cutoff = self.min_cutoff + self.beta * np.abs(dx_hat)
-        a = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff) / te)
-        x_hat = a * x + (1.0 - a) * self._x
+        x_hat, dx_hat = _one_euro_step(x, self._x, self._dx, t - self._t, self.min_cutoff,
+                                       self.beta, self.d_cutoff)
         self._x, self._dx, self._t = x_hat, dx_hat, t
         return x_hat.copy()
 
@@ -154,26 +168,21 @@ class Track:
     """
 
     __slots__ = ("id", "first_frame", "last_frame", "hits", "last_pose", "area", "score",
-                 "_history", "_filter")
+                 "_history", "_smooth")
 
-    def __init__(self, track_id, frame, pose, area, score, history, smoothing):
+    def __init__(self, track_id, frame, pose_shape, history):
         self.id = track_id
         self.first_frame = self.last_frame = frame
         self.hits = 0
-        self._history = RingBuffer(history, pose.shape, _F64)
-        self._filter = None if smoothing is None else OneEuroFilter(**smoothing)
-        self.last_pose, self.area, self.score = pose, area, score
+        self.last_pose, self.area, self.score = None, 0.0, 0.0
+        self._history = RingBuffer(history, pose_shape, _F64)
+        self._smooth = None  # the 1-euro filter's (x_hat, dx_hat, t) once it has run
 
-    def _observe(self, frame, pose, area, score, t):
-        """Record a matched pose; returns it smoothed when the tracker smooths."""
+    def _observe(self, frame, pose, area, score, shown):
+        """Record a matched ``pose``; ``shown`` (it, or it smoothed) goes into the history."""
         self.last_frame, self.last_pose, self.area, self.score = frame, pose, area, score
         self.hits += 1
-        out = pose
-        if self._filter is not None:
-            out = pose.copy()
-            out[:, :2] = self._filter.filter(pose[:, :2], t)
-        self._history.push(out)
-        return out
+        self._history.push(shown)
 
     def history(self) -> np.ndarray:
         """The last poses of this track (smoothed when the tracker smooths), oldest first.
@@ -243,24 +252,19 @@ class PoseTracker:
         self.oks_threshold = _checks.real_scalar(oks_threshold, "oks_threshold")
         self.max_age = _count(max_age, "max_age", 0)
         self.history = _count(history, "history", 1)
-        if smoothing is None or isinstance(smoothing, dict):
-            params = None if smoothing is None else dict(smoothing)
-            if params is not None:
-                try:
-                    OneEuroFilter(**params)
-                except TypeError as exc:
-                    raise TypeError(f"smoothing: expected OneEuroFilter parameters "
-                                    f"(min_cutoff, beta, d_cutoff), got {smoothing!r}") from exc
-        elif isinstance(smoothing, OneEuroFilter):
-            params = dict(min_cutoff=smoothing.min_cutoff, beta=smoothing.beta,
-                          d_cutoff=smoothing.d_cutoff)
-        else:
+        if isinstance(smoothing, dict):
+            try:
+                smoothing = OneEuroFilter(**smoothing)
+            except TypeError as exc:
+                raise TypeError(f"smoothing: expected OneEuroFilter parameters "
+                                f"(min_cutoff, beta, d_cutoff), got {smoothing!r}") from exc
+        elif not (smoothing is None or isinstance(smoothing, OneEuroFilter)):
             raise TypeError(f"smoothing: expected None, a OneEuroFilter or a dict of its "
                             f"parameters, got {type(smoothing).__name__}")
-        self._smoothing = params
-        self._sigmas = None if sigmas is None else np.array(sigmas)
-        if self._sigmas is not None:
-            _variances(self._sigmas, self._sigmas.shape[0] if self._sigmas.ndim == 1 else -1)
+        self._smoothing = None if smoothing is None else dict(
+            min_cutoff=smoothing.min_cutoff, beta=smoothing.beta, d_cutoff=smoothing.d_cutoff)
+        self._default_sigmas = sigmas is None
+        self._var = _variances(COCO_SIGMAS if sigmas is None else sigmas)
         self.reset()
 
     def reset(self) -> None:
@@ -270,7 +274,6 @@ class PoseTracker:
         self.frame = 0
         self._t = None
         self._shape = None  # (K, C) of the poses, fixed by the first non-empty update
-        self._var = None
         self.last_poses = np.empty((0, 0, 2))
         self.last_ids = np.empty(0, np.int64)
 
@@ -294,8 +297,15 @@ class PoseTracker:
                              f"(live: {list(self._tracks)}), got {track_id!r}") from None
 
     def _check(self, poses, scores, areas):
+        given = poses
         poses = _points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
-        n = poses.shape[0]
+        n, k = poses.shape[:2]
+        if n and k != self._var.size:
+            if self._default_sigmas:
+                raise ValueError(f"sigmas: required for poses with {k} keypoints "
+                                 f"(COCO_SIGMAS are for {self._var.size}), got None")
+            raise ValueError(f"poses: expected {self._var.size} keypoints (as sigmas), "
+                             f"got shape {poses.shape}")
         if self._shape is not None and n and poses.shape[1:] != self._shape:
             raise ValueError(f"poses: expected poses of shape {self._shape} as in the earlier "
                              f"updates (reset() to change it), got shape {poses.shape}")
@@ -304,13 +314,8 @@ class PoseTracker:
                              f"{int((~np.isfinite(poses)).sum())} non-finite value(s)")
         s = _per_item(scores, "scores", n, "pose", allow_inf=False) if n else np.empty(0)
         a = _per_item(areas, "areas", n, "pose") if n else np.empty(0)
-        if n and self._var is None:
-            k = poses.shape[1]
-            if self._sigmas is None and k != COCO_SIGMAS.size:
-                raise ValueError(f"sigmas: required for poses with {k} keypoints "
-                                 "(COCO_SIGMAS are for 17), got None")
-            self._var = _variances(COCO_SIGMAS if self._sigmas is None else self._sigmas, k)
-            self._shape = poses.shape[1:]
+        if poses is given or poses.base is not None:
+            poses = poses.copy()  # the tracks keep views of it: never the caller's memory
         return poses, s, a
 
     def update(self, poses, scores, areas, t=None) -> np.ndarray:
@@ -339,44 +344,63 @@ class PoseTracker:
             Bad shapes, dtypes, non-finite poses, negative areas, or a K without sigmas.
         """
         poses, scores, areas = self._check(poses, scores, areas)
+        t = _next_time(t, self._t, "update")
         frame = self.frame
-        if t is None:
-            t = 0.0 if self._t is None else self._t + 1.0
-        else:
-            t = _checks.real_scalar(t, "t", allow_inf=False)
-        if self._t is not None and not t > self._t:
-            raise ValueError(f"t: expected a time after the previous update's {self._t}, got {t}")
         n = poses.shape[0]
-        ids = np.full(n, -1, np.int64)
-        live = list(self._tracks.values())
-        if n and live:
-            last = np.stack([tr.last_pose for tr in live])
-            sim = _oks_mean_area(poses, areas, last, np.array([tr.area for tr in live]),
-                                 self._var)
-            flat = sim.ravel()
-            cand = np.flatnonzero(flat > self.oks_threshold)
-            cand = cand[np.argsort(-flat[cand], kind="stable")]  # ties: pose, then track order
-            used = np.zeros(len(live), bool)
-            for c in cand:
-                p, j = divmod(int(c), len(live))
-                if ids[p] < 0 and not used[j]:
-                    ids[p] = live[j].id
-                    used[j] = True
-        out = np.empty_like(poses)
+        if n:
+            self._shape = poses.shape[1:]
+        owner = self._match(poses, areas)
         for p in range(n):
-            if ids[p] < 0:
-                ids[p] = self._next_id
-                self._tracks[self._next_id] = Track(self._next_id, frame, poses[p],
-                                                    float(areas[p]), float(scores[p]),
-                                                    self.history, self._smoothing)
+            if owner[p] is None:
+                owner[p] = self._tracks[self._next_id] = Track(self._next_id, frame,
+                                                               poses.shape[1:], self.history)
                 self._next_id += 1
-            out[p] = self._tracks[int(ids[p])]._observe(frame, poses[p].copy(), float(areas[p]),
-                                                        float(scores[p]), t)
+        shown = poses.copy() if self._smoothing is None else self._smooth(owner, poses, t)
+        for tr, pose, pose_shown, area, score in zip(owner, poses, shown, areas.tolist(),
+                                                     scores.tolist(), strict=True):
+            tr._observe(frame, pose, area, score, pose_shown)
         stale = [tid for tid, tr in self._tracks.items() if frame - tr.last_frame > self.max_age]
         for tid in stale:
             del self._tracks[tid]
         self.frame = frame + 1
         self._t = t
-        self.last_poses = out
-        self.last_ids = ids
-        return ids
+        self.last_poses = shown
+        self.last_ids = np.fromiter((tr.id for tr in owner), np.int64, n)
+        return self.last_ids
+
+    def _match(self, poses, areas):
+        """The live track each pose continues (None: a new one), by greedy OKS matching."""
+        owner = [None] * poses.shape[0]
+        live = list(self._tracks.values())
+        if not (owner and live):
+            return owner
+        sim = _oks_mean_area(poses, areas, np.stack([tr.last_pose for tr in live]),
+                             np.array([tr.area for tr in live]), self._var)
+        flat = sim.ravel()
+        cand = np.flatnonzero(flat > self.oks_threshold)
+        cand = cand[np.argsort(-flat[cand], kind="stable")]  # ties: pose, then track order
+        used = [False] * len(live)
+        for c in cand.tolist():
+            p, j = divmod(c, len(live))
+            if owner[p] is None and not used[j]:
+                owner[p] = live[j]
+                used[j] = True
+        return owner
+
+    def _smooth(self, owner, poses, t):
+        """``poses`` with (x, y) run through each pose's track's 1-euro filter (one step for
+        all tracks: their filter states live on the tracks)."""
+        xy = poses[:, :, :2]
+        x_hat = xy.copy()  # a track's first pose passes unchanged
+        dx_hat = np.zeros_like(xy)
+        old = [p for p, tr in enumerate(owner) if tr._smooth is not None]
+        if old:
+            x_prev, dx_prev, t_prev = zip(*(owner[p]._smooth for p in old), strict=True)
+            te = (t - np.array(t_prev))[:, None, None]
+            x_hat[old], dx_hat[old] = _one_euro_step(xy[old], np.stack(x_prev),
+                                                     np.stack(dx_prev), te, **self._smoothing)
+        for p, tr in enumerate(owner):
+            tr._smooth = (x_hat[p], dx_hat[p], t)
+        out = poses.copy()
+        out[:, :, :2] = x_hat
+        return out

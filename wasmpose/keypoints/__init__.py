@@ -106,6 +106,11 @@ def _planes(p):
     return np.ascontiguousarray(p[..., 0]), np.ascontiguousarray(p[..., 1])
 
 
+def _planes_t(p):
+    """x and y of poses ``(N, K, C)`` as C-contiguous ``(K, N)`` float64 arrays (one copy)."""
+    return np.ascontiguousarray(p[..., 0].T), np.ascontiguousarray(p[..., 1].T)
+
+
 def _same_k(a, b, name_a, name_b):
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"{name_b}: expected {a.shape[1]} keypoints (as {name_a}), "
@@ -126,14 +131,14 @@ def _per_item(x, name, n, what, *, allow_inf=True):
     return x
 
 
-def _variances(sigmas, k):
-    """pycocotools' ``vars = (sigmas * 2) ** 2`` for ``k`` keypoints."""
+def _variances(sigmas, k=None):
+    """pycocotools' ``vars = (sigmas * 2) ** 2`` (for ``k`` keypoints, when given)."""
     s = _checks.as_array(sigmas, "sigmas", _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
-    if s.shape[0] != k:
+    if k is not None and s.shape[0] != k:
         raise ValueError(f"sigmas: expected {k} values (one per keypoint of the poses), "
                          f"got shape {s.shape}")
     s = s.astype(_F64, copy=False)
-    if k == 0:
+    if s.shape[0] == 0:
         raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
     if not (np.isfinite(s) & (s > 0)).all():
         raise ValueError(f"sigmas: expected positive finite values, got {s}")
@@ -311,9 +316,8 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
     if out.size:
         use = np.ascontiguousarray((vis | boxrule[:, None]).T)
         count = np.where(boxrule, k, nvis).astype(_F64)
-        gx, gy = _planes(gt)
-        _OKS(out.size * k, *_planes(dt), np.ascontiguousarray(gx.T), np.ascontiguousarray(gy.T),
-             use, count, boxrule, box, var, area + _EPS, out)
+        _OKS(out.size * k, *_planes(dt), *_planes_t(gt), use, count, boxrule, box, var,
+             area + _EPS, out)
     return out
 
 
@@ -324,9 +328,8 @@ def _oks_mean_area(a, a_area, b, b_area, var):
     """
     out = np.empty((a.shape[0], b.shape[0]))
     if out.size:
-        bx, by = _planes(b)
-        _OKS_MEAN(out.size * a.shape[1], *_planes(a), a_area, np.ascontiguousarray(bx.T),
-                  np.ascontiguousarray(by.T), b_area, var, out)
+        bx, by = _planes_t(b)
+        _OKS_MEAN(out.size * a.shape[1], *_planes(a), a_area, bx, by, b_area, var, out)
     return out
 
 
@@ -387,10 +390,8 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
     if n == 0:
         return np.empty(0, np.int64)
     order = np.argsort(s)[::-1]  # mmpose's order, ties included
-    sp = poses[order]
     keep = np.empty(n, np.int64)
     thr32 = float(np.float32(thr))
-    nk = _NMS(n * n * k // 2, np.ascontiguousarray(sp[..., 0].T),
-              np.ascontiguousarray(sp[..., 1].T), np.ascontiguousarray(area[order]), var,
+    nk = _NMS(n * n * k // 2, *_planes_t(poses[order]), np.ascontiguousarray(area[order]), var,
               thr32, keep)
     return order[keep[:nk]].astype(np.int64)

@@ -5,10 +5,11 @@ has the same signature as its NumPy reference in ``_reference.py``. Coordinates 
 separate x and y planes, ground truths transposed to ``(K, G)``, so that the inner loops run
 over contiguous memory and vectorise.
 
-``exp`` is the cost of OKS: Numba calls libm's scalar ``exp`` (about 6 ns a call here, no SVML).
-:func:`_exp_neg` is a branch-free ``exp(-e)`` over a buffer (Cody-Waite reduction, degree-13
-Taylor polynomial, the power of two built from its bits) that LLVM vectorises: within one ulp of
-NumPy's ``exp`` over the whole range, subnormal results and NaN included, about 5x faster.
+``exp`` is the cost of OKS: Numba calls libm's scalar ``exp`` (about 3.6 ns a call here, no
+SVML). :func:`_exp_neg` is a branch-free ``exp(-e)`` over a buffer (Cody-Waite reduction,
+degree-13 Taylor polynomial, the power of two built from its bits) that LLVM vectorises: within
+one ulp of NumPy's ``exp`` over the whole range, subnormal results and NaN included, about 3x
+faster than libm (docs/keypoints.md has the measurement).
 All helpers live in this module because Numba's cache does not notice edits to other files.
 """
 
@@ -200,32 +201,44 @@ def oks_parallel(dtx, dty, gx, gy, use, count, boxrule, box, var, aeps, out):
 
 # --- OKS with the mean of the two areas (mmpose's oks_iou), for NMS and tracking ---------------
 @njit(**_SERIAL)
+def _oks_mean_row(xa, ya, area_a, bxt, byt, b_area, lo, hi, var, e, t, s, bits):
+    # s[j] = mmpose's OKS of the pose (xa, ya) (K,) with column lo + j of bxt, byt (K, M), for
+    # j < hi - lo: mean_k exp(-(dx**2 + dy**2) / vars / ((a + b_j) / 2 + eps) / 2), in mmpose's
+    # order. Every keypoint goes into one flat buffer: one long vectorised exp per row.
+    # e, t, bits: scratch of at least K * (hi - lo) values.
+    k_n = bxt.shape[0]
+    n = hi - lo
+    for j in range(n):
+        s[j] = (area_a + b_area[lo + j]) / 2.0 + EPS
+    for k in range(k_n):
+        xk = xa[k]
+        yk = ya[k]
+        v = var[k]
+        base = k * n
+        for j in range(n):
+            dx = bxt[k, lo + j] - xk
+            dy = byt[k, lo + j] - yk
+            e[base + j] = (dx * dx + dy * dy) / v / s[j] / 2.0
+    m = k_n * n
+    _exp_neg(e[:m], t[:m], bits[:m])
+    for j in range(n):
+        s[j] = 0.0
+    for k in range(k_n):
+        base = k * n
+        for j in range(n):
+            s[j] += t[base + j]
+    for j in range(n):
+        s[j] /= k_n
+
+
+@njit(**_SERIAL)
 def _oks_mean_rows(lo, hi, ax, ay, a_area, bxt, byt, b_area, var, out):
-    # out[i, j] = mean_k exp(-(dx**2 + dy**2) / vars / ((a_i + b_j) / 2 + eps) / 2)
     k_n, m = bxt.shape
-    e = np.empty(m)
-    t = np.empty(m)
-    s = np.empty(m)
-    den = np.empty(m)
-    bits = np.empty(m, np.int64)
+    e = np.empty(k_n * m)
+    t = np.empty(k_n * m)
+    bits = np.empty(k_n * m, np.int64)
     for i in range(lo, hi):
-        ai = a_area[i]
-        for j in range(m):
-            den[j] = (ai + b_area[j]) / 2.0 + EPS
-            s[j] = 0.0
-        for k in range(k_n):
-            xi = ax[i, k]
-            yi = ay[i, k]
-            v = var[k]
-            for j in range(m):
-                dx = bxt[k, j] - xi
-                dy = byt[k, j] - yi
-                e[j] = (dx * dx + dy * dy) / v / den[j] / 2.0
-            _exp_neg(e, t, bits)
-            for j in range(m):
-                s[j] += t[j]
-        for j in range(m):
-            out[i, j] = s[j] / k_n
+        _oks_mean_row(ax[i], ay[i], a_area[i], bxt, byt, b_area, 0, m, var, e, t, out[i], bits)
 
 
 @njit(**_SERIAL)
@@ -250,30 +263,9 @@ def oks_mean_parallel(ax, ay, a_area, bxt, byt, b_area, var, out):
 def _over(a, lo, hi, xt, yt, area, var, thr, drop, e, t, s, bits):
     # drop[j] = OKS of kept pose a with pose lo + j (all in score order) is not <= thr after
     # rounding to float32 (mmpose stores its OKS in a float32 array and compares it there).
-    k_n = xt.shape[0]
-    n = hi - lo
-    aa = area[a]
-    for j in range(n):
-        s[j] = (aa + area[lo + j]) / 2.0 + EPS
-    for k in range(k_n):  # every keypoint in one flat buffer: one long vectorised exp
-        xa = xt[k, a]
-        ya = yt[k, a]
-        v = var[k]
-        base = k * n
-        for j in range(n):
-            dx = xt[k, lo + j] - xa
-            dy = yt[k, lo + j] - ya
-            e[base + j] = (dx * dx + dy * dy) / v / s[j] / 2.0
-    m = k_n * n
-    _exp_neg(e[:m], t[:m], bits[:m])
-    for j in range(n):
-        s[j] = 0.0
-    for k in range(k_n):
-        base = k * n
-        for j in range(n):
-            s[j] += t[base + j]
-    for j in range(n):
-        drop[j] = not np.float64(np.float32(s[j] / k_n)) <= thr
+    _oks_mean_row(xt[:, a], yt[:, a], area[a], xt, yt, area, lo, hi, var, e, t, s, bits)
+    for j in range(hi - lo):
+        drop[j] = not np.float64(np.float32(s[j])) <= thr
 
 
 @njit(**_SERIAL)
