@@ -50,7 +50,6 @@ def _hw(size: str) -> tuple[int, int]:
     return int(h), int(w)
 
 
-_KernelSuite = common.KernelSuite
 
 
 class Grayscale(common.KernelSuite):

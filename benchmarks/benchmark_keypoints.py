@@ -13,7 +13,6 @@ from wasmpose._peers import coco_oks
 from wasmpose.keypoints import keypoint_distances, oks, oks_nms, pairwise_distances
 
 from . import common
-from .benchmark_image import _KernelSuite
 
 IMPLS = ["wasmpose", "wasmpose-simd", "numpy"]
 
@@ -23,7 +22,7 @@ def _sizes(size: str) -> tuple[int, int]:
     return int(n), int(m)
 
 
-class Oks(_KernelSuite):
+class Oks(common.KernelSuite):
     """``oks(dt, gt, areas, gt_bboxes=...)`` vs ``COCOeval.computeOks`` (same (D, G) matrix)."""
 
     params = [IMPLS + ["pycocotools"], ["20x100", "100x1000"]]
@@ -44,7 +43,7 @@ class Oks(_KernelSuite):
         self.fn()
 
 
-class PairwiseDistances(_KernelSuite):
+class PairwiseDistances(common.KernelSuite):
     """``pairwise_distances`` of float64 2-D points vs ``scipy.spatial.distance.cdist``."""
 
     params = [IMPLS + ["scipy"], ["100x100", "1000x1000"]]
@@ -64,7 +63,7 @@ class PairwiseDistances(_KernelSuite):
         self.fn()
 
 
-class KeypointDistances(_KernelSuite):
+class KeypointDistances(common.KernelSuite):
     """``keypoint_distances`` of (N, 17, 2) and (M, 17, 2) poses."""
 
     params = [IMPLS, ["20x100", "100x100"]]
@@ -81,7 +80,7 @@ class KeypointDistances(_KernelSuite):
         self.fn()
 
 
-class OksNms(_KernelSuite):
+class OksNms(common.KernelSuite):
     """``oks_nms`` (threshold 0.9) of 100 and 1000 candidate poses around 10 people."""
 
     params = [IMPLS, [100, 1000]]

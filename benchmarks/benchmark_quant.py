@@ -24,7 +24,7 @@ from wasmpose.quant import (
 )
 
 from . import common
-from .benchmark_image import SIZES_1D, _KernelSuite
+from .benchmark_image import SIZES_1D
 
 IMPLS = ["wasmpose", "wasmpose-simd", "numpy", "torch"]
 SIZES = ["1M", "16M"]
@@ -40,7 +40,7 @@ def _torch_quantized(torch, t, p):
                                           p.axis, torch.qint8)
 
 
-class _WeightsSuite(_KernelSuite):
+class _WeightsSuite(common.KernelSuite):
     """One int8 function on :func:`common.weights`, per tensor or (``per_channel``) along axis 0.
 
     Subclasses return the timed callable from ``_wasmpose(x, axis)`` and ``_torch(torch, x,
@@ -136,7 +136,7 @@ class CalibrateMinMaxPerChannel(CalibrateMinMax):
     per_channel = True
 
 
-class CalibrateMethods(_KernelSuite):
+class CalibrateMethods(common.KernelSuite):
     """``calibrate`` with the percentile and entropy methods (1M weights, wasmpose only)."""
 
     params = [["percentile", "entropy"]]
@@ -152,7 +152,7 @@ class CalibrateMethods(_KernelSuite):
         self.fn()
 
 
-class Int4Packing(_KernelSuite):
+class Int4Packing(common.KernelSuite):
     """``pack_int4`` / ``unpack_int4`` of int4 values stored one a byte (throughput = size/time)."""
 
     params = [["wasmpose", "wasmpose-simd", "numpy"], SIZES]

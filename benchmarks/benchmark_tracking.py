@@ -11,10 +11,9 @@ from __future__ import annotations
 from wasmpose.tracking import OneEuroFilter, PoseTracker
 
 from . import common
-from .benchmark_image import _KernelSuite
 
 
-class PoseTrackerUpdate(_KernelSuite):
+class PoseTrackerUpdate(common.KernelSuite):
     """``PoseTracker.update`` with 10 people per frame, without and with 1-euro smoothing."""
 
     params = [["wasmpose", "numpy"], [10], ["raw", "smoothed"]]

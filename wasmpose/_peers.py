@@ -43,22 +43,26 @@ def torch_peaks(torch, h: np.ndarray, threshold: float, top_k: int, window: int 
     return call
 
 
-def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarray):
+def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarray,
+             sigmas=None):
     """A call of pycocotools' ``COCOeval.computeOks`` that gives ``oks(dt, gt, areas,
-    gt_bboxes=bboxes)``: COCO objects built in memory, one image, ``maxDets`` raised to the
-    number of detections so nothing is cut at 20. Detections keep their order (scores
-    descending with the index). Returns ``None`` if pycocotools is not installed."""
+    gt_bboxes=bboxes, sigmas=sigmas)`` as a (D, G) array: COCO objects built in memory, one
+    image, ``maxDets`` raised to the number of detections so nothing is cut at 20. Detections
+    keep their order (distinct descending scores); (D, K, 2) detections get a score column of
+    ones. Returns ``None`` if pycocotools is not installed."""
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
     except ImportError:
         return None
-    n_gt, n_dt = len(gt), len(dt)
+    n_gt, n_dt, k = len(gt), len(dt), gt.shape[1]
     anns = [dict(id=g + 1, image_id=1, category_id=1, iscrowd=0, area=float(areas[g]),
                  bbox=[float(v) for v in bboxes[g]], keypoints=gt[g].ravel().tolist(),
                  num_keypoints=int((gt[g, :, 2] > 0).sum())) for g in range(n_gt)]
     res = [dict(image_id=1, category_id=1, score=1.0 - d / (n_dt + 1.0),
-                keypoints=dt[d].ravel().tolist()) for d in range(n_dt)]
+                keypoints=np.column_stack([dt[d, :, :2], dt[d, :, 2] if dt.shape[2] > 2
+                                           else np.ones(k)]).ravel().tolist())
+           for d in range(n_dt)]
     with contextlib.redirect_stdout(io.StringIO()):
         gt_coco = COCO()
         gt_coco.dataset = dict(images=[dict(id=1, width=1000, height=1000)],
@@ -66,5 +70,7 @@ def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarr
         gt_coco.createIndex()
         ev = COCOeval(gt_coco, gt_coco.loadRes(res), "keypoints")
         ev.params.maxDets = [max(n_dt, 1)]
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
         ev._prepare()
-    return lambda: ev.computeOks(1, 1)
+    return lambda: np.asarray(ev.computeOks(1, 1)).reshape(n_dt, n_gt)

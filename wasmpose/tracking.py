@@ -11,7 +11,6 @@ Shape symbols: P poses in a frame, K keypoints, C = 2 (x, y) or 3 (x, y, score) 
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -55,14 +54,6 @@ def _one_euro_step(x, x_prev, dx_prev, te, min_cutoff, beta, d_cutoff):
     cutoff = min_cutoff + beta * np.abs(dx_hat)
     a = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff) / te)
     return a * x + (1.0 - a) * x_prev, dx_hat
-
-
-def _count(x, name, minimum):
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(x).__name__}")
-    if x < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {x}")
-    return int(x)
 
 
 class OneEuroFilter:
@@ -250,8 +241,8 @@ class PoseTracker:
     def __init__(self, *, oks_threshold=0.3, max_age=30, history=16, smoothing=None,
                  sigmas=None):
         self.oks_threshold = _checks.real_scalar(oks_threshold, "oks_threshold")
-        self.max_age = _count(max_age, "max_age", 0)
-        self.history = _count(history, "history", 1)
+        self.max_age = _checks.integer(max_age, "max_age", minimum=0)
+        self.history = _checks.integer(history, "history", minimum=1)
         if isinstance(smoothing, dict):
             try:
                 smoothing = OneEuroFilter(**smoothing)
