@@ -8,7 +8,8 @@ taken seconds apart on the same (shared, noisy) machine:
     sequential loop; target >= 1.7 on 2 cores (``output="new"``; with ``out=`` buffers the
     loop is bound by memory bandwidth, see docs/parallel.md).
 ``DynamicBatcherThroughput.track_requests_per_second``
-    no-op ``process_batch``, ``max_batch_size=32``, 4 producer threads; target >= 50,000.
+    no-op ``process_batch``, ``max_batch_size=32``, 4 producer threads; target >= 50,000
+    (``DynamicBatcherSteady``: the same with at most 1,000 requests in flight).
 ``DynamicBatcherLatency.track_p99_over_max_wait_ms``
     p99 latency minus ``max_wait_ms`` under light load; target <= 2 ms.
 ``PipelineThreeStages.track_time_over_slowest_stage``
@@ -19,6 +20,7 @@ taken seconds apart on the same (shared, noisy) machine:
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import threading
@@ -126,10 +128,18 @@ def _noop(items):
     return items
 
 
-def _produce(batcher, n_producers, per_producer):
+def _produce(batcher, n_producers, per_producer, window=None):
+    """Producer threads submitting ``per_producer`` requests each and waiting for the results;
+    each keeps at most ``window`` in flight (waits for its oldest first), all if ``None``."""
+    window = window or per_producer
+
     def produce():
-        futures = [batcher.submit(i) for i in range(per_producer)]
-        for f in futures:
+        pending = collections.deque()
+        for i in range(per_producer):
+            if len(pending) >= window:
+                pending.popleft().result()
+            pending.append(batcher.submit(i))
+        for f in pending:
             f.result()
 
     threads = [threading.Thread(target=produce) for _ in range(n_producers)]
@@ -167,6 +177,18 @@ class DynamicBatcherThroughput(_Suite):
         return min(self._once(producers) for _ in range(3)) / self.requests * 1e6
 
     track_overhead_us_per_request.unit = "us"
+
+
+class DynamicBatcherSteady(DynamicBatcherThroughput):
+    """As ``DynamicBatcherThroughput``, but each producer keeps at most ``1000 // producers``
+    requests in flight: the load a batcher with the default ``max_queue_size=1000`` serves
+    without refusing any (the other suite holds all 40,000 in flight at once)."""
+
+    def _once(self, producers) -> float:
+        with DynamicBatcher(_noop, max_batch_size=32, max_wait_ms=1) as b:
+            t0 = time.perf_counter()
+            _produce(b, producers, self.requests // producers, 1000 // producers)
+            return time.perf_counter() - t0
 
 
 class DynamicBatcherLatency(_Suite):

@@ -18,6 +18,7 @@ import numpy as np
 from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.errors import BatchProcessingError, BatchTimeoutError, QueueFullError
+from wasmpose.parallel._future import LightFuture
 from wasmpose.parallel._threads import check_callable
 
 __all__ = ["BatchStats", "DynamicBatcher", "AdaptiveBatcher"]
@@ -240,7 +241,7 @@ class DynamicBatcher:
         RuntimeError
             The batcher is closed.
         """
-        req = _Request(item, Future(), _monotonic())
+        req = _Request(item, LightFuture(), _monotonic())
         with self._lock:
             if self._closing:
                 raise RuntimeError("submit: the batcher is closed")
