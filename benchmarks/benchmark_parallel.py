@@ -27,6 +27,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from wasmpose import opt_level
 from wasmpose.cpu import serial_kernels
 from wasmpose.image import grayscale, otsu_threshold, threshold
@@ -301,3 +303,39 @@ class ExecutorTaskOverhead(_Suite):
         return _best(lambda: self.time_200_tasks(backend)) / self.tasks * 1e6
 
     track_per_task_us.unit = "us"
+
+
+def _batch_mean(batch):
+    """A cheap per-batch step, so that the batch's assembly is what is timed."""
+    return batch[:, ::16, ::16].mean(axis=(1, 2, 3))
+
+
+class ExecutorMapBatches(_Suite):
+    """64 distinct 1080p frames in batches of 8 (50 MB each) through a cheap batch function on
+    2 threads: ``BatchExecutor.map_batches`` stacks each batch into a buffer from the pool;
+    the references stack with ``np.stack`` and ``torch.stack`` (``default_collate``'s way) into
+    new memory each batch."""
+
+    params = [["map_batches", "np.stack", "torch.stack"]]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        self.frames = _frames_1080p()
+        self.ex = _executor("threads")
+        if impl == "torch.stack":
+            torch = common.require_peer("torch")
+            tensors = [torch.from_numpy(f) for f in self.frames]
+            self.groups = [tensors[s:s + 8] for s in range(0, 64, 8)]
+            self.stack = lambda g: _batch_mean(torch.stack(g).numpy())
+        else:
+            self.groups = [self.frames[s:s + 8] for s in range(0, 64, 8)]
+            self.stack = lambda g: _batch_mean(np.stack(g))
+        self._run(impl)
+
+    def _run(self, impl):
+        if impl == "map_batches":
+            return self.ex.map_batches(_batch_mean, self.frames, batch_size=8)
+        return self.ex.map(self.stack, self.groups, batch_size=1)
+
+    def time_64_frames_in_batches_of_8(self, impl):
+        self._run(impl)

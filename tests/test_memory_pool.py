@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wasmpose.memory import BufferPool, PoolStats, default_pool, is_aligned
+from wasmpose.memory import Arena, BufferPool, PoolStats, default_pool, is_aligned
 
 DTYPES = [np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.float16, np.int32, np.uint32,
           np.float32, np.int64, np.uint64, np.float64, np.complex64, np.complex128,
@@ -357,6 +357,26 @@ def test_bad_requests_change_nothing(shape, dtype, exc, word):
     with pytest.raises(exc, match=word):
         pool.acquire(shape, dtype)
     assert stats_dict(pool) == before
+
+
+@pytest.mark.parametrize("shape", [(2.0, 3), (True, 3), 2.0, True, (np.float64(2), 3)])
+def test_other_spellings_of_a_cached_shape_are_still_refused(shape):
+    """(2.0, 3) == (2, 3) and hashes alike: the request cache must not let it through once the
+    int spelling has been seen (every pool and the arena share the cache)."""
+    pool = BufferPool()
+    pool.release(pool.acquire((2, 3)))
+    pool.release(pool.acquire(2))
+    before = stats_dict(pool)
+    with pytest.raises(TypeError, match="^shape: expected an int or a tuple of ints"):
+        pool.acquire(shape)
+    assert stats_dict(pool) == before
+    arena = Arena(1024)
+    arena.alloc((2, 3))
+    arena.alloc(2)
+    with pytest.raises(TypeError, match="^shape: expected an int or a tuple of ints"):
+        arena.alloc(shape)
+    assert arena.used == 64 + 2 * 4  # the second allocation starts 64-aligned
+    pool.release(pool.acquire((np.int64(2), 3)))  # NumPy ints are ints: validated, accepted
 
 
 def test_list_shapes_and_dtype_spellings():

@@ -11,6 +11,7 @@ import pytest
 from wasmpose import opt_level
 from wasmpose.cpu import get_kernel, threading_layer
 from wasmpose.image import grayscale
+from wasmpose.memory import BufferPool, default_pool
 from wasmpose.parallel import BatchExecutor
 
 ITEMS = [3, -1, 4, -1, 5, -9, 2, 6]
@@ -20,6 +21,29 @@ def _square_or_fail(x):
     if x in (13, 40):
         raise ValueError(f"bad item {x}")
     return x * x
+
+
+def _rows(batch):
+    """One (row sum, batch length) per item: what map_batches saw."""
+    return [(int(r.sum()), len(batch)) for r in batch]
+
+
+def _same(batch):
+    return batch  # the pooled buffer itself: map_batches must copy it
+
+
+def _short(batch):
+    return batch[:-1]
+
+
+def _fail_on_13(batch):
+    if (batch == 13).any():
+        raise ValueError("bad batch")
+    return batch * 2
+
+
+def _frames(n, shape=(4, 5), dtype=np.uint8):
+    return [np.full(shape, i, dtype) for i in range(n)]
 
 
 def _variant(_):
@@ -37,6 +61,15 @@ def _run_both_ways(ex):
         with pytest.raises(ValueError) as info:
             ex.map(_square_or_fail, range(60), batch_size=bs)
         out[f"error{bs}"] = (type(info.value), info.value.args, info.value.__notes__)
+    for bs in (1, 3, 32):
+        out[f"rows{bs}"] = ex.map_batches(_rows, _frames(10), batch_size=bs)
+    same = ex.map_batches(_same, _frames(7), batch_size=3)
+    out["same"] = [(r.shape, r.dtype, int(r[0, 0])) for r in same]
+    out["empty_batches"] = ex.map_batches(_rows, [], batch_size=4)
+    for fn, bs in ((_short, 4), (_fail_on_13, 5), (_fail_on_13, 1)):
+        with pytest.raises(ValueError) as info:
+            ex.map_batches(fn, _frames(20), batch_size=bs)
+        out[f"batch_error_{fn.__name__}{bs}"] = (info.value.args, info.value.__notes__)
     return out
 
 
@@ -55,6 +88,55 @@ def test_threads_backend(expected):
     assert expected["error1"] == (ValueError, ("bad item 13",),
                                   ["BatchExecutor.map: raised by item 13"])
     assert expected["errorNone"] == expected["error1"] == expected["error7"]
+    for bs in (1, 3, 32):
+        assert expected[f"rows{bs}"] == [(20 * i, min(bs, 10 - bs * (i // bs)))
+                                         for i in range(10)]
+    assert expected["same"] == [((4, 5), np.uint8, i) for i in range(7)]
+    assert expected["empty_batches"] == []
+    assert expected["batch_error__short4"] == (
+        ("fn: returned 3 results for a batch of 4 items",),
+        ["BatchExecutor.map_batches: raised by the batch of items 0..3"])
+    assert expected["batch_error__fail_on_135"] == (
+        ("bad batch",), ["BatchExecutor.map_batches: raised by the batch of items 10..14"])
+    assert expected["batch_error__fail_on_131"] == (
+        ("bad batch",), ["BatchExecutor.map_batches: raised by the batch of items 13..13"])
+
+
+def test_map_batches_takes_its_buffers_from_the_pool_and_never_aliases_them():
+    pool = BufferPool()
+    frames = [np.arange(60, dtype=np.float32).reshape(3, 4, 5) + i for i in range(40)]
+    with BatchExecutor(workers=2, pool=pool) as ex:
+        assert ex.pool is pool
+        got = ex.map_batches(_same, frames, batch_size=8)  # 5 batches of (8, 3, 4, 5)
+        st = pool.stats()
+        assert st.hits + st.misses == 5 and st.misses <= 2 and st.in_use_bytes == 0
+        assert st.idle_bytes == st.misses * 8 * 60 * 4
+        with pool.borrow((8, 3, 4, 5)) as buf:  # the same buffers, overwritten
+            buf[:] = -1
+            assert all(not np.shares_memory(g, buf) for g in got)
+        assert all(np.array_equal(g, f) for g, f in zip(got, frames, strict=True))
+        # a result array whose rows are views of the batch is copied too
+        doubled = ex.map_batches(lambda b: b[:, 0], frames[:3], batch_size=3)
+        assert [d.tolist() for d in doubled] == [f[0].tolist() for f in frames[:3]]
+    with BatchExecutor(workers=1) as ex:
+        assert ex.pool is default_pool()
+
+
+def test_map_batches_argument_errors():
+    with BatchExecutor(workers=2) as ex:
+        with pytest.raises(ValueError, match=r"^items: expected arrays of one shape and dtype "
+                                             r"to stack, got \(4, 6\) uint8 at index 2"):
+            ex.map_batches(_rows, _frames(2) + [np.zeros((4, 6), np.uint8)])
+        with pytest.raises(ValueError, match=r"^items: .* got \(4, 5\) float32 at index 1"):
+            ex.map_batches(_rows, [np.zeros((4, 5), np.uint8), np.zeros((4, 5), np.float32)])
+        with pytest.raises(TypeError, match="^items: expected numeric arrays"):
+            ex.map_batches(_rows, [np.array([None])])
+        with pytest.raises(ValueError, match="^batch_size: expected an int >= 1, got 0"):
+            ex.map_batches(_rows, _frames(2), batch_size=0)
+        with pytest.raises(TypeError, match="^fn: returned int, expected a sequence of 2 results"):
+            ex.map_batches(lambda b: 3, _frames(2))
+    with pytest.raises(TypeError, match="^pool: expected a wasmpose.memory.BufferPool"):
+        BatchExecutor(pool=object())
 
 
 def test_threads_backend_workers_run_serial_kernels_from_8_threads(rng):

@@ -57,11 +57,11 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
 
 
 def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
-    """``(shape tuple, dtype, nbytes)`` of a request, validated; cached per spelling."""
-    try:
-        return _SPECS[shape, dtype]
-    except (KeyError, TypeError):
-        pass
+    """``(shape tuple, dtype, nbytes)`` of a request, validated, and cached for the pool's and
+    the arena's hot paths, which look a request up in ``_SPECS`` first. A shape equal to a
+    cached one but spelled with other number types (``2.0 == 2``, ``True == 1``) hits the same
+    entry, so the hot paths take a hit only for an int or a tuple of exact ``int`` and send
+    every other spelling here, to be validated."""
     dims = check_shape(shape)
     dt = check_dtype(dtype)
     result = (dims, dt, math.prod(dims) * dt.itemsize)

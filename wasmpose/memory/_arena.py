@@ -132,6 +132,10 @@ class Arena:
         """
         try:
             dims, dt, nbytes = _SPECS[shape, dtype]
+            if type(shape) is not int:  # (2.0, 3) == (2, 3): the cache cannot tell
+                for d in shape:
+                    if type(d) is not int:
+                        raise KeyError  # another spelling: validate it
         except (KeyError, TypeError):
             dims, dt, nbytes = spec(shape, dtype)
         start = (self._used + self._mask) & ~self._mask

@@ -222,6 +222,10 @@ class BufferPool:
         # lock, three counters. Everything else is derived in stats().
         try:
             dims, dt, nbytes = _SPECS[shape, dtype]
+            if type(shape) is not int:  # (2.0, 3) == (2, 3): the cache cannot tell
+                for d in shape:
+                    if type(d) is not int:
+                        raise KeyError  # another spelling: validate it
         except (KeyError, TypeError):
             dims, dt, nbytes = spec(shape, dtype)
         lock = self._lock

@@ -19,7 +19,7 @@ from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.errors import BatchProcessingError, BatchTimeoutError, QueueFullError
 from wasmpose.parallel._future import LightFuture
-from wasmpose.parallel._threads import check_callable
+from wasmpose.parallel._threads import check_batch_results, check_callable
 
 __all__ = ["BatchStats", "DynamicBatcher", "AdaptiveBatcher"]
 
@@ -352,14 +352,7 @@ class DynamicBatcher:
         items = [r.item for r in batch]
         try:
             out = self._fn(items)
-            try:
-                n = len(out)
-            except TypeError:
-                raise TypeError(f"process_batch returned {type(out).__name__}, expected a "
-                                f"sequence of {len(items)} results") from None
-            if n != len(items):
-                raise ValueError(f"process_batch returned {n} results for a batch of "
-                                 f"{len(items)} requests")
+            check_batch_results(out, len(items), "process_batch", "requests")
             values = list(out)
         except BaseException as exc:  # noqa: BLE001 - every failure fails the batch, only it
             self._fail_batch(batch, exc)

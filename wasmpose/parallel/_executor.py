@@ -8,11 +8,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from wasmpose._checks import choice, integer
 from wasmpose.cpu import serial_kernels
+from wasmpose.memory import BufferPool, default_pool
 from wasmpose.parallel._map import MapRun, run_map
 from wasmpose.parallel._threads import (
     add_note,
+    check_batch_results,
     check_callable,
     check_items,
     progress_bar,
@@ -23,6 +27,7 @@ __all__ = ["BatchExecutor"]
 
 _BACKENDS = ("threads", "dask")
 _WHAT = "BatchExecutor.map"
+_WHAT_BATCHES = "BatchExecutor.map_batches"
 
 
 def _run_batch(fn: Callable, items: list, start: int) -> list:
@@ -36,6 +41,52 @@ def _run_batch(fn: Callable, items: list, start: int) -> list:
                 add_note(exc, f"{_WHAT}: raised by item {start + j}")
                 raise
     return out
+
+
+def _stack_and_call(fn: Callable, items: list, pool: BufferPool | None) -> list:
+    """``fn`` on the items stacked into one pooled ``(len(items), ...)`` array; one result per
+    item, none of them sharing memory with the pooled buffer (released on return)."""
+    pool = pool if pool is not None else default_pool()  # a Dask worker's own default pool
+    first = items[0]
+    with pool.borrow((len(items), *first.shape), first.dtype) as batch:
+        for j, x in enumerate(items):
+            batch[j] = x
+        out = fn(batch)
+        check_batch_results(out, len(items), "fn", "items")
+        if isinstance(out, np.ndarray):
+            out = out.copy() if np.may_share_memory(out, batch) else out
+            return list(out)
+        return [r.copy() if isinstance(r, np.ndarray) and np.may_share_memory(r, batch) else r
+                for r in out]
+
+
+def _batch_task(fn: Callable, items: list, start: int) -> list:
+    """One batch of ``map_batches`` as a Dask task."""
+    with serial_kernels():
+        try:
+            return _stack_and_call(fn, items, None)
+        except BaseException as exc:
+            add_note(exc, f"{_WHAT_BATCHES}: raised by {_batch_label(start, len(items))}")
+            raise
+
+
+def _batch_label(start: int, size: int) -> str:
+    return f"the batch of items {start}..{start + size - 1}"
+
+
+def _check_batch_items(items: list) -> list:
+    """The items as arrays of one shape and dtype (that of the first)."""
+    arrays = [np.asarray(x) for x in items]
+    if arrays:
+        shape, dtype = arrays[0].shape, arrays[0].dtype
+        if dtype.hasobject:
+            raise TypeError(f"items: expected numeric arrays, got dtype {dtype} at index 0")
+        for i, a in enumerate(arrays):
+            if a.shape != shape or a.dtype != dtype:
+                raise ValueError(f"items: expected arrays of one shape and dtype to stack, got "
+                                 f"{a.shape} {a.dtype} at index {i} after {shape} {dtype} at "
+                                 f"index 0")
+    return arrays
 
 
 def _import_distributed():
@@ -68,6 +119,9 @@ class BatchExecutor:
         ``"dask"`` without ``client``: workers in separate processes (started with ``spawn``,
         never ``fork``: a forked child of a process that ran an OpenMP region can abort) instead
         of threads of this process.
+    pool : wasmpose.memory.BufferPool, optional
+        Where :meth:`map_batches` takes its stacked batch buffers on ``"threads"``. Default:
+        :func:`wasmpose.memory.default_pool`. Dask workers use their own process's default pool.
 
     Notes
     -----
@@ -86,9 +140,13 @@ class BatchExecutor:
     """
 
     def __init__(self, *, backend: str = "threads", workers: int | None = None, client=None,
-                 processes: bool = False) -> None:
+                 processes: bool = False, pool: BufferPool | None = None) -> None:
         backend = choice(backend, "backend", _BACKENDS)
+        if pool is not None and not isinstance(pool, BufferPool):
+            raise TypeError(f"pool: expected a wasmpose.memory.BufferPool or None, got "
+                            f"{type(pool).__name__}")
         self.backend = backend
+        self.pool = pool if pool is not None else default_pool()
         self._lock = threading.Lock()
         self._closed = False
         self._pool: ThreadPoolExecutor | None = None
@@ -163,9 +221,82 @@ class BatchExecutor:
         if self._closed:
             raise RuntimeError("map: the executor is closed")
         if self.backend == "dask":
-            return self._map_dask(fn, list(items), batch_size, progress)
-        run = MapRun(fn, items, workers=self.workers, chunk_size=batch_size, ordered=True,
-                     return_exceptions=False, progress=progress, what=_WHAT)
+            items = list(items)
+            k = batch_size or max(1, -(-len(items) // (4 * self.workers)))
+            args = [(fn, items[s:s + k], s) for s in range(0, len(items), k)]
+            parts = self._submit_dask(_run_batch, args, progress, _WHAT, [len(a[1]) for a in args])
+            return [r for part in parts for r in part]
+        return self._run_threads(MapRun(fn, items, workers=self.workers, chunk_size=batch_size,
+                                        ordered=True, return_exceptions=False, progress=progress,
+                                        what=_WHAT))
+
+    def map_batches(self, fn: Callable[[np.ndarray], Any], items: Iterable, *,
+                    batch_size: int = 32, progress: bool = False) -> list:
+        """``fn`` over stacked batches of array items; one result per item, in input order.
+
+        The items (arrays of one shape ``S`` and dtype, e.g. frames) are grouped ``batch_size``
+        at a time, in order, and each group is copied into one ``(b, *S)`` array taken from the
+        buffer pool (``pool``), the shape a model's batched input has; ``fn(batch)`` returns
+        ``b`` results (an array with ``b`` rows, or a sequence of ``b`` results) and the buffer
+        goes back to the pool, so a stream of batches reuses the same few buffers instead of
+        allocating one per batch. Results never share memory with a pooled buffer: any that
+        does (``fn`` returned its input, or a view of it) is copied first.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(batch: ndarray (b, *S)) -> (b, ...)`` array or sequence of ``b`` results, with
+            ``b <= batch_size`` (the last batch may be smaller). Called from several threads
+            (or processes) at once; it must not keep ``batch`` after returning.
+        items : iterable of arrays
+            Array-likes of one shape and dtype (read into a list first).
+        batch_size : int >= 1, default 32
+        progress : bool, default False
+            Show a tqdm progress bar over the batches (needs ``tqdm``).
+
+        Returns
+        -------
+        list
+            ``len(items)`` results: the rows of each batch's result.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Items of different shapes or dtypes (``items``, naming the index), or a result of
+            the wrong length or type (``fn``), before or instead of any further batch.
+        Exception
+            The exception of the first failing batch in input order, with a note naming its
+            items.
+
+        Examples
+        --------
+        >>> frames = [np.full((2, 3), i, np.uint8) for i in range(5)]
+        >>> with BatchExecutor(workers=2) as ex:   # fn sees (2, 2, 3), (2, 2, 3), (1, 2, 3)
+        ...     sums = ex.map_batches(lambda b: b.sum(axis=(1, 2)), frames, batch_size=2)
+        >>> [int(s) for s in sums]
+        [0, 6, 12, 18, 24]
+        """
+        check_callable(fn, "fn")
+        check_items(items)
+        batch_size = integer(batch_size, "batch_size", minimum=1)
+        if self._closed:
+            raise RuntimeError("map_batches: the executor is closed")
+        arrays = _check_batch_items(list(items))
+        starts = range(0, len(arrays), batch_size)
+        groups = [(s, arrays[s:s + batch_size]) for s in starts]
+        if self.backend == "dask":
+            parts = self._submit_dask(_batch_task, [(fn, g, s) for s, g in groups], progress,
+                                      _WHAT_BATCHES, [1] * len(groups))
+        else:
+            pool = self.pool
+            run = MapRun(lambda g: _stack_and_call(fn, g[1], pool), groups,
+                         workers=self.workers, chunk_size=1, ordered=True,
+                         return_exceptions=False, progress=progress, what=_WHAT_BATCHES,
+                         label=lambda k: _batch_label(k * batch_size, len(groups[k][1])))
+            parts = self._run_threads(run)
+        return [r for part in parts for r in part]
+
+    def _run_threads(self, run: MapRun) -> list:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers,
@@ -173,26 +304,24 @@ class BatchExecutor:
         pool = self._pool
         return run_map(run, lambda target: pool.submit(target), lambda fut: fut.result())
 
-    def _map_dask(self, fn: Callable, items: list, batch_size: int | None, progress: bool):
-        n = len(items)
-        bar = progress_bar(progress, n, _WHAT)
+    def _submit_dask(self, task: Callable, args: list, progress: bool, what: str,
+                     steps: list[int]) -> list:
+        """Run ``task(*a)`` for each ``a`` of ``args`` on the cluster; the results in order,
+        or the first failure in order (the tasks after it cancelled). The progress bar
+        advances ``steps[i]`` when task ``i`` is done."""
+        bar = progress_bar(progress, sum(steps), what)
         try:
-            if n == 0:
-                return []
-            k = batch_size or max(1, -(-n // (4 * self.workers)))
             client = self._client
-            futures = [client.submit(_run_batch, fn, items[s:s + k], s, pure=False)
-                       for s in range(0, n, k)]
+            futures = [client.submit(task, *a, pure=False) for a in args]
             out: list = []
             for i, fut in enumerate(futures):
                 try:
-                    part = fut.result()
+                    out.append(fut.result())
                 except BaseException:
                     client.cancel(futures[i + 1:])
                     raise
-                out.extend(part)
                 if bar is not None:
-                    bar.update(len(part))
+                    bar.update(steps[i])
             return out
         finally:
             if bar is not None:

@@ -40,8 +40,10 @@ class MapRun:
     CHUNK_SECONDS = 2e-4
 
     def __init__(self, fn: Callable, items: Iterable, *, workers: int, chunk_size: int | None,
-                 ordered: bool, return_exceptions: bool, progress: bool, what: str) -> None:
+                 ordered: bool, return_exceptions: bool, progress: bool, what: str,
+                 label: Callable[[int], str] = "item {}".format) -> None:
         self.fn = fn
+        self.label = label  # names item i in the note a failure gets
         try:
             self.total: int | None = len(items)  # type: ignore[arg-type]
         except TypeError:
@@ -107,7 +109,7 @@ class MapRun:
                 try:
                     out.append(fn(x))
                 except BaseException as exc:
-                    add_note(exc, f"{self.what}: raised by item {start + j}")
+                    add_note(exc, f"{self.what}: raised by {self.label(start + j)}")
                     if keep and isinstance(exc, Exception):
                         out.append(exc)
                         continue

@@ -108,6 +108,20 @@ def check_items(items):
     return items
 
 
+def check_batch_results(out, expected: int, fn: str, unit: str) -> int:
+    """``len(out)`` if a batch function's result ``out`` holds ``expected`` results, else
+    TypeError (no length) or ValueError (another length), naming ``fn`` and the batch's
+    ``unit`` ("requests", "items")."""
+    try:
+        n = len(out)
+    except TypeError:
+        raise TypeError(f"{fn}: returned {type(out).__name__}, expected a sequence of "
+                        f"{expected} results") from None
+    if n != expected:
+        raise ValueError(f"{fn}: returned {n} results for a batch of {expected} {unit}")
+    return n
+
+
 def add_note(exc: BaseException, note: str) -> None:
     """Attach ``note`` to ``exc`` (PEP 678; on Python 3.10 only stored in ``__notes__``)."""
     if sys.version_info >= (3, 11):
