@@ -117,13 +117,13 @@ def layer_loads(name):
     return r.stdout.strip() == name
 
 
-def test_threading_layer_prefers_omp_then_tbb():
+def test_threading_layer_prefers_tbb_then_omp():
     layer = cpu.threading_layer()
     assert layer in ("omp", "tbb", "workqueue", "unavailable")
-    if layer_loads("omp"):
-        assert layer == "omp"
-    elif layer_loads("tbb"):
+    if layer_loads("tbb"):
         assert layer == "tbb"
+    elif layer_loads("omp"):
+        assert layer == "omp"
 
 
 @pytest.mark.parametrize("layer", ["omp", "tbb"])

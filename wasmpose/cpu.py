@@ -51,17 +51,20 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Threading layer. Parallel kernels called from several threads at once abort the process under
 # Numba's ``workqueue`` layer, and ``workqueue`` was also 2-5x slower than ``omp`` here. We ask for
-# OpenMP first, then TBB, and fall back to ``workqueue`` (where concurrent parallel calls are
-# serialised by a lock, see ``Kernel.__call__``). OpenMP before TBB: on an idle machine TBB's
-# per-region overhead made mid-size calls (1M elements, 640x480 frames) 20-50% slower. But when
-# another process keeps a core busy, an OpenMP region waits for its preempted worker (spikes of a
-# time slice, ~8 ms, on a 0.03 ms kernel) while TBB's calling thread takes the work over (worst
-# 0.15 ms): on shared machines set NUMBA_THREADING_LAYER=tbb (with the extra wasmpose[tbb]).
-# A user's own NUMBA_THREADING_LAYER(_PRIORITY) setting wins. This only sets configuration;
-# the layer is loaded on the first parallel call.
+# TBB first, then OpenMP, and fall back to ``workqueue`` (where concurrent parallel calls are
+# serialised by a lock, see ``Kernel.__call__``). TBB first because a pose pipeline never has the
+# cores to itself (camera decode, the model's own threads, other processes): when another thread
+# keeps a core busy, an OpenMP region waits for its preempted worker, a time slice each time,
+# while TBB's calling thread takes the work over. Measured at load average 5 on 2 cores
+# (docs/index.md): grayscale of a 1080p frame at OptLevel.FULL, median of 40 calls, 16 ms with
+# OpenMP against 0.31 ms with TBB (0.34 ms single-threaded). OpenMP starts a region faster on an
+# idle machine (TBB was 20-50% slower on 1M-element and 640x480 calls there), so it stays
+# second. TBB comes with the extra ``wasmpose[tbb]`` (also in ``[demo]``). A user's own
+# NUMBA_THREADING_LAYER(_PRIORITY) setting wins. This only sets configuration; the layer is
+# loaded on the first parallel call.
 # ---------------------------------------------------------------------------------------------
 if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
-    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
 
 _launch_lock = threading.Lock()
 _layer: str | None = None  # the loaded layer, once known
