@@ -74,7 +74,18 @@ _workqueue_lock = threading.Lock()
 def threading_layer() -> str:
     """Name of Numba's threading layer, loading it if no parallel kernel has run yet.
 
-    Returns ``"omp"``, ``"tbb"`` or ``"workqueue"`` (or ``"unavailable"`` if none loads).
+    wasmpose asks Numba for ``omp``, then ``tbb``, then ``workqueue`` unless
+    ``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY`` is set.
+
+    Returns
+    -------
+    str
+        ``"omp"``, ``"tbb"`` or ``"workqueue"`` (or ``"unavailable"`` if none loads).
+
+    Examples
+    --------
+    >>> threading_layer() in ("omp", "tbb", "workqueue", "unavailable")
+    True
     """
     global _layer
     if _layer is not None:
@@ -105,6 +116,16 @@ class CpuFeatures:
         ``"unknown"``.
     flags : frozenset of str
         The features the CPU has (``"avx2"``, ``"fma"``, ``"neon"``, ...).
+    sse42, avx2, avx512f, fma, neon : bool
+        Whether the CPU has that feature (``neon`` also accepts ``"asimd"``).
+    vector_bits : int
+        Width of the widest vector unit (512, 256, 128 or 0).
+
+    Examples
+    --------
+    >>> f = CpuFeatures(name="haswell", flags=frozenset({"avx", "avx2", "fma", "sse4.2"}))
+    >>> f.avx2, f.avx512f, f.vector_bits
+    (True, False, 256)
     """
 
     name: str
@@ -160,6 +181,11 @@ def _detect_features() -> CpuFeatures:
 def cpu_features() -> CpuFeatures:
     """The host CPU's name and features, detected once and cached; never raises.
 
+    Returns
+    -------
+    CpuFeatures
+        The CPU's LLVM name and feature flags (an unknown platform gives no flags).
+
     Examples
     --------
     >>> f = cpu_features()
@@ -181,6 +207,15 @@ class OptLevel(enum.Enum):
     ``NONE``: NumPy reference implementations. ``SIMD``: single-threaded compiled kernels.
     ``PARALLEL``: multi-threaded compiled kernels. ``FULL`` (default): compiled kernels,
     multi-threaded above a per-kernel size threshold and serial below it.
+
+    The level is chosen with ``WASMPOSE_OPT_LEVEL=none|simd|parallel|full`` at start,
+    :func:`set_opt_level` or the :func:`opt_level` context manager; functions taking a level
+    also accept its name, case-insensitive.
+
+    Examples
+    --------
+    >>> OptLevel["SIMD"] is OptLevel("simd")
+    True
     """
 
     NONE = "none"
@@ -229,14 +264,49 @@ _tls = _ThreadState()
 
 
 def get_opt_level() -> OptLevel:
-    """The current optimisation level (process-wide)."""
+    """The current optimisation level (process-wide).
+
+    Returns
+    -------
+    OptLevel
+
+    Examples
+    --------
+    >>> with opt_level("simd"):
+    ...     get_opt_level()
+    <OptLevel.SIMD: 'simd'>
+    """
     return _level
 
 
 def set_opt_level(level: OptLevel | str) -> OptLevel:
-    """Set the optimisation level; ``level`` is an :class:`OptLevel` or its name.
+    """Set the optimisation level (process-wide).
 
-    Returns the previous level.
+    Parameters
+    ----------
+    level : OptLevel or str
+        The level or its name (``"none"``, ``"simd"``, ``"parallel"``, ``"full"``,
+        case-insensitive).
+
+    Returns
+    -------
+    OptLevel
+        The previous level.
+
+    Raises
+    ------
+    ValueError
+        ``level`` names no level.
+    TypeError
+        ``level`` is neither an :class:`OptLevel` nor a str.
+
+    Examples
+    --------
+    >>> previous = set_opt_level("none")
+    >>> get_opt_level()
+    <OptLevel.NONE: 'none'>
+    >>> set_opt_level(previous)
+    <OptLevel.NONE: 'none'>
     """
     global _level
     new = _as_level(level)
@@ -247,6 +317,16 @@ def set_opt_level(level: OptLevel | str) -> OptLevel:
 @contextlib.contextmanager
 def opt_level(level: OptLevel | str) -> Iterator[OptLevel]:
     """Context manager that sets the optimisation level and restores the previous one on exit.
+
+    Parameters
+    ----------
+    level : OptLevel or str
+        As in :func:`set_opt_level`.
+
+    Yields
+    ------
+    OptLevel
+        The level now in force.
 
     Examples
     --------
@@ -267,6 +347,13 @@ def serial_kernels() -> Iterator[None]:
 
     Worker threads of a pool use this so that Numba's parallel regions do not nest inside an
     already parallel workload (oversubscription, and aborts under the ``workqueue`` layer).
+    Other threads are not affected.
+
+    Examples
+    --------
+    >>> with opt_level("parallel"), serial_kernels():
+    ...     kernel_variants()["grayscale"]
+    'numba-serial'
     """
     prev = _tls.serial
     _tls.serial = True
@@ -414,6 +501,11 @@ def kernel_variants() -> dict[str, str]:
     inputs smaller than the kernel's threshold run ``"numba-serial"``
     (see :func:`show_config` for the thresholds).
 
+    Returns
+    -------
+    dict of str to str
+        Kernel name to variant name, sorted by kernel name.
+
     Examples
     --------
     >>> with opt_level("simd"):
@@ -424,7 +516,21 @@ def kernel_variants() -> dict[str, str]:
 
 
 def show_config(file=None) -> None:
-    """Print versions, the CPU, the optimisation level, the threading setup and kernel variants."""
+    """Print versions, the CPU, the optimisation level, the threading setup and kernel variants.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.StringIO()
+    >>> show_config(buf)
+    >>> buf.getvalue().splitlines()[0]
+    'wasmpose configuration'
+    """
     import llvmlite
     import numpy
 
@@ -453,7 +559,20 @@ def show_config(file=None) -> None:
 def warmup() -> float:
     """Compile (or load from Numba's cache) every kernel for its common signatures.
 
-    Returns the seconds spent.
+    Both compiled variants (serial and parallel) of every kernel are compiled, so that no call
+    of a real-time loop waits for the compiler. Numba caches the machine code on disk: later
+    processes load it instead of compiling.
+
+    Returns
+    -------
+    float
+        The seconds spent.
+
+    Examples
+    --------
+    >>> seconds = warmup()
+    >>> seconds >= 0.0
+    True
     """
     t0 = time.perf_counter()
     for k in _all_kernels().values():

@@ -156,6 +156,16 @@ class Track:
         The last pose matched, as given to ``update`` (matching uses it).
     area, score : float
         The last matched pose's area and score.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tracker = PoseTracker()
+    >>> pose = np.random.default_rng(1).uniform(0, 50, (1, 17, 2))
+    >>> ids = tracker.update(pose, [0.9], [2500.0])
+    >>> t = tracker.track(ids[0])
+    >>> t.id, t.first_frame, t.hits, t.history().shape
+    (0, 0, 1, (1, 17, 2))
     """
 
     __slots__ = ("id", "first_frame", "last_frame", "hits", "last_pose", "area", "score",
@@ -275,6 +285,15 @@ class PoseTracker:
 
     def track(self, track_id) -> Track:
         """The live track ``track_id``.
+
+        Parameters
+        ----------
+        track_id : int
+            An id returned by :meth:`update`.
+
+        Returns
+        -------
+        Track
 
         Raises
         ------

@@ -31,6 +31,27 @@ class Peaks(NamedTuple):
     """Peaks found by :func:`find_peaks`, one entry per peak.
 
     Ordered by batch, then channel, then score descending; equal scores by y, then x.
+    A named tuple of five arrays of the same shape ``(P,)``, P the number of peaks.
+
+    Attributes
+    ----------
+    batch : ndarray, shape (P,), int32
+        Image index (all zeros for a single ``(K, H, W)`` input).
+    channel : ndarray, shape (P,), int32
+        Keypoint channel.
+    y, x : ndarray, shape (P,), int32
+        Row and column of the peak.
+    score : ndarray, shape (P,)
+        The heatmap value, in the heatmaps' dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = np.zeros((2, 5, 5), np.float32)
+    >>> h[1, 2, 3] = 0.9
+    >>> p = find_peaks(h)
+    >>> p.channel.tolist(), p.y.tolist(), p.x.tolist(), p.score.dtype
+    ([1], [2], [3], dtype('float32'))
     """
 
     batch: np.ndarray  #: int32, image index (all zeros for a single (K, H, W) input)

@@ -27,8 +27,10 @@ __all__ = [
 ]
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+"""ImageNet channel means (R, G, B) of pixels scaled to [0, 1]: read-only float32, shape (3,)."""
 IMAGENET_MEAN.flags.writeable = False
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+"""ImageNet channel standard deviations (R, G, B): read-only float32, shape (3,)."""
 IMAGENET_STD.flags.writeable = False
 
 _U8 = np.dtype(np.uint8)

@@ -31,10 +31,12 @@ COCO_KEYPOINTS = (
     "left_wrist", "right_wrist", "left_hip", "right_hip",
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
+"""The 17 COCO keypoint names, in the order of the K axis of COCO poses."""
 
 # exactly pycocotools' Params.kpt_oks_sigmas (same literals, same division)
 COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
                         .87, .87, .89, .89]) / 10.0
+"""Per-keypoint OKS constants of COCO (pycocotools' ``sigmas``): read-only float64, shape (17,)."""
 COCO_SIGMAS.flags.writeable = False
 
 _F64 = np.dtype(np.float64)

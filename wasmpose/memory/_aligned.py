@@ -124,7 +124,8 @@ def is_aligned(arr, alignment=64) -> bool:
 
     Parameters
     ----------
-    arr : ndarray
+    arr : ndarray, any shape and dtype
+        Only its data pointer is looked at.
     alignment : int, default 64
         A power of two, in bytes.
 

@@ -47,6 +47,16 @@ class PoolStats:
         Idle buffers per tier, by their reserved size.
     in_use_count : int
         Buffers handed out and not yet released.
+
+    Examples
+    --------
+    >>> pool = BufferPool()
+    >>> a = pool.acquire((256, 256))
+    >>> pool.release(a)
+    >>> b = pool.acquire((256, 256))
+    >>> s = pool.stats()
+    >>> s.hits, s.misses, s.in_use_bytes, s.bytes_saved
+    (1, 1, 262144, 262144)
     """
 
     hits: int

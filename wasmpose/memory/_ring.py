@@ -16,6 +16,18 @@ class RingBuffer:
     ``push`` copies an item in (casting safely to ``dtype``) and overwrites the oldest one when
     full; ``latest(n)`` returns a copy of the newest ``n`` items, oldest first. Thread-safe.
 
+    Parameters
+    ----------
+    capacity : int
+        How many items are kept (>= 1).
+    item_shape : tuple of int, optional
+        Shape of one item (default ``()``: scalars); the buffer has shape
+        ``(capacity, *item_shape)``.
+    dtype : dtype, optional
+        Element type (default float32); items are cast to it safely.
+
+    Examples
+    --------
     >>> rb = RingBuffer(3, (2,))
     >>> for i in range(5):
     ...     rb.push([i, -i])
@@ -40,14 +52,17 @@ class RingBuffer:
 
     @property
     def capacity(self) -> int:
+        """How many items the buffer keeps."""
         return self._capacity
 
     @property
     def item_shape(self) -> tuple:
+        """The shape of one item."""
         return self._item_shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The element type of the stored items."""
         return self._buf.dtype
 
     def __len__(self) -> int:

@@ -57,6 +57,7 @@ def load_weights(path, *, mmap=True):
     Returns
     -------
     dict of str to ndarray
+        Each array with the shape and dtype stored in the file.
         ``.npy``: one entry keyed by the file's stem. ``.npz``: one entry per member (the name
         without ``.npy``, as ``np.load``). ``.safetensors``: every tensor, in header order (the
         ``__metadata__`` entry is checked, not returned).

@@ -53,6 +53,15 @@ class BatchStats:
     latency_p50_ms, latency_p95_ms, latency_p99_ms : float
         Percentiles of the time from ``submit`` to the result, in milliseconds, over the last
         10,000 completed requests (NaN before the first).
+
+    Examples
+    --------
+    >>> with DynamicBatcher(lambda xs: [x * 2 for x in xs], max_wait_ms=1) as b:
+    ...     b.submit(21).result(timeout=10)
+    42
+    >>> s = b.stats()
+    >>> s.submitted, s.completed, s.failed, s.batches
+    (1, 1, 0, 1)
     """
 
     submitted: int

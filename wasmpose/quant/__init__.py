@@ -859,8 +859,8 @@ class DynamicQuantizer:
     axis : int, optional
         Channel axis for per-channel parameters; every batch must have the same number of
         channels along it.
-    **calibrate_options
-        ``percentile``, ``reduce_range``, ``bins``, ``quantized_bins`` of :func:`calibrate`.
+    percentile, reduce_range, bins, quantized_bins : optional
+        As in :func:`calibrate`.
 
     Examples
     --------
@@ -951,6 +951,23 @@ def _pair(reference, approx):
 def mse(reference, approx):
     """Mean squared error, accumulated in float64 (0.0 for empty arrays).
 
+    Parameters
+    ----------
+    reference, approx : array_like, any shape (the same for both), integer or float
+        The exact values and their approximation (e.g. ``dequantize(quantize(x, p), p)``).
+
+    Returns
+    -------
+    float
+        ``mean((reference - approx) ** 2)``.
+
+    Raises
+    ------
+    ValueError
+        The shapes differ.
+    TypeError
+        An input is not a real numeric array.
+
     Examples
     --------
     >>> mse([1.0, 2.0], [1.0, 4.0])
@@ -964,6 +981,23 @@ def sqnr(reference, approx):
     """Signal-to-quantisation-noise ratio in dB: ``10 log10(sum(ref^2) / sum((ref - approx)^2))``.
 
     ``inf`` when the arrays are identical. Accumulated in float64.
+
+    Parameters
+    ----------
+    reference, approx : array_like, any shape (the same for both), integer or float
+        The exact values and their approximation.
+
+    Returns
+    -------
+    float
+        The ratio in dB; ``inf`` without noise, ``-inf`` for an all-zero reference with noise.
+
+    Raises
+    ------
+    ValueError
+        The shapes differ.
+    TypeError
+        An input is not a real numeric array.
 
     Examples
     --------
