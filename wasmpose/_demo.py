@@ -84,10 +84,13 @@ class DemoUnavailable(RuntimeError):
 def _camera(n: int) -> list[tuple[int, int, int]]:
     """Crop boxes (x0, y0, size) in astronaut pixels: a pan of 192 pixels from left to right
     (eased in and out) while the box shrinks from 768 to 672 pixels (zoom in), its top edge on
-    the photograph's top edge and its centre starting 96 pixels left of the person's."""
+    the photograph's top edge and its centre starting 96 pixels left of the person's.
+
+    The whole movement takes ``DEFAULT_FRAMES`` frames or ``n``, whichever is more: shorter
+    videos show its beginning, so the camera never moves faster than in the default video."""
     boxes = []
     for i in range(n):
-        t = 0.5 - 0.5 * np.cos(np.pi * i / max(n - 1, 1))
+        t = 0.5 - 0.5 * np.cos(np.pi * i / max(n - 1, DEFAULT_FRAMES - 1))
         size = int(round(768 - 96 * t))
         boxes.append((int(round(190 - size / 2 - 96 + 192 * t)), 0, size))
     return boxes
@@ -257,10 +260,11 @@ class _Stage:
     simd: list = dataclasses.field(default_factory=list)
     numpy: list = dataclasses.field(default_factory=list)
     peer: list = dataclasses.field(default_factory=list)
-    first_ms: float | None = None  # the first frame: compilation or cache load
+    first_ms: float | None = None  # the first call: compilation or cache load
 
-    def add(self, i, ours, simd=None, ref=None, peer=None):
-        if i == 0:
+    def add(self, ours, simd=None, ref=None, peer=None):
+        """Record one frame's times; the first call's is kept apart (compilation, cache load)."""
+        if self.first_ms is None:
             self.first_ms = ours * 1e3
             return
         for times, t in ((self.ours, ours), (self.simd, simd), (self.numpy, ref),
@@ -268,11 +272,11 @@ class _Stage:
             if t is not None:
                 times.append(t)
 
-    def time(self, i, fn, peer=None):
+    def time(self, fn, peer=None):
         """Call ``fn`` at the current level (its result is returned), then at SIMD and NONE,
         then ``peer``; record the four times."""
         r, t = _clock(fn)
-        self.add(i, t, _clock(fn, "simd")[1], _clock(fn, "none")[1],
+        self.add(t, _clock(fn, "simd")[1], _clock(fn, "none")[1],
                  None if peer is None else _clock(peer)[1])
         return r
 
@@ -360,21 +364,21 @@ class _Pipeline:
         st, cv2, torch = self.stages, self.cv2, self.torch
         with self.pool.borrow((1, _SIZE, _SIZE, 3), np.float32) as x:
             blob = cv2 and opencv_blob(cv2, frame, (0, 0, 0), (1, 1, 1), layout="nhwc")
-            st["to_tensor"].time(i, lambda: image.to_tensor(
+            st["to_tensor"].time(lambda: image.to_tensor(
                 frame, (0, 0, 0), (1, 1, 1), layout="nhwc", out=x), blob)
             if i == 0 and blob is not None and not np.allclose(blob(), x, rtol=0, atol=1e-6):
                 self.notes.append("cv2.dnn blob differs from to_tensor (atol 1e-6)")
             (logits, landmarks), t = _clock(lambda: self.source.infer(x, i))
             if not self.source.synthetic:
-                st["inference"].add(i, t)
+                st["inference"].add(t)
         with self.pool.borrow((_CHANNELS, _HM, _HM), np.float32) as hm:
             _, t = _clock(lambda: _sigmoid_chw(logits, hm))
-            st["sigmoid"].add(i, t)
+            st["sigmoid"].add(t)
             maps = hm[:_K]
             coords, scores = st["decode_heatmaps"].time(
-                i, lambda: heatmap.decode_heatmaps(maps, refine="dark"))
+                lambda: heatmap.decode_heatmaps(maps, refine="dark"))
             peaks = st["find_peaks"].time(
-                i, lambda: heatmap.find_peaks(maps, threshold=_PEAK_THRESHOLD, top_k=_PEAK_TOP_K),
+                lambda: heatmap.find_peaks(maps, threshold=_PEAK_THRESHOLD, top_k=_PEAK_TOP_K),
                 torch and torch_peaks(torch, maps, _PEAK_THRESHOLD, _PEAK_TOP_K))
             peak_max = maps.reshape(_K, -1).max(axis=1)
 
@@ -410,7 +414,7 @@ class _Pipeline:
         bbox = np.array([prev_box])
         coco = coco_oks(*args, bbox, self.sigmas)
         value = self.stages["oks"].time(
-            i, lambda: keypoints.oks(*args, gt_bboxes=bbox, sigmas=self.sigmas), coco)
+            lambda: keypoints.oks(*args, gt_bboxes=bbox, sigmas=self.sigmas), coco)
         if coco is not None and not np.allclose(coco(), value, rtol=0, atol=1e-9):
             self.notes.append(f"frame {i}: pycocotools OKS {coco().item()} != {value.item()}")
         return float(value.item())
@@ -425,7 +429,7 @@ class _Pipeline:
         ref_ids, tr = _clock(lambda: update("none"), "none")
         if not (np.array_equal(ids, ref_ids) and np.array_equal(ids, simd_ids)):
             self.notes.append(f"frame {i}: track ids {ids} (wasmpose) != {ref_ids} (reference)")
-        self.stages["track"].add(i, t, ts, tr)
+        self.stages["track"].add(t, ts, tr)
         return ids
 
 
@@ -646,9 +650,9 @@ def _print_report(r: dict, p) -> None:
             f"{'peer':<24}{'peer ms':>9}{'x peer':>8}")
     c = r["cpu"]
     p("")
-    p(f"time per frame, median over frames 1..{r['frames'] - 1} (frame 0 compiles or loads the "
-      f"kernels). wasmpose = OptLevel.{c['opt_level']}, simd = OptLevel.SIMD (one thread), "
-      f"numpy = OptLevel.NONE (the NumPy reference); x = other / wasmpose; load average "
+    p(f"time per frame, median over the frames after each stage's first (which compiles or "
+      f"loads the kernels). wasmpose = OptLevel.{c['opt_level']}, simd = OptLevel.SIMD (one "
+      f"thread), numpy = OptLevel.NONE (the NumPy reference); x = other / wasmpose; load average "
       f"{c['load_average']}")
     p(head)
     p("-" * len(head))
@@ -790,6 +794,7 @@ def main(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: b
         run(frames=frames, model=model, synthetic=synthetic, json_path=json_path,
             image_path=image_path, progress=progress, file=file)
     except DemoUnavailable as exc:
-        print(textwrap.fill(f"wasmpose demo: {exc}", width=100), file=sys.stderr)
+        print(textwrap.fill(f"wasmpose demo: {exc}", width=100, break_long_words=False,
+                            break_on_hyphens=False), file=sys.stderr)
         return 2
     return 0
