@@ -20,9 +20,9 @@ FACE = range(11)  # landmarks 0..10: the keypoints the model sees best on the as
 MAX_FACE_ERROR_CELLS = 2.0  # observed over 48 frames: 1.6 cells (6.35 px)
 
 
-def _run_cli(argv):
+def _run_cli(argv, err=None):
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err or sys.stderr):
         code = main(argv)
     return code, out.getvalue()
 
@@ -31,8 +31,10 @@ def _run_cli(argv):
 def synthetic(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     paths = {"json": tmp / "demo.json", "png": tmp / "skeleton.png"}
-    code, text = _run_cli(["demo", "--synthetic", "--frames", str(FRAMES),
-                           "--json", str(paths["json"]), "--save-image", str(paths["png"])])
+    err = io.StringIO()
+    code, text = _run_cli(["demo", "--synthetic", "--frames", str(FRAMES), "--progress",
+                           "--json", str(paths["json"]), "--save-image", str(paths["png"])], err)
+    paths["stderr"] = err.getvalue()
     return code, text, paths
 
 
@@ -47,6 +49,14 @@ def test_synthetic_run_reports_every_stage_and_the_pool(synthetic):
     assert "CPU " in text and "opt level" in text
     assert "int8" in text and "int4" in text and "generated kernels" in text
     assert f"track ids over the {FRAMES} frames: [0] (the same id all along)" in text
+
+
+def test_progress_bar_goes_to_stderr(synthetic):
+    pytest.importorskip("tqdm")
+    _, text, paths = synthetic
+    assert "frames:" in paths["stderr"] and f" 0/{FRAMES} " in paths["stderr"]
+    assert "frame/s]" not in text
+    assert "Warning" not in paths["stderr"]
 
 
 def _positive(v):
