@@ -139,6 +139,11 @@ class _ModelSource:
                 f"--synthetic` runs the same pipeline on generated heatmaps without it."
             ) from None
         if model is None:
+            if _model.cached_model() is None:
+                print(f"fetching the BlazePose model once: pip download {_model.MEDIAPIPE} "
+                      f"--no-deps (36 MB on Linux x86-64) into {_model.cache_dir() / 'wheels'}, "
+                      f"then {_model.MODEL_MEMBER} is extracted (mediapipe is not installed)",
+                      file=sys.stderr, flush=True)
             try:
                 path = _model.fetch_model(quiet=quiet)
             except (_model.ModelUnavailable, OSError) as exc:

