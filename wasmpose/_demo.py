@@ -16,9 +16,10 @@ Per frame:
    ``tracking.PoseTracker.update`` with OKS sigmas for the 33 BlazePose landmarks (COCO's,
    mapped: see ``wasmpose._model.oks_sigmas``) and the area of the keypoints' box.
 
-Each wasmpose stage is timed as the pipeline calls it, then again at ``OptLevel.NONE`` (the
-NumPy reference) and with its peer where that is installed (OpenCV ``blobFromImage``, PyTorch
-``max_pool2d``, pycocotools ``computeOks``); the table shows the median over the frames.
+Each wasmpose stage is timed as the pipeline calls it (the current opt level), then again at
+``OptLevel.SIMD`` (one thread) and ``OptLevel.NONE`` (the NumPy reference), and its peer where
+that is installed (OpenCV ``blobFromImage``, PyTorch ``max_pool2d``, pycocotools
+``computeOks``); the table shows the median over the frames after each stage's first call.
 Finally the model's own convolution kernels are quantised per channel to int8 and int4 with
 ``wasmpose.quant`` (SQNR, and the time of ``quantize`` against its NumPy reference and
 ``torch.quantize_per_channel``).
