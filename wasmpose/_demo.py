@@ -498,6 +498,11 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
     }
     report["pipeline_ms"] = _pipeline_totals(report["stages"])
     report["notes"].extend(_busy_note(report))
+    missing = [name for name, module in (("OpenCV", cv2), ("PyTorch", torch),
+                                         ("pycocotools", _peer_module("pycocotools")))
+               if module is None]
+    if missing:
+        report["notes"].append(f"not installed, so not compared: {', '.join(missing)}")
     _print_report(report, p)
     if image_path is not None:
         write_png(image_path, draw_skeleton(video[-1], pipeline.keypoints))
