@@ -151,17 +151,18 @@ def test_crop_resize_area_path_matches_the_block_mean():
     np.testing.assert_allclose(area.mean(), block.mean(), rtol=1e-12)  # both keep the mean
 
 
-def test_frames_must_be_at_least_two(capsys):
+@pytest.mark.parametrize("frames", ["2", "x"])
+def test_frames_must_be_at_least_three(frames, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["demo", "--frames", "1"])
+        main(["demo", "--frames", frames])
     assert exc.value.code == 2
-    assert "argument --frames: expected an int >= 2, got '1'" in capsys.readouterr().err
+    assert f"argument --frames: expected an int >= 3, got '{frames}'" in capsys.readouterr().err
 
 
 def test_missing_extra_exits_2_and_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
-    code, text = _run_cli(["demo", "--frames", "2"])
+    code, text = _run_cli(["demo", "--frames", "3"])
     raw = capsys.readouterr().err
     err = " ".join(raw.split())
     assert code == 2 and text == ""
@@ -178,7 +179,7 @@ def litert():
 def test_no_network_exits_2_and_names_the_offline_ways(litert, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("WASMPOSE_CACHE", str(tmp_path))
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip download fails as without network
-    code, _ = _run_cli(["demo", "--frames", "2"])
+    code, _ = _run_cli(["demo", "--frames", "3"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2
     assert "could not fetch the BlazePose model" in err and "mediapipe==0.10.21" in err
@@ -191,7 +192,7 @@ def test_bad_model_path_is_a_clear_error(litert, kind, tmp_path, capsys):
     path = tmp_path / "pose.tflite"
     if kind == "not a model":
         path.write_bytes(b"this is not a flatbuffer" * 10)
-    code, _ = _run_cli(["demo", "--frames", "2", "--model", str(path)])
+    code, _ = _run_cli(["demo", "--frames", "3", "--model", str(path)])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and err.startswith("wasmpose demo: --model:")
     assert repr(str(path)) in err

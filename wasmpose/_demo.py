@@ -455,8 +455,8 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
     """
     out = sys.stdout if file is None else file
     p = lambda *a: print(*a, file=out, flush=True)  # noqa: E731
-    if not isinstance(frames, int) or frames < 2:
-        raise ValueError(f"frames: expected an int >= 2, got {frames!r}")
+    if not isinstance(frames, int) or frames < 3:  # OKS is timed from the third frame on
+        raise ValueError(f"frames: expected an int >= 3, got {frames!r}")
     from wasmpose._version import __version__
 
     video, boxes, what = _video(frames, synthetic)
