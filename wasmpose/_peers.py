@@ -10,8 +10,10 @@ from collections.abc import Callable
 import numpy as np
 
 
-def opencv_blob(cv2, img: np.ndarray, mean, std) -> Callable[[], np.ndarray]:
-    """A call of ``cv2.dnn`` that computes ``to_tensor(img, mean, std)`` (NCHW, scale 1/255).
+def opencv_blob(cv2, img: np.ndarray, mean, std, layout: str = "nchw"
+                ) -> Callable[[], np.ndarray]:
+    """A call of ``cv2.dnn`` that computes ``to_tensor(img, mean, std, layout=layout)`` (scale
+    1/255).
 
     OpenCV's blob is ``(x - mean') * scalefactor`` per channel, so ``mean' = 255 * mean`` and
     ``scalefactor = 1 / (255 * std)``. ``img`` is (H, W, 3) or (N, H, W, 3) uint8.
@@ -20,7 +22,9 @@ def opencv_blob(cv2, img: np.ndarray, mean, std) -> Callable[[], np.ndarray]:
     std = np.asarray(std, np.float64)
     h, w = img.shape[-3:-1]
     params = cv2.dnn.Image2BlobParams(scalefactor=tuple(1 / (255 * std)), size=(w, h),
-                                      mean=tuple(255 * mean), swapRB=False, ddepth=cv2.CV_32F)
+                                      mean=tuple(255 * mean), swapRB=False, ddepth=cv2.CV_32F,
+                                      datalayout={"nchw": cv2.DNN_LAYOUT_NCHW,
+                                                  "nhwc": cv2.DNN_LAYOUT_NHWC}[layout])
     if img.ndim == 4:
         images = list(img)
         return lambda: cv2.dnn.blobFromImagesWithParams(images, params)

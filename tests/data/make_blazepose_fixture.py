@@ -2,7 +2,7 @@
 
 The model is MediaPipe's pose landmark model, "full" variant, taken from the ``mediapipe==0.10.21``
 wheel on PyPI (only the ``.tflite`` member is extracted; mediapipe is not installed) and run with
-``ai-edge-litert`` (``pip install wasmpose[model]``). The model and the wheel are cached outside
+``ai-edge-litert`` (``pip install wasmpose[demo]``). The model and the wheel are cached outside
 the repository, in ``$WASMPOSE_CACHE`` (default ``~/.cache/wasmpose``); never commit them.
 
 Usage::
@@ -49,99 +49,36 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import subprocess
 import sys
 import time
-import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-MEDIAPIPE = "mediapipe==0.10.21"
-MODEL_MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
-MODEL_SHA256 = "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's wasmpose
+
+from wasmpose._model import (  # noqa: E402 - the model code shared with the demo
+    INPUT_SIZE,
+    MEDIAPIPE,
+    MODEL_SHA256,
+    check_io,
+    crop_resize,
+    fetch_model,
+    load_interpreter,
+    run,
+)
+
 CROP_X0, CROP_Y0, CROP_SIZE = -194, 0, 768
-INPUT_SIZE = 256
 FIXTURE = Path(__file__).with_name("blazepose_astronaut.npz")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("WASMPOSE_CACHE", Path.home() / ".cache" / "wasmpose"))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fetch_model() -> Path:
-    """Path of the cached ``.tflite``; downloads the wheel and extracts the member if needed."""
-    model = cache_dir() / "pose_landmark_full.tflite"
-    if model.exists() and _sha256(model) == MODEL_SHA256:
-        return model
-    wheels = cache_dir() / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    found = sorted(wheels.glob("mediapipe-0.10.21-*.whl"))
-    if not found:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", MEDIAPIPE, "--no-deps",
-             "--only-binary=:all:", "-d", str(wheels)],
-            check=True,
-        )
-        found = sorted(wheels.glob("mediapipe-0.10.21-*.whl"))
-    with zipfile.ZipFile(found[0]) as wheel:
-        model.write_bytes(wheel.read(MODEL_MEMBER))
-    if _sha256(model) != MODEL_SHA256:
-        raise RuntimeError(f"{model}: sha256 {_sha256(model)}, expected {MODEL_SHA256}")
-    return model
 
 
 def make_input() -> np.ndarray:
     """The model input ``(1, 256, 256, 3)`` float32 in [0, 1] (see the module docstring)."""
     from skimage.data import astronaut
 
-    image = astronaut()
-    h, w = image.shape[:2]
-    box = np.zeros((CROP_SIZE, CROP_SIZE, 3), np.int64)
-    ys, ye = max(CROP_Y0, 0), min(CROP_Y0 + CROP_SIZE, h)
-    xs, xe = max(CROP_X0, 0), min(CROP_X0 + CROP_SIZE, w)
-    box[ys - CROP_Y0 : ye - CROP_Y0, xs - CROP_X0 : xe - CROP_X0] = image[ys:ye, xs:xe]
-    f = CROP_SIZE // INPUT_SIZE
-    sums = box.reshape(INPUT_SIZE, f, INPUT_SIZE, f, 3).sum(axis=(1, 3))
-    return (sums / (f * f * 255.0)).astype(np.float32)[None]
-
-
-def load_interpreter(model: Path, num_threads: int = 1):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def check_io(interpreter) -> dict[str, int]:
-    """Output tensor indices by name, after checking the model's I/O is what the docstring says."""
-    (inp,) = interpreter.get_input_details()
-    assert inp["name"] == "input_1" and inp["dtype"] == np.float32, inp
-    assert tuple(inp["shape"]) == (1, INPUT_SIZE, INPUT_SIZE, 3), inp["shape"]
-    outs = {d["name"]: d for d in interpreter.get_output_details()}
-    expected = {
-        "Identity": (1, 195),
-        "Identity_1": (1, 1),
-        "Identity_2": (1, 256, 256, 1),
-        "Identity_3": (1, 64, 64, 39),
-        "Identity_4": (1, 117),
-    }
-    got = {name: tuple(d["shape"]) for name, d in outs.items()}
-    assert got == expected, got
-    return {name: d["index"] for name, d in outs.items()}
-
-
-def run(interpreter, outputs: dict[str, int], x: np.ndarray) -> dict[str, np.ndarray]:
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    return {name: interpreter.get_tensor(index).copy() for name, index in outputs.items()}
+    box = crop_resize(astronaut(), CROP_X0, CROP_Y0, CROP_SIZE, INPUT_SIZE)
+    return (box / 255.0).astype(np.float32)[None]
 
 
 def main(argv=None) -> None:
