@@ -486,31 +486,33 @@ def _smooth_eps(n_zeros, n):
 
 
 @njit(**_SERIAL)
-def _window_kl(hist, csum, i, qbins, pc, ps, r, memo, seen, stamp, stack):
+def _window_kl(hist, pre, i, qbins, pc, ps, r, memo, seen, stamp, stack):
     """KL divergence of the window of half-width ``i`` (float32; inf when undefined).
 
-    ``csum`` (B + 1,) the prefix sums of ``hist``; ``pc`` int64 (2B,), ``ps`` and ``r`` float32
-    (B,) scratch; ``memo`` float32 and ``seen`` int64 (``_MEMO ** 2``,) the term cache, valid
-    where ``seen`` equals ``stamp`` (unique for each window computed with this scratch).
+    ``pre`` (3, B + 1) int64 from :func:`_prefix`; ``pc`` int64 (2B,), ``ps`` float32 (B + 1,)
+    and ``r`` float32 (B,) scratch; ``memo`` float32 and ``seen`` int64
+    (``_MEMO ** 2``,) the term cache, valid where ``seen`` equals ``stamp`` (unique for each
+    window computed with this scratch); ``stack`` the scratch of :func:`pairwise_sum32`.
     """
     nb = hist.size
+    csum = pre[0]
+    cnz = pre[1]
     zero = nb // 2
     start = zero - i
     end = min(zero + i + 1, nb)
     n = end - start
     # p: the window's counts with the outliers added to its end bins
-    zeros = 0
     for k in range(n):
-        c = hist[start + k]
-        pc[k] = c
+        pc[k] = hist[start + k]
     pc[0] += csum[start]
     pc[n - 1] += csum[nb] - csum[end]
-    for k in range(n):
-        zeros += pc[k] == 0
-    if zeros == n:
+    fix0 = np.int64(pc[0] != 0) - np.int64(hist[start] != 0)  # p's non-empty bins vs hist's
+    fix1 = np.int64(pc[n - 1] != 0) - np.int64(hist[end - 1] != 0)
+    nonzero = cnz[end] - cnz[start] + fix0 + fix1
+    if nonzero == 0:
         return np.float32(np.inf)
     eps = np.float32(_SMOOTH_EPS)
-    ep = _smooth_eps(zeros, n)
+    ep = _smooth_eps(n - nonzero, n)
     for k in range(n):
         c = pc[k]
         ps[k] = eps if c == 0 else np.float32(c) + ep
@@ -521,17 +523,19 @@ def _window_kl(hist, csum, i, qbins, pc, ps, r, memo, seen, stamp, stack):
     used = qbins * m
     qzeros = n - used
     for j in range(qbins):
-        s = j * m
-        nz = 0
-        for k in range(s, s + m):
-            nz += pc[k] != 0
+        s = start + j * m
+        nz = cnz[s + m] - cnz[s]
+        if j == 0:
+            nz += fix0
+        if j == qbins - 1:
+            if used == n:
+                nz += fix1
         qv = 0
         if nz:
-            qv = (csum[start + s + m] - csum[start + s]) // nz
-            if j == qbins - 1:
-                qv = (csum[end] - csum[start + s]) // nz
+            qv = ((csum[end] if j == qbins - 1 else csum[s + m]) - csum[s]) // nz
         pc[nb + j] = qv  # block values after the window's counts (pc holds 2B)
-        qzeros += m if qv == 0 else 0
+        if qv == 0:
+            qzeros += m
     if qzeros == n:
         return np.float32(np.inf)
     eq = _smooth_eps(qzeros, n)
@@ -543,8 +547,10 @@ def _window_kl(hist, csum, i, qbins, pc, ps, r, memo, seen, stamp, stack):
     for k in range(used, n):
         r[k] = eps
     sq = pairwise_sum32(r, 0, n, stack)
-    # terms: a term depends only on the bin's count and its block's value, so terms of small
-    # counts and values are memoised for this window (``stamp`` marks the valid entries)
+    # terms: a term depends only on the bin's count and its block's value. Each block is filled
+    # with the term of its empty bins, then the non-empty bins (``pre[2]`` lists those of hist)
+    # get theirs; terms of small counts and values are memoised for this window.
+    pz = eps / sp
     for j in range(qbins + 1):
         s = j * m
         e = s + m if j < qbins else n
@@ -552,26 +558,52 @@ def _window_kl(hist, csum, i, qbins, pc, ps, r, memo, seen, stamp, stack):
             continue
         qv = pc[nb + j] if j < qbins else 0
         qn = r[s] / sq
-        row = qv * _MEMO if qv < _MEMO else -1
+        ps[j] = qn  # ps is free now: it holds the blocks' q
+        if qv < _MEMO:
+            key = qv * _MEMO
+            if seen[key] != stamp:
+                seen[key] = stamp
+                memo[key] = _kl_term(pz, qn)
+            tz = memo[key]
+        else:
+            tz = _kl_term(pz, qn)
         for k in range(s, e):
-            c = pc[k]
-            pn = ps[k] / sp
-            if row >= 0 and c < _MEMO:
-                key = row + c
-                if seen[key] != stamp:
-                    seen[key] = stamp
-                    memo[key] = _kl_term(pn, qn)
-                r[k] = memo[key]
-            else:
-                r[k] = _kl_term(pn, qn)
+            r[k] = tz
+    nzi = pre[2]
+    first = cnz[start]
+    last = cnz[end]
+    for t in range(first - fix0, last + fix1):
+        if t < first:
+            k = 0  # the outliers made p's first bin non-empty
+        elif t >= last:
+            k = n - 1
+        else:
+            k = nzi[t] - start
+        c = pc[k]
+        j = min(k // m, qbins)
+        qv = pc[nb + j] if j < qbins else 0
+        if qv < _MEMO and c < _MEMO:
+            key = qv * _MEMO + c
+            if seen[key] != stamp:
+                seen[key] = stamp
+                memo[key] = _kl_term((np.float32(c) + ep) / sp, ps[j])
+            r[k] = memo[key]
+        else:
+            r[k] = _kl_term((np.float32(c) + ep) / sp, ps[j])
     return pairwise_sum32(r, 0, n, stack)
 
 
 @njit(**_SERIAL)
-def _prefix(hist, csum):
-    csum[0] = 0
+def _prefix(hist, pre):
+    """``pre[0]``: prefix sums of ``hist``; ``pre[1]``: prefix counts of its non-empty bins;
+    ``pre[2]``: the indices of its non-empty bins."""
+    pre[0, 0] = 0
+    pre[1, 0] = 0
     for k in range(hist.size):
-        csum[k + 1] = csum[k] + hist[k]
+        pre[0, k + 1] = pre[0, k] + hist[k]
+        pre[1, k + 1] = pre[1, k] + (hist[k] != 0)
+        if hist[k] != 0:
+            pre[2, pre[1, k]] = k
 
 
 @njit(**_SERIAL)
@@ -581,19 +613,19 @@ def entropy_kl_serial(hists, qbins, kl):
     ``hists`` (C, B) int64, ``kl`` (C, W) float32 with ``W = B // 2 - qbins // 2 + 1``.
     """
     nc, nb = hists.shape
+    nw = kl.shape[1]
     half = qbins // 2
-    csum = np.empty(nb + 1, np.int64)
+    pre = np.empty((3, nb + 1), np.int64)
     pc = np.empty(2 * nb, np.int64)
-    ps = np.empty(nb, np.float32)
+    ps = np.empty(nb + 1, np.float32)
     r = np.empty(nb, np.float32)
     memo = np.empty(_MEMO * _MEMO, np.float32)
     seen = np.zeros(_MEMO * _MEMO, np.int64)
     stack = np.empty((_STACK, 3), np.float64)
-    nw = kl.shape[1]
     for c in range(nc):
-        _prefix(hists[c], csum)
+        _prefix(hists[c], pre)
         for w in range(nw):
-            kl[c, w] = _window_kl(hists[c], csum, half + w, qbins, pc, ps, r, memo, seen,
+            kl[c, w] = _window_kl(hists[c], pre, half + w, qbins, pc, ps, r, memo, seen,
                                   c * nw + w + 1, stack)
 
 
@@ -602,20 +634,22 @@ def entropy_kl_parallel(hists, qbins, kl):
     nc, nb = hists.shape
     nw = kl.shape[1]
     half = qbins // 2
-    csums = np.empty((nc, nb + 1), np.int64)
+    pres = np.empty((nc, 3, nb + 1), np.int64)
     for c in prange(nc):
-        _prefix(hists[c], csums[c])
-    # windows are taken narrow, wide, narrow, wide, ... so that each thread's share of the
-    # (channel, window) pairs has about the same number of bins to go through
-    for t in prange(nc * nw):
-        c = t // nw
-        u = t - c * nw
-        w = u // 2 if u % 2 == 0 else nw - 1 - u // 2
+        _prefix(hists[c], pres[c])
+    # 64 strided shares of the (channel, window) pairs: each gets narrow and wide windows alike
+    # (balanced work) and allocates its scratch once
+    nt = nc * nw
+    shares = min(nt, 64)
+    for b in prange(shares):
         pc = np.empty(2 * nb, np.int64)
-        ps = np.empty(nb, np.float32)
+        ps = np.empty(nb + 1, np.float32)
         r = np.empty(nb, np.float32)
         memo = np.empty(_MEMO * _MEMO, np.float32)
         seen = np.zeros(_MEMO * _MEMO, np.int64)
         stack = np.empty((_STACK, 3), np.float64)
-        kl[c, w] = _window_kl(hists[c], csums[c], half + w, qbins, pc, ps, r, memo, seen, 1,
-                              stack)
+        for t in range(b, nt, shares):
+            c = t // nw
+            w = t - c * nw
+            kl[c, w] = _window_kl(hists[c], pres[c], half + w, qbins, pc, ps, r, memo, seen,
+                                  t + 1, stack)
