@@ -152,6 +152,25 @@ class CalibrateMethods(common.KernelSuite):
         self.fn()
 
 
+class CalibrateEntropyPerChannel(common.KernelSuite):
+    """``calibrate(w, method="entropy", axis=0)`` of a (64, 32, 3, 3) conv weight, bins=2048:
+    64 KL threshold searches, compiled vs the NumPy reference loop (no peer: ONNX Runtime's
+    calibrator is per tensor and slower than the reference)."""
+
+    params = [["wasmpose", "wasmpose-simd", "numpy"]]
+    param_names = ["impl"]
+    repeat = (2, 10, 4.0)
+    timeout = 300
+
+    def setup(self, impl):
+        w = common.weights(64 * 32 * 9).reshape(64, 32, 3, 3)
+        fn = lambda: calibrate(w, method="entropy", axis=0)  # noqa: E731
+        self._start(impl, ("calibrate-entropy-channel", impl), fn)
+
+    def time_calibrate(self, impl):
+        self.fn()
+
+
 class Int4Packing(common.KernelSuite):
     """``pack_int4`` / ``unpack_int4`` of int4 values stored one a byte (throughput = size/time)."""
 

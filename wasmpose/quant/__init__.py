@@ -100,6 +100,10 @@ def _warm_pack(variant):
         _UNPACK.variant(variant)(np.zeros(4, _U8), np.empty(4, np.uint16), signed)
 
 
+def _warm_entropy(variant):
+    _ENTROPY.variant(variant)(np.ones((1, 8), np.int64), 2, np.empty((1, 4), _F32))
+
+
 _Q_TENSOR = register(Kernel("quantize", reference=_ref.quantize_tensor,
                             serial=_nb.quantize_tensor_serial,
                             parallel=_nb.quantize_tensor_parallel,
@@ -123,6 +127,9 @@ _MINMAX_CHANNEL = Kernel("calibrate[channel]", reference=_ref.minmax_channel,
 _PACK = register(Kernel("pack_int4", reference=_ref.pack4, serial=_nb.pack4_serial,
                         parallel=_nb.pack4_parallel, parallel_min_size=1 << 19,
                         warmup=_warm_pack))
+_ENTROPY = register(Kernel("calibrate[entropy]", reference=_ref.entropy_kl,
+                           serial=_nb.entropy_kl_serial, parallel=_nb.entropy_kl_parallel,
+                           parallel_min_size=1 << 10, warmup=_warm_entropy))
 _UNPACK = register(Kernel("unpack_int4", reference=_ref.unpack4, serial=_nb.unpack4_serial,
                           parallel=_nb.unpack4_parallel, parallel_min_size=1 << 19))
 
@@ -297,15 +304,36 @@ def _nan_error(name, x):
 # ---------------------------------------------------------------------------------------------
 def _clip_range(fin, method, pct, symmetric, bins, qbins):
     """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none."""
+    if method == "entropy":
+        lo, hi = _entropy_ranges([fin], bins, qbins)
+        return lo[0], hi[0]
     if fin.size == 0:
         return np.inf, -np.inf
-    if method == "percentile":
-        return _ref.percentile_range(fin, pct, symmetric)
-    mn, mx = fin.min(), fin.max()
-    t = np.float32(max(abs(mn), abs(mx)))
-    hist, edges = np.histogram(fin, bins, range=(-t, t))
-    lo, hi = _ref.entropy_threshold(hist, edges, qbins)
-    return max(lo, float(mn)), min(hi, float(mx))
+    return _ref.percentile_range(fin, pct, symmetric)
+
+
+def _entropy_ranges(rows, bins, qbins):
+    """(low, high), each (len(rows),) float64, of the entropy method on each array of finite
+    values in ``rows``: one KL search over all their histograms; (inf, -inf) for empty rows."""
+    lo = np.full(len(rows), np.inf)
+    hi = np.full(len(rows), -np.inf)
+    full = [j for j, r in enumerate(rows) if r.size]
+    hists = np.empty((len(full), bins), np.int64)
+    edges = []
+    for k, j in enumerate(full):
+        mn, mx = rows[j].min(), rows[j].max()
+        t = np.float32(max(abs(mn), abs(mx)))
+        hists[k], e = np.histogram(rows[j], bins, range=(-t, t))
+        edges.append(e)
+        lo[j], hi[j] = mn, mx
+    kl = np.empty((len(full), bins // 2 - qbins // 2 + 1), _F32)
+    if full:
+        _ENTROPY(hists.size, hists, qbins, kl)
+    zero = bins // 2
+    for j, i, e in zip(full, _ref.first_minimum(kl) + qbins // 2, edges, strict=True):
+        lo[j] = max(float(e[zero - i]), lo[j])
+        hi[j] = min(float(e[min(zero + i + 1, bins)]), hi[j])
+    return lo, hi
 
 
 def _tensor_range(x, method, *opts):
@@ -334,8 +362,12 @@ def _channel_range(x, axis, method, *opts):
         x3 = _contig(x).reshape(_split3(x.shape, axis))
         _MINMAX_CHANNEL(x.size, x3.view(np.int32), mn, mx)
     else:
-        for j, row in enumerate(np.moveaxis(x, axis, 0).reshape(c, -1)):
-            mn[j], mx[j] = _clip_range(row[np.isfinite(row)], method, *opts)
+        rows = [row[np.isfinite(row)] for row in np.moveaxis(x, axis, 0).reshape(c, -1)]
+        if method == "entropy":
+            mn[...], mx[...] = _entropy_ranges(rows, *opts[-2:])
+        else:
+            for j, row in enumerate(rows):
+                mn[j], mx[j] = _clip_range(row, method, *opts)
     empty = np.flatnonzero(mn > mx)
     if empty.size:
         raise ValueError(f"x: expected finite values in every channel, got none in channel(s) "

@@ -143,6 +143,59 @@ def _kl(p, q):
     return np.sum(r)
 
 
+def _window_kl(hist, csum, i, num_quantized_bins):
+    """KL divergence (float32 value as a float, inf when undefined) of the window of half-width
+    ``i`` around the zero bin, as one iteration of ONNX Runtime's ``get_entropy_threshold``."""
+    num_bins = hist.size
+    zero = num_bins // 2
+    total = csum[-1]
+    start = zero - i
+    end = min(zero + i + 1, num_bins)
+    sliced = hist[start:end]
+    p = sliced.copy()
+    p[0] += csum[start]
+    p[-1] += total - csum[end]
+    nonzero = (p != 0).astype(np.int64)
+    m = sliced.size // num_quantized_bins
+    used = num_quantized_bins * m
+    qb = sliced[:used].reshape(num_quantized_bins, m).sum(axis=1)
+    qb[-1] += sliced[used:].sum()
+    norm = nonzero[:used].reshape(num_quantized_bins, m).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.where(norm != 0, qb / np.maximum(norm, 1), 0.0).astype(np.int64)
+    q = np.zeros(p.size, np.int64)
+    q[:used] = np.repeat(per, m)
+    ps = smooth_distribution(p)
+    qs = smooth_distribution(q)
+    return np.inf if ps is None or qs is None else float(_F32(_kl(ps, qs)))
+
+
+def entropy_kl(hists, num_quantized_bins, kl):
+    """KL divergence of every candidate window of every histogram (the entropy search's work).
+
+    ``hists`` (C, B) int64 counts, each symmetric around its zero bin ``B // 2``; ``kl`` (C, W)
+    float32 receives, for ``W = B // 2 - num_quantized_bins // 2 + 1`` windows of half-width
+    ``i = num_quantized_bins // 2 + w``, the divergence of ``get_entropy_threshold`` (inf where
+    ONNX Runtime's smoothing gives up). Pick the window with :func:`first_minimum`.
+    """
+    half = num_quantized_bins // 2
+    for c in range(hists.shape[0]):
+        hist = hists[c]
+        csum = np.concatenate(([0], np.cumsum(hist)))
+        for w in range(kl.shape[1]):
+            kl[c, w] = _window_kl(hist, csum, half + w, num_quantized_bins)
+
+
+def first_minimum(kl):
+    """Index of the first minimum of each row of ``kl`` (C, W); 0 when a row has none below inf.
+
+    The threshold loop of ``get_entropy_threshold`` keeps a window only when its divergence is
+    strictly below the best so far, so NaN never wins and ties go to the first (narrowest) one.
+    """
+    k = np.where(np.isnan(kl), np.inf, kl)
+    return np.argmin(k, axis=1)
+
+
 def entropy_threshold(hist, edges, num_quantized_bins):
     """TensorRT's KL-divergence threshold search as ONNX Runtime's ``get_entropy_threshold``.
 
@@ -156,28 +209,9 @@ def entropy_threshold(hist, edges, num_quantized_bins):
     zero = num_bins // 2
     half = num_quantized_bins // 2
     csum = np.concatenate(([0], np.cumsum(hist)))
-    total = csum[-1]
     best_i, best_kl = half, np.inf
     for i in range(half, zero + 1):
-        start = zero - i
-        end = min(zero + i + 1, num_bins)
-        sliced = hist[start:end]
-        p = sliced.copy()
-        p[0] += csum[start]
-        p[-1] += total - csum[end]
-        nonzero = (p != 0).astype(np.int64)
-        m = sliced.size // num_quantized_bins
-        used = num_quantized_bins * m
-        qb = sliced[:used].reshape(num_quantized_bins, m).sum(axis=1)
-        qb[-1] += sliced[used:].sum()
-        norm = nonzero[:used].reshape(num_quantized_bins, m).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per = np.where(norm != 0, qb / np.maximum(norm, 1), 0.0).astype(np.int64)
-        q = np.zeros(p.size, np.int64)
-        q[:used] = np.repeat(per, m)
-        ps = smooth_distribution(p)
-        qs = smooth_distribution(q)
-        kl = np.inf if ps is None or qs is None else float(_F32(_kl(ps, qs)))
+        kl = _window_kl(hist, csum, i, num_quantized_bins)
         if kl < best_kl:
             best_i, best_kl = i, kl
     start = zero - best_i
