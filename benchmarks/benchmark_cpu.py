@@ -55,6 +55,9 @@ class ConfigCalls(common.KernelSuite):
     params = [list(CALLS)]
     param_names = ["call"]
     repeat = (5, 50, 1.0)
+    # setup's first warmup() compiles every kernel when Numba's cache is cold (minutes on two
+    # busy cores); with a warm cache it loads them in seconds
+    timeout = 900
 
     def setup(self, call):
         self._start("wasmpose", ("cpu", call), CALLS[call])

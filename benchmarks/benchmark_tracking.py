@@ -43,15 +43,17 @@ class PoseTrackerUpdate(common.KernelSuite):
             self.frame += 1
 
         self._start(impl, ("tracker", impl, people, smoothing), step)
-        # prime with live tracks: the first update has none to match (another code path, and
-        # the first matching update compiles its kernel), so a timed call never sees either
-        step()
+        # prime with live tracks whose histories are full (16 poses): the first update has
+        # none to match (another code path, and the first matching update compiles its
+        # kernel), so a timed call never sees either
+        for _ in range(16):
+            step()
 
     def time_update(self, impl, people, smoothing):
         self.fn()
 
     def time_history(self, impl, people, smoothing):
-        self.tracker.track(int(self.tracker.ids()[0])).history()
+        self.tracker.track(int(self.tracker.ids[0])).history()
 
 
 def _alpha(te, cutoff):
