@@ -332,9 +332,10 @@ class DynamicQuantizerObserve(common.KernelSuite):
 class ErrorMetrics(common.KernelSuite):
     """``mse`` and ``sqnr`` of weights against their int8 round trip.
 
-    ``numpy``: the formulas on the float64 arrays (``np.mean(np.square(a - b))``,
-    ``10 log10(sum(a^2) / sum((a - b)^2))``); ``skimage``:
-    ``skimage.metrics.mean_squared_error`` (mse only).
+    ``numpy``: the formulas in float64, as wasmpose accumulates (``a, b`` converted from
+    float32, ``np.mean(np.square(a - b))``, ``10 log10(sum(a^2) / sum((a - b)^2))``);
+    ``skimage``: ``skimage.metrics.mean_squared_error`` (mse only; it computes float32 inputs
+    in float32).
     """
 
     params = [["wasmpose", "numpy", "skimage"], ["mse", "sqnr"], SIZES]
@@ -349,11 +350,13 @@ class ErrorMetrics(common.KernelSuite):
                 raise NotImplementedError("skimage has no SQNR")
             fn = lambda: common.require_peer("skimage.metrics").mean_squared_error(x, y)  # noqa: E731
         elif impl == "numpy":
-            a, b = x.astype(np.float64), y.astype(np.float64)
+            f64 = np.float64
             if metric == "mse":
-                fn = lambda: float(np.mean(np.square(a - b)))  # noqa: E731
+                fn = lambda: float(np.mean(np.square(x.astype(f64) - y.astype(f64))))  # noqa: E731
             else:
-                fn = lambda: 10 * math.log10(np.sum(a * a) / np.sum(np.square(a - b)))  # noqa: E731
+                def fn():
+                    a, b = x.astype(f64), y.astype(f64)
+                    return 10 * math.log10(np.sum(a * a) / np.sum(np.square(a - b)))
         else:
             f = mse if metric == "mse" else sqnr
             fn = lambda: f(x, y)  # noqa: E731
