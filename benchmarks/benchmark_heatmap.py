@@ -8,13 +8,22 @@ reference, ``OptLevel.NONE``), and the peers:
 ``skimage``
     ``skimage.feature.peak_local_max`` per channel (``min_distance=1``, no border exclusion);
 ``scipy``
-    ``scipy.ndimage.maximum_filter`` + compare + ``nonzero`` (the rule only, unsorted).
+    ``scipy.ndimage.maximum_filter`` + compare + ``nonzero`` (the rule only, unsorted);
+``mmpose``
+    (``decode_heatmaps``) mmpose's ``get_heatmap_maximum`` with ``refine_keypoints`` (shift) or
+    ``refine_keypoints_dark`` (its blur by ``cv2.GaussianBlur``), restated in NumPy as mmpose
+    runs them, image by image with Python loops over keypoints; mmpose itself is not a
+    dependency. It has no quadratic refinement.
 
 Every implementation finds the 3x3 peaks above 0.1, at most 20 per channel, on heatmaps from
 :func:`common.heatmaps` (three people per channel over low noise).
 """
 
 from __future__ import annotations
+
+import itertools
+
+import numpy as np
 
 from wasmpose._peers import torch_peaks
 from wasmpose.heatmap import decode_heatmaps, find_peaks
@@ -62,11 +71,80 @@ class FindPeaks(common.KernelSuite):
         self.fn()
 
 
+def _mmpose_maximum(heatmaps):
+    """mmpose ``get_heatmap_maximum`` of (K, H, W): (x, y) float32 locations and values."""
+    k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(k, -1)
+    y, x = np.unravel_index(np.argmax(flat, axis=1), shape=(h, w))
+    locs = np.stack((x, y), axis=-1).astype(np.float32)
+    vals = np.amax(flat, axis=1)
+    locs[vals <= 0.0] = -1
+    return locs, vals
+
+
+def _mmpose_shift(keypoints, heatmaps):
+    """mmpose ``refine_keypoints``: a quarter pixel toward the higher neighbour."""
+    n, k = keypoints.shape[:2]
+    h, w = heatmaps.shape[1:]
+    for i, j in itertools.product(range(n), range(k)):
+        x, y = keypoints[i, j, :2].astype(int)
+        dx = heatmaps[j, y, x + 1] - heatmaps[j, y, x - 1] if 1 < x < w - 1 and 0 < y < h else 0.0
+        dy = heatmaps[j, y + 1, x] - heatmaps[j, y - 1, x] if 1 < y < h - 1 and 0 < x < w else 0.0
+        keypoints[i, j] += np.sign([dx, dy], dtype=np.float32) * 0.25
+    return keypoints
+
+
+def _mmpose_dark(cv2, keypoints, heatmaps, blur_kernel_size=11):
+    """mmpose ``refine_keypoints_dark``: blur (``gaussian_blur``), log, one Newton step."""
+    n, k = keypoints.shape[:2]
+    h, w = heatmaps.shape[1:]
+    border = (blur_kernel_size - 1) // 2
+    heatmaps = heatmaps.copy()
+    for j in range(k):
+        origin_max = np.max(heatmaps[j])
+        dr = np.zeros((h + 2 * border, w + 2 * border), dtype=np.float32)
+        dr[border:-border, border:-border] = heatmaps[j]
+        dr = cv2.GaussianBlur(dr, (blur_kernel_size, blur_kernel_size), 0)
+        heatmaps[j] = dr[border:-border, border:-border]
+        heatmaps[j] *= origin_max / np.max(heatmaps[j])
+    np.maximum(heatmaps, 1e-10, heatmaps)
+    np.log(heatmaps, heatmaps)
+    for i, j in itertools.product(range(n), range(k)):
+        x, y = keypoints[i, j, :2].astype(int)
+        if 1 < x < w - 2 and 1 < y < h - 2:
+            m = heatmaps[j]
+            dx = 0.5 * (m[y, x + 1] - m[y, x - 1])
+            dy = 0.5 * (m[y + 1, x] - m[y - 1, x])
+            dxx = 0.25 * (m[y, x + 2] - 2 * m[y, x] + m[y, x - 2])
+            dxy = 0.25 * (m[y + 1, x + 1] - m[y - 1, x + 1] - m[y + 1, x - 1] + m[y - 1, x - 1])
+            dyy = 0.25 * (m[y + 2, x] - 2 * m[y, x] + m[y - 2, x])
+            if dxx * dyy - dxy**2 != 0:
+                hessian = np.array([[dxx, dxy], [dxy, dyy]])
+                offset = -np.linalg.inv(hessian) @ np.array([[dx], [dy]])
+                keypoints[i, j, :2] += np.squeeze(np.array(offset.T), axis=0)
+    return keypoints
+
+
+def mmpose_decode(heatmaps, refine, cv2=None):
+    """mmpose's heatmap decoding of (K, H, W) or (N, K, H, W), one image at a time."""
+    images = heatmaps if heatmaps.ndim == 4 else heatmaps[None]
+    out = []
+    for hm in images:
+        locs, vals = _mmpose_maximum(hm)
+        kpts = locs[None]
+        if refine == "shift":
+            kpts = _mmpose_shift(kpts, hm)
+        elif refine == "dark":
+            kpts = _mmpose_dark(cv2, kpts, hm)
+        out.append((kpts[0], vals))
+    return out
+
+
 class DecodeHeatmaps(common.KernelSuite):
     """``decode_heatmaps`` for a single image (17 channels) and a batch of 8."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy"],
+        ["wasmpose", "wasmpose-simd", "numpy", "mmpose"],
         ["none", "shift", "quadratic", "dark"],
         ["17x64x48", "8x17x64x48"],
     ]
@@ -76,8 +154,14 @@ class DecodeHeatmaps(common.KernelSuite):
         dims = tuple(int(v) for v in shape.split("x"))
         h = common.heatmaps(dims)
         r = None if refine == "none" else refine
-        self._start(impl, ("decode", impl, refine, shape),
-                    lambda: decode_heatmaps(h, refine=r))
+        if impl == "mmpose":
+            if refine == "quadratic":
+                raise NotImplementedError("mmpose has no quadratic refinement")
+            cv2 = common.require_peer("cv2") if refine == "dark" else None
+            fn = lambda: mmpose_decode(h, refine, cv2)  # noqa: E731
+        else:
+            fn = lambda: decode_heatmaps(h, refine=r)  # noqa: E731
+        self._start(impl, ("decode", impl, refine, shape), fn)
 
     def time_decode_heatmaps(self, impl, refine, shape):
         self.fn()

@@ -3,14 +3,25 @@
 The ``impl`` parameter names what is timed: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd``
 (``OptLevel.SIMD``, single-threaded), ``numpy`` (the NumPy reference, ``OptLevel.NONE``) and the
 peer: ``pycocotools`` (``COCOeval.computeOks`` on COCO objects built in memory, ``maxDets`` at the
-number of detections) and ``scipy`` (``scipy.spatial.distance.cdist``); peers are skipped when
-not installed. Sizes: ``GxD`` ground truths x detections, ``NxM`` points or poses.
+number of detections), ``scipy`` (``scipy.spatial.distance.cdist``; for ``keypoint_distances``
+one ``cdist`` per keypoint) and ``mmpose`` (mmpose's ``oks_nms`` and ``oks_iou`` restated in
+NumPy: a Python loop over candidates, as mmpose runs it; mmpose itself is not a dependency);
+peers are skipped when not installed. Sizes: ``GxD`` ground truths x detections, ``NxM``
+points or poses.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from wasmpose._peers import coco_oks
-from wasmpose.keypoints import keypoint_distances, oks, oks_nms, pairwise_distances
+from wasmpose.keypoints import (
+    COCO_SIGMAS,
+    keypoint_distances,
+    oks,
+    oks_nms,
+    pairwise_distances,
+)
 
 from . import common
 
@@ -64,31 +75,77 @@ class PairwiseDistances(common.KernelSuite):
 
 
 class KeypointDistances(common.KernelSuite):
-    """``keypoint_distances`` of (N, 17, 2) and (M, 17, 2) poses."""
+    """``keypoint_distances`` of (N, 17, 2) and (M, 17, 2) poses vs 17 ``cdist`` calls."""
 
-    params = [IMPLS, ["20x100", "100x100"]]
+    params = [IMPLS + ["scipy"], ["20x100", "100x100"]]
     param_names = ["impl", "size"]
 
     def setup(self, impl, size):
         n, m = _sizes(size)
         a = common.pose_scene(n, m)[1][..., :2]
         b = common.pose_scene(n, m)[0][..., :2]
-        fn = lambda: keypoint_distances(a, b)  # noqa: E731
+        if impl == "scipy":
+            cdist = common.require_peer("scipy.spatial.distance").cdist
+            a_k = [np.ascontiguousarray(a[:, k]) for k in range(a.shape[1])]
+            b_k = [np.ascontiguousarray(b[:, k]) for k in range(b.shape[1])]
+            fn = lambda: np.stack([cdist(p, q) for p, q in zip(a_k, b_k, strict=True)],  # noqa: E731
+                                  axis=-1)
+        else:
+            fn = lambda: keypoint_distances(a, b)  # noqa: E731
         self._start(impl, ("keypoint_distances", impl, size), fn)
 
     def time_keypoint_distances(self, impl, size):
         self.fn()
 
 
+def _mmpose_oks_iou(g, d, a_g, a_d, sigmas=COCO_SIGMAS):
+    """mmpose's ``oks_iou`` on flat (x, y, v) rows: a Python loop over the candidates ``d``."""
+    variances = (sigmas * 2) ** 2
+    xg, yg = g[0::3], g[1::3]
+    ious = np.zeros(len(d), dtype=np.float32)
+    for n_d in range(len(d)):
+        dx = d[n_d, 0::3] - xg
+        dy = d[n_d, 1::3] - yg
+        e = (dx**2 + dy**2) / variances / ((a_g + a_d[n_d]) / 2 + np.spacing(1)) / 2
+        ious[n_d] = np.sum(np.exp(-e)) / len(e)
+    return ious
+
+
+def mmpose_oks_nms(poses, scores, areas, thr=0.9):
+    """mmpose's ``oks_nms`` on (P, K, 2) poses (flattened to mmpose's (x, y, v) rows)."""
+    kpts = np.concatenate([poses, np.ones((*poses.shape[:2], 1))], axis=-1).reshape(
+        len(poses), -1)
+    order = scores.argsort()[::-1]
+    keep = []
+    while len(order) > 0:
+        i = order[0]
+        keep.append(i)
+        ovr = _mmpose_oks_iou(kpts[i], kpts[order[1:]], areas[i], areas[order[1:]])
+        order = order[np.where(ovr <= thr)[0] + 1]
+    return np.array(keep)
+
+
 class OksNms(common.KernelSuite):
     """``oks_nms`` (threshold 0.9) of 100 and 1000 candidate poses around 10 people."""
 
-    params = [IMPLS, [100, 1000]]
+    params = [IMPLS + ["mmpose"], [100, 1000]]
     param_names = ["impl", "poses"]
 
     def setup(self, impl, poses):
         p, s, a = common.pose_crowd(poses)
-        fn = lambda: oks_nms(p, s, a)  # noqa: E731
+        if impl == "mmpose":
+            if poses > 100:
+                raise NotImplementedError("mmpose's per-candidate loop takes seconds at 1000")
+            key = ("oks_nms-verify", poses)
+            if key not in common.WARMED:
+                got, want = mmpose_oks_nms(p, s, a), oks_nms(p, s, a)
+                if not np.array_equal(got, want):
+                    raise RuntimeError(f"mmpose-style oks_nms kept {got.tolist()}, "
+                                       f"oks_nms {want.tolist()}")
+                common.WARMED.add(key)
+            fn = lambda: mmpose_oks_nms(p, s, a)  # noqa: E731
+        else:
+            fn = lambda: oks_nms(p, s, a)  # noqa: E731
         self._start(impl, ("oks_nms", impl, poses), fn)
 
     def time_oks_nms(self, impl, poses):

@@ -13,7 +13,16 @@ frame loop's memory.
 ``LoadWeights``
     a 256 MiB ``.safetensors`` file (16 float32 tensors, written in setup to a temporary
     directory): ``load_weights`` memory-mapped, ``load_weights(mmap=False)`` (read into memory)
-    and ``safetensors.numpy.load_file`` (the peer, which reads too).
+    and ``safetensors.numpy.load_file`` (the peer, which reads too); time and peak memory.
+``AlignedEmpty``
+    ``aligned_empty`` (+ ``is_aligned``, the check callers make) beside ``np.empty``.
+``PoolCalls``
+    ``borrow`` (a ``with`` block) beside the ``acquire``/``release`` pair it wraps,
+    ``stats()`` and ``default_pool()``.
+``Ring``
+    ``RingBuffer.push`` and ``latest(16)`` of a (17, 2) pose and of a 256x256 RGB frame, beside
+    the NumPy ways: a history array shifted with ``np.roll``, and a ``collections.deque``
+    (``maxlen``) stacked with ``np.stack``.
 ``FrameLoop``, ``FramePoolHeld``, ``FrameTime``
     ``to_tensor -> normalize -> threshold`` over 1080p frames, outputs from a pool or from
     ``np.empty``: peak RSS (``peakmem_``) and the bytes the pool holds (``track_``) after 1
@@ -29,6 +38,7 @@ prints the resident memory along the way.
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import os
 import shutil
@@ -39,7 +49,15 @@ import numpy as np
 
 from wasmpose._bench import measure
 from wasmpose.image import normalize, threshold, to_tensor
-from wasmpose.memory import Arena, BufferPool, load_weights
+from wasmpose.memory import (
+    Arena,
+    BufferPool,
+    RingBuffer,
+    aligned_empty,
+    default_pool,
+    is_aligned,
+    load_weights,
+)
 
 from . import common
 
@@ -122,6 +140,86 @@ class ArenaAlloc:
             np.empty((64, 64), np.float32)
 
 
+class AlignedEmpty:
+    """``aligned_empty`` + ``is_aligned`` beside ``np.empty`` (no touch)."""
+
+    params = [["wasmpose", "numpy"], ["1K", "1M", "64M"]]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        self.n = SIZES[size] // 4
+
+    def time_empty(self, impl, size):
+        if impl == "wasmpose":
+            is_aligned(aligned_empty(self.n, np.float32))
+        else:
+            np.empty(self.n, np.float32)
+
+
+class PoolCalls:
+    """``borrow`` beside ``acquire`` + ``release`` (a 640x480 float32 buffer), ``stats()`` and
+    ``default_pool()`` on a pool that has served a few requests."""
+
+    params = [["borrow", "acquire_release", "stats", "default_pool"]]
+    param_names = ["call"]
+
+    def setup(self, call):
+        self.pool = pool = _pool(480 * 640 * 4)
+        shape = (480, 640)
+
+        def borrow():
+            with pool.borrow(shape) as b:
+                return b
+
+        self.fn = {
+            "borrow": borrow,
+            "acquire_release": lambda: pool.release(pool.acquire(shape)),
+            "stats": pool.stats,
+            "default_pool": default_pool,
+        }[call]
+        self.fn()
+
+    def time_call(self, call):
+        self.fn()
+
+
+RING_ITEMS = {"17x2": ((17, 2), np.float64), "256x256x3": ((256, 256, 3), np.uint8)}
+RING_CAPACITY = 16
+
+
+class Ring:
+    """A history of the last 16 items: push one item, read all 16 oldest first."""
+
+    params = [["wasmpose", "numpy-roll", "deque"], list(RING_ITEMS)]
+    param_names = ["impl", "item"]
+
+    def setup(self, impl, item):
+        shape, dtype = RING_ITEMS[item]
+        self.x = np.ones(shape, dtype)
+        if impl == "wasmpose":
+            ring = RingBuffer(RING_CAPACITY, shape, dtype)
+            self.push, self.latest = ring.push, ring.latest
+        elif impl == "numpy-roll":
+            hist = np.zeros((RING_CAPACITY, *shape), dtype)
+
+            def push(x):
+                hist[:] = np.roll(hist, -1, axis=0)
+                hist[-1] = x
+
+            self.push, self.latest = push, hist.copy
+        else:
+            dq = collections.deque(maxlen=RING_CAPACITY)
+            self.push, self.latest = dq.append, lambda: np.stack(dq)
+        for _ in range(RING_CAPACITY):
+            self.push(self.x)
+
+    def time_push(self, impl, item):
+        self.push(self.x)
+
+    def time_latest(self, impl, item):
+        self.latest()
+
+
 # -- weights ------------------------------------------------------------------------------------
 _WEIGHTS: dict = {}
 
@@ -166,9 +264,16 @@ class LoadWeights:
         else:
             mm = impl == "mmap"
             self.fn = lambda: load_weights(self.path, mmap=mm)
-        self.fn()  # the file is in the page cache for every impl
+        # the file is in the page cache for every impl; read in 1 MiB chunks so that the peak
+        # memory of setup (which peakmem_load counts too) stays small
+        with open(self.path, "rb", buffering=0) as f:
+            while f.read(MIB):
+                pass
 
     def time_load(self, impl):
+        self.fn()
+
+    def peakmem_load(self, impl):
         self.fn()
 
 

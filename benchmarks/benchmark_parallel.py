@@ -16,6 +16,12 @@ taken seconds apart on the same (shared, noisy) machine:
     a 3-stage pipeline over 200 frames vs its slowest stage alone; target <= 1.15.
 ``ExecutorTaskOverhead.track_per_task_us``
     per-task cost of ``BatchExecutor`` on threads and on an in-process Dask ``LocalCluster``.
+
+``ExecutorMap`` times real work through ``BatchExecutor.map`` (grayscale of 64 VGA frames in
+batches of 8) on both backends beside a plain loop; ``AdaptiveBatcherRun`` puts 2000 requests
+through a model stand-in with ``AdaptiveBatcher`` and with fixed-size ``DynamicBatcher`` objects
+(time, mean batch size and p95 latency from ``stats()``); ``ThreadCount`` times
+``optimal_thread_count`` and ``set_thread_count``.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ from wasmpose import opt_level
 from wasmpose.cpu import serial_kernels
 from wasmpose.image import grayscale, otsu_threshold, threshold
 from wasmpose.parallel import (
+    AdaptiveBatcher,
     BatchExecutor,
     DynamicBatcher,
     Pipeline,
     optimal_thread_count,
     parallel_map,
+    set_thread_count,
 )
 
 from . import common
@@ -339,3 +347,89 @@ class ExecutorMapBatches(_Suite):
 
     def time_64_frames_in_batches_of_8(self, impl):
         self._run(impl)
+
+
+class ExecutorMap(_Suite):
+    """Grayscale of 64 640x480 frames: ``BatchExecutor.map`` in batches of 8 on threads and
+    on Dask (in-process ``LocalCluster``), beside a sequential loop of the serial kernel."""
+
+    params = [["sequential", "threads", "dask"]]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        frames = _frames_vga()
+        with opt_level("simd"):
+            grayscale(frames[0])  # compile or load: never timed
+        if impl == "sequential":
+            def run():
+                with opt_level("simd"):
+                    return [grayscale(f) for f in frames]
+        else:
+            ex = _executor(impl)
+            ex.map(grayscale, frames[:2])
+
+            def run():
+                return ex.map(grayscale, frames, batch_size=8)
+        self.run = run
+
+    def time_grayscale_64_frames(self, impl):
+        self.run()
+
+
+def _model(items):
+    """A stand-in for a batched model call: 1 ms + 0.05 ms per item, GIL released."""
+    time.sleep(0.001 + 0.00005 * len(items))
+    return items
+
+
+_BATCHERS = {
+    "adaptive": lambda: AdaptiveBatcher(_model, target_latency_ms=50, max_queue_size=4000),
+    "dynamic-8": lambda: DynamicBatcher(_model, max_batch_size=8, max_wait_ms=5,
+                                        max_queue_size=4000),
+    "dynamic-64": lambda: DynamicBatcher(_model, max_batch_size=64, max_wait_ms=5,
+                                         max_queue_size=4000),
+}
+
+
+class AdaptiveBatcherRun(_Suite):
+    """2000 requests from 4 producer threads through a batched model stand-in (1 ms + 0.05 ms
+    per item): ``AdaptiveBatcher`` (p95 target 50 ms, starting at batch size 1) beside
+    ``DynamicBatcher`` at fixed sizes 8 and 64."""
+
+    params = [list(_BATCHERS)]
+    param_names = ["impl"]
+    requests = 2000
+
+    def _stats(self, impl):
+        with _BATCHERS[impl]() as b:
+            _produce(b, 4, self.requests // 4)
+        return b.stats()
+
+    def time_2000_requests(self, impl):
+        self._stats(impl)
+
+    def track_p95_latency_ms(self, impl):
+        return self._stats(impl).latency_p95_ms
+
+    track_p95_latency_ms.unit = "ms"
+
+    def track_mean_batch_size(self, impl):
+        return self._stats(impl).mean_batch_size
+
+    track_mean_batch_size.unit = "requests"
+
+
+class ThreadCount:
+    """``optimal_thread_count()`` (the affinity mask, read each call) and
+    ``set_thread_count(n)`` with a restore."""
+
+    params = [["optimal_thread_count", "set_thread_count"]]
+    param_names = ["call"]
+
+    def setup(self, call):
+        n = optimal_thread_count()
+        self.fn = (optimal_thread_count if call == "optimal_thread_count"
+                   else lambda: set_thread_count(set_thread_count(n)))
+
+    def time_call(self, call):
+        self.fn()

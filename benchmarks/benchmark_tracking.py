@@ -1,12 +1,23 @@
-"""Benchmarks of :mod:`wasmpose.tracking`: one ``PoseTracker.update`` per sample.
+"""Benchmarks of :mod:`wasmpose.tracking`: ``PoseTracker.update``, ``Track.history`` and
+``OneEuroFilter.filter``, one call per sample.
 
-``impl``: ``wasmpose`` (``OptLevel.FULL``: the compiled OKS matrix), ``numpy`` (``OptLevel.NONE``:
-its NumPy reference). Each sample feeds the next frame of people walking
-(:func:`common.walking_people`, 200 frames played forwards then backwards, so that motion stays
-continuous), so the tracker always matches live tracks.
+``PoseTrackerUpdate``: ``impl`` is ``wasmpose`` (``OptLevel.FULL``: the compiled OKS matrix) or
+``numpy`` (``OptLevel.NONE``: its NumPy reference). Each sample feeds the next frame of people
+walking (:func:`common.walking_people`, 200 frames played forwards then backwards, so that
+motion stays continuous), so the tracker always matches live tracks. ``time_history`` reads one
+track's last 16 poses.
+
+``OneEuro``: ``wasmpose`` is ``OneEuroFilter.filter`` on the whole array (checks included);
+``numpy`` the same formula on arrays without any checks; ``python`` the scalar filter of the
+1-euro reference code (Casiez et al.), one object per coordinate, as pose code that filters
+keypoint by keypoint does.
 """
 
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from wasmpose.tracking import OneEuroFilter, PoseTracker
 
@@ -32,9 +43,90 @@ class PoseTrackerUpdate(common.KernelSuite):
             self.frame += 1
 
         self._start(impl, ("tracker", impl, people, smoothing), step)
-        # prime with live tracks: the first update has none to match (another code path, and
-        # the first matching update compiles its kernel), so a timed call never sees either
-        step()
+        # prime with live tracks whose histories are full (16 poses): the first update has
+        # none to match (another code path, and the first matching update compiles its
+        # kernel), so a timed call never sees either
+        for _ in range(16):
+            step()
 
     def time_update(self, impl, people, smoothing):
+        self.fn()
+
+    def time_history(self, impl, people, smoothing):
+        self.tracker.track(int(self.tracker.ids[0])).history()
+
+
+def _alpha(te, cutoff):
+    r = 2 * math.pi * cutoff * te
+    return r / (r + 1)
+
+
+class _ScalarOneEuro:
+    """The 1-euro filter of one scalar, as in the reference code (time step ``te`` fixed)."""
+
+    def __init__(self, x0, min_cutoff, beta, d_cutoff=1.0):
+        self.x, self.dx = x0, 0.0
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+
+    def __call__(self, x, te):
+        a_d = _alpha(te, self.d_cutoff)
+        dx = a_d * (x - self.x) / te + (1 - a_d) * self.dx
+        a = _alpha(te, self.min_cutoff + self.beta * abs(dx))
+        self.x = a * x + (1 - a) * self.x
+        self.dx = dx
+        return self.x
+
+
+def _numpy_one_euro(min_cutoff, beta, d_cutoff=1.0):
+    """The 1-euro formula on arrays, no checks; returns ``step(x, te)``."""
+    state = {}
+
+    def step(x, te):
+        if not state:
+            state.update(x=x, dx=np.zeros_like(x))
+            return x
+        a_d = 1 / (1 + 1 / (2 * np.pi * d_cutoff * te))
+        dx = a_d * (x - state["x"]) / te + (1 - a_d) * state["dx"]
+        a = 1 / (1 + 1 / (2 * np.pi * (min_cutoff + beta * np.abs(dx)) * te))
+        state["x"] = a * x + (1 - a) * state["x"]
+        state["dx"] = dx
+        return state["x"]
+
+    return step
+
+
+class OneEuro(common.KernelSuite):
+    """One ``filter`` step at 30 frames per second of one pose (17, 2) or ten (10, 17, 2)."""
+
+    params = [["wasmpose", "numpy", "python"], ["17x2", "10x17x2"]]
+    param_names = ["impl", "shape"]
+
+    def setup(self, impl, shape):
+        people = 1 if shape == "17x2" else 10
+        poses = common.walking_people(people, 200)[0]
+        frames = poses[:, 0] if shape == "17x2" else poses
+        te = 1 / 30
+        self.frame = 0
+
+        if impl == "wasmpose":
+            f = OneEuroFilter(min_cutoff=1.0, beta=0.01)
+            call = lambda x, i: f.filter(x, i * te)  # noqa: E731
+        elif impl == "numpy":
+            step = _numpy_one_euro(1.0, 0.01)
+            call = lambda x, i: step(x, te)  # noqa: E731
+        else:
+            filters = [_ScalarOneEuro(v, 1.0, 0.01) for v in frames[0].ravel().tolist()]
+
+            def call(x, i):
+                return [f(v, te) for f, v in zip(filters, x.ravel().tolist(), strict=True)]
+
+        def fn():
+            i = self.frame % 398  # ping-pong over the 200 frames, as PoseTrackerUpdate
+            self.frame += 1
+            return call(frames[i if i < 200 else 398 - i], self.frame)
+
+        fn()  # the first call only stores the sample: never timed
+        self._start(impl, ("one_euro", impl, shape), fn)
+
+    def time_filter(self, impl, shape):
         self.fn()
