@@ -607,6 +607,14 @@ def _prefix(hist, pre):
 
 
 @njit(**_SERIAL)
+def _kl_scratch(nb):
+    """The scratch arrays of one KL search over histograms of ``nb`` bins (see _window_kl)."""
+    return (np.empty(2 * nb, np.int64), np.empty(nb + 1, np.float32), np.empty(nb, np.float32),
+            np.empty(_MEMO * _MEMO, np.float32), np.zeros(_MEMO * _MEMO, np.int64),
+            np.empty((_STACK, 3), np.float64))
+
+
+@njit(**_SERIAL)
 def entropy_kl_serial(hists, qbins, kl):
     """KL divergence of every candidate window of every histogram, as ``_reference.entropy_kl``.
 
@@ -616,12 +624,7 @@ def entropy_kl_serial(hists, qbins, kl):
     nw = kl.shape[1]
     half = qbins // 2
     pre = np.empty((3, nb + 1), np.int64)
-    pc = np.empty(2 * nb, np.int64)
-    ps = np.empty(nb + 1, np.float32)
-    r = np.empty(nb, np.float32)
-    memo = np.empty(_MEMO * _MEMO, np.float32)
-    seen = np.zeros(_MEMO * _MEMO, np.int64)
-    stack = np.empty((_STACK, 3), np.float64)
+    pc, ps, r, memo, seen, stack = _kl_scratch(nb)
     for c in range(nc):
         _prefix(hists[c], pre)
         for w in range(nw):
@@ -642,12 +645,7 @@ def entropy_kl_parallel(hists, qbins, kl):
     nt = nc * nw
     shares = min(nt, 64)
     for b in prange(shares):
-        pc = np.empty(2 * nb, np.int64)
-        ps = np.empty(nb + 1, np.float32)
-        r = np.empty(nb, np.float32)
-        memo = np.empty(_MEMO * _MEMO, np.float32)
-        seen = np.zeros(_MEMO * _MEMO, np.int64)
-        stack = np.empty((_STACK, 3), np.float64)
+        pc, ps, r, memo, seen, stack = _kl_scratch(nb)
         for t in range(b, nt, shares):
             c = t // nw
             w = t - c * nw
