@@ -144,6 +144,8 @@ def test_timeout_while_processing_and_while_queued():
         for f in (running, queued):
             with pytest.raises(BatchTimeoutError, match="within timeout_ms=50"):
                 f.result(WAIT)
+        # "b" timed out while queued: it no longer counts as waiting
+        assert b.queue_size == b.stats().queue_size == 0
         gate.set()
         assert b.submit("c").result(WAIT) == "c"
     s = b.stats()

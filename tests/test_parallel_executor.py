@@ -157,6 +157,10 @@ def test_progress(capsys):
     with BatchExecutor(workers=2) as ex:
         assert ex.map(abs, range(-3, 3), progress=True) == [3, 2, 1, 0, 1, 2]
     assert "6/6" in capsys.readouterr().err
+    with BatchExecutor(workers=2) as ex:  # map_batches counts batches
+        assert len(ex.map_batches(_rows, _frames(5), batch_size=2, progress=True)) == 5
+    err = capsys.readouterr().err
+    assert "3/3" in err and "batch" in err
 
 
 def test_argument_errors(monkeypatch):

@@ -56,12 +56,12 @@ __all__ = [
 # cores to itself (camera decode, the model's own threads, other processes): when another thread
 # keeps a core busy, an OpenMP region waits for its preempted worker, a time slice each time,
 # while TBB's calling thread takes the work over. Measured at load average 5 on 2 cores
-# (docs/index.md): grayscale of a 1080p frame at OptLevel.FULL, median of 40 calls, 16 ms with
-# OpenMP against 0.31 ms with TBB (0.34 ms single-threaded). OpenMP starts a region faster on an
-# idle machine (TBB was 20-50% slower on 1M-element and 640x480 calls there), so it stays
-# second. TBB comes with the extra ``wasmpose[tbb]`` (also in ``[demo]``). A user's own
-# NUMBA_THREADING_LAYER(_PRIORITY) setting wins. This only sets configuration; the layer is
-# loaded on the first parallel call.
+# (docs/cpu.md, with the command): grayscale of a 1080p frame at OptLevel.FULL, median of 40
+# calls, 16 ms with OpenMP against 0.31 ms with TBB (0.34 ms single-threaded). OpenMP starts a
+# region faster on an idle machine (it was 1.5-1.75x faster on 1M-element and 640x480 calls
+# there, docs/performance.md), so it stays second. TBB comes with the extra ``wasmpose[tbb]``
+# (also in ``[demo]``). A user's own NUMBA_THREADING_LAYER(_PRIORITY) setting wins. This only
+# sets configuration; the layer is loaded on the first parallel call.
 # ---------------------------------------------------------------------------------------------
 if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
     numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
@@ -74,7 +74,7 @@ _workqueue_lock = threading.Lock()
 def threading_layer() -> str:
     """Name of Numba's threading layer, loading it if no parallel kernel has run yet.
 
-    wasmpose asks Numba for ``omp``, then ``tbb``, then ``workqueue`` unless
+    wasmpose asks Numba for ``tbb``, then ``omp``, then ``workqueue`` unless
     ``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY`` is set.
 
     Returns

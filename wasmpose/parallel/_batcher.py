@@ -209,7 +209,7 @@ class DynamicBatcher:
 
     @property
     def queue_size(self) -> int:
-        """Requests waiting for a batch now."""
+        """Requests waiting for a batch now (the figure ``stats().queue_size`` reports)."""
         return len(self._queue)
 
     @property
@@ -461,7 +461,7 @@ class DynamicBatcher:
             counts = (self._submitted, self._completed, self._failed, self._timed_out,
                       self._rejected, self._batches)
             mean = self._batched / self._batches if self._batches else 0.0
-            queued = sum(1 for r in self._queue if not r.done)
+            queued = len(self._queue)  # resolved requests never stay queued
         if lat.size:
             p50, p95, p99 = (float(v) * 1e3 for v in np.percentile(lat, [50, 95, 99]))
         else:

@@ -224,7 +224,8 @@ class BatchExecutor:
             items = list(items)
             k = batch_size or max(1, -(-len(items) // (4 * self.workers)))
             args = [(fn, items[s:s + k], s) for s in range(0, len(items), k)]
-            parts = self._submit_dask(_run_batch, args, progress, _WHAT, [len(a[1]) for a in args])
+            parts = self._submit_dask(_run_batch, args, progress, _WHAT,
+                                      [len(a[1]) for a in args], "item")
             return [r for part in parts for r in part]
         return self._run_threads(MapRun(fn, items, workers=self.workers, chunk_size=batch_size,
                                         ordered=True, return_exceptions=False, progress=progress,
@@ -286,13 +287,14 @@ class BatchExecutor:
         groups = [(s, arrays[s:s + batch_size]) for s in starts]
         if self.backend == "dask":
             parts = self._submit_dask(_batch_task, [(fn, g, s) for s, g in groups], progress,
-                                      _WHAT_BATCHES, [1] * len(groups))
+                                      _WHAT_BATCHES, [1] * len(groups), "batch")
         else:
             pool = self.pool
             run = MapRun(lambda g: _stack_and_call(fn, g[1], pool), groups,
                          workers=self.workers, chunk_size=1, ordered=True,
                          return_exceptions=False, progress=progress, what=_WHAT_BATCHES,
-                         label=lambda k: _batch_label(k * batch_size, len(groups[k][1])))
+                         label=lambda k: _batch_label(k * batch_size, len(groups[k][1])),
+                         unit="batch")
             parts = self._run_threads(run)
         return [r for part in parts for r in part]
 
@@ -305,11 +307,11 @@ class BatchExecutor:
         return run_map(run, lambda target: pool.submit(target), lambda fut: fut.result())
 
     def _submit_dask(self, task: Callable, args: list, progress: bool, what: str,
-                     steps: list[int]) -> list:
+                     steps: list[int], unit: str) -> list:
         """Run ``task(*a)`` for each ``a`` of ``args`` on the cluster; the results in order,
         or the first failure in order (the tasks after it cancelled). The progress bar
-        advances ``steps[i]`` when task ``i`` is done."""
-        bar = progress_bar(progress, sum(steps), what)
+        advances ``steps[i]`` ``unit``s when task ``i`` is done."""
+        bar = progress_bar(progress, sum(steps), what, unit)
         try:
             client = self._client
             futures = [client.submit(task, *a, pure=False) for a in args]

@@ -41,7 +41,7 @@ class MapRun:
 
     def __init__(self, fn: Callable, items: Iterable, *, workers: int, chunk_size: int | None,
                  ordered: bool, return_exceptions: bool, progress: bool, what: str,
-                 label: Callable[[int], str] = "item {}".format) -> None:
+                 label: Callable[[int], str] = "item {}".format, unit: str = "item") -> None:
         self.fn = fn
         self.label = label  # names item i in the note a failure gets
         try:
@@ -53,7 +53,7 @@ class MapRun:
         self.chunk_size = chunk_size
         self.ordered = ordered
         self.return_exceptions = return_exceptions
-        self.bar = progress_bar(progress, self.total, what)  # ImportError before any work
+        self.bar = progress_bar(progress, self.total, what, unit)  # ImportError before any work
         self.what = what
         self.lock = threading.Lock()
         self.cursor = 0  # index of the next unclaimed item

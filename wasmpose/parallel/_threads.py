@@ -108,10 +108,10 @@ def check_items(items):
     return items
 
 
-def check_batch_results(out, expected: int, fn: str, unit: str) -> int:
-    """``len(out)`` if a batch function's result ``out`` holds ``expected`` results, else
-    TypeError (no length) or ValueError (another length), naming ``fn`` and the batch's
-    ``unit`` ("requests", "items")."""
+def check_batch_results(out, expected: int, fn: str, unit: str) -> None:
+    """TypeError (no length) or ValueError (another length) unless a batch function's result
+    ``out`` holds ``expected`` results, naming ``fn`` and the batch's ``unit`` ("requests",
+    "items")."""
     try:
         n = len(out)
     except TypeError:
@@ -119,7 +119,6 @@ def check_batch_results(out, expected: int, fn: str, unit: str) -> int:
                         f"{expected} results") from None
     if n != expected:
         raise ValueError(f"{fn}: returned {n} results for a batch of {expected} {unit}")
-    return n
 
 
 def add_note(exc: BaseException, note: str) -> None:
@@ -137,8 +136,9 @@ def add_note(exc: BaseException, note: str) -> None:
         notes.append(note)
 
 
-def progress_bar(progress: bool, total: int | None, desc: str):
-    """A tqdm bar when ``progress`` is true, else ``None``; ``ImportError`` if tqdm is missing."""
+def progress_bar(progress: bool, total: int | None, desc: str, unit: str = "item"):
+    """A tqdm bar counting ``unit``s when ``progress`` is true, else ``None``; ``ImportError``
+    if tqdm is missing."""
     if not progress:
         return None
     try:
@@ -148,4 +148,4 @@ def progress_bar(progress: bool, total: int | None, desc: str):
             "progress=True needs tqdm, which is not installed: "
             "pip install tqdm (or pip install 'wasmpose[progress]')"
         ) from exc
-    return tqdm(total=total, desc=desc, unit="item")
+    return tqdm(total=total, desc=desc, unit=unit)
