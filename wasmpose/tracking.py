@@ -15,13 +15,19 @@ import math
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.keypoints import COCO_SIGMAS, _oks_mean_area, _per_item, _points, _variances
+from wasmpose.keypoints import (
+    _COORDS,
+    COCO_SIGMAS,
+    _oks_mean_area,
+    _per_item,
+    _points,
+    _variances,
+)
 from wasmpose.memory import RingBuffer
 
 __all__ = ["OneEuroFilter", "PoseTracker", "Track"]
 
 _F64 = np.dtype(np.float64)
-_NUMERIC = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
 
 
 def _positive(x, name, *, allow_zero=False):
@@ -124,7 +130,7 @@ class OneEuroFilter:
         ValueError
             ``x`` changed shape or has non-finite values, or ``t`` does not increase.
         """
-        x = _checks.as_array(x, "x", _NUMERIC).astype(_F64)  # a copy: never aliases the caller
+        x = _checks.as_array(x, "x", _COORDS).astype(_F64)  # a copy: never aliases the caller
         if not np.isfinite(x).all():
             raise ValueError(f"x: expected finite values, got {int((~np.isfinite(x)).sum())} "
                              "non-finite value(s)")
