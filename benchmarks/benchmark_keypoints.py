@@ -82,8 +82,8 @@ class KeypointDistances(common.KernelSuite):
 
     def setup(self, impl, size):
         n, m = _sizes(size)
-        a = common.pose_scene(n, m)[1][..., :2]
-        b = common.pose_scene(n, m)[0][..., :2]
+        dt, gt = common.pose_scene(n, m)[:2]
+        a, b = gt[..., :2], dt[..., :2]
         if impl == "scipy":
             cdist = common.require_peer("scipy.spatial.distance").cdist
             a_k = [np.ascontiguousarray(a[:, k]) for k in range(a.shape[1])]

@@ -15,13 +15,19 @@ import math
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.keypoints import COCO_SIGMAS, _oks_mean_area, _per_item, _points, _variances
+from wasmpose.keypoints import (
+    _COORDS,
+    COCO_SIGMAS,
+    _oks_mean_area,
+    _per_item,
+    _points,
+    _variances,
+)
 from wasmpose.memory import RingBuffer
 
 __all__ = ["OneEuroFilter", "PoseTracker", "Track"]
 
 _F64 = np.dtype(np.float64)
-_NUMERIC = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
 
 
 def _positive(x, name, *, allow_zero=False):
@@ -124,7 +130,7 @@ class OneEuroFilter:
         ValueError
             ``x`` changed shape or has non-finite values, or ``t`` does not increase.
         """
-        x = _checks.as_array(x, "x", _NUMERIC).astype(_F64)  # a copy: never aliases the caller
+        x = _checks.as_array(x, "x", _COORDS).astype(_F64)  # a copy: never aliases the caller
         if not np.isfinite(x).all():
             raise ValueError(f"x: expected finite values, got {int((~np.isfinite(x)).sum())} "
                              "non-finite value(s)")
@@ -169,7 +175,7 @@ class Track:
     """
 
     __slots__ = ("id", "first_frame", "last_frame", "hits", "last_pose", "area", "score",
-                 "_history", "_smooth")
+                 "_history", "_smooth", "_smooth_t")
 
     def __init__(self, track_id, frame, pose_shape, history):
         self.id = track_id
@@ -177,7 +183,8 @@ class Track:
         self.hits = 0
         self.last_pose, self.area, self.score = None, 0.0, 0.0
         self._history = RingBuffer(history, pose_shape, _F64)
-        self._smooth = None  # the 1-euro filter's (x_hat, dx_hat, t) once it has run
+        self._smooth = None  # the 1-euro filter's state [x_hat, dx_hat] once it has run
+        self._smooth_t = None  # and the time of that state
 
     def _observe(self, frame, pose, area, score, shown):
         """Record a matched ``pose``; ``shown`` (it, or it smoothed) goes into the history."""
@@ -398,19 +405,20 @@ class PoseTracker:
         return owner
 
     def _smooth(self, owner, poses, t):
-        """``poses`` with (x, y) run through each pose's track's 1-euro filter (one step for
-        all tracks: their filter states live on the tracks)."""
-        xy = poses[:, :, :2]
-        x_hat = xy.copy()  # a track's first pose passes unchanged
-        dx_hat = np.zeros_like(xy)
+        """``poses`` with (x, y) run through each pose's track's 1-euro filter: one vectorised
+        step for every track that has filtered before (a track keeps its filter state
+        ``(x_hat, dx_hat)`` and time); a track's first pose passes unchanged."""
+        out = poses.copy()
+        xy = out[:, :, :2]  # filtered in place
+        state = np.zeros((len(owner), 2, *xy.shape[1:]))  # per pose: x_hat, dx_hat
         old = [p for p, tr in enumerate(owner) if tr._smooth is not None]
         if old:
-            x_prev, dx_prev, t_prev = zip(*(owner[p]._smooth for p in old), strict=True)
-            te = (t - np.array(t_prev))[:, None, None]
-            x_hat[old], dx_hat[old] = _one_euro_step(xy[old], np.stack(x_prev),
-                                                     np.stack(dx_prev), te, **self._smoothing)
-        for p, tr in enumerate(owner):
-            tr._smooth = (x_hat[p], dx_hat[p], t)
-        out = poses.copy()
-        out[:, :, :2] = x_hat
+            sel = old if len(old) < len(owner) else slice(None)  # all old: views, no gathers
+            prev = np.stack([owner[p]._smooth for p in old])
+            te = t - np.fromiter((owner[p]._smooth_t for p in old), _F64, len(old))
+            xy[sel], state[sel, 1] = _one_euro_step(xy[sel], prev[:, 0], prev[:, 1],
+                                                    te[:, None, None], **self._smoothing)
+        state[:, 0] = xy
+        for tr, s in zip(owner, state, strict=True):
+            tr._smooth, tr._smooth_t = s, t
         return out

@@ -41,7 +41,6 @@ COCO_SIGMAS.flags.writeable = False
 
 _F64 = np.dtype(np.float64)
 _COORDS = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
-_EPS = float(np.spacing(1.0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +318,7 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
         use = np.ascontiguousarray((vis | boxrule[:, None]).T)
         count = np.where(boxrule, k, nvis).astype(_F64)
         _OKS(out.size * k, *_planes(dt), *_planes_t(gt), use, count, boxrule, box, var,
-             area + _EPS, out)
+             area + _ref.EPS, out)
     return out
 
 
