@@ -11,12 +11,12 @@ Importing this module prints nothing and imports neither OpenCV nor PyTorch.
 from __future__ import annotations
 
 import functools
-import importlib
 
 import numpy as np
 
 from wasmpose import _data, get_opt_level, set_opt_level
 from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
+from wasmpose._peers import peer
 
 __all__ = [
     "IMAGE_SEED",
@@ -84,24 +84,20 @@ class KernelSuite:
             self._prev_level = None
 
 
-@functools.cache
 def peer_available(name: str) -> bool:
     """Whether the peer library ``name`` (``"cv2"``, ``"torch"``, ...) imports in this process.
 
     The import is attempted once (lazily, on the first call) and its outcome cached.
     """
-    try:
-        importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - any failure (missing, broken wheel) means "not there"
-        return False
-    return True
+    return peer(name) is not None
 
 
 def require_peer(name: str):
     """The peer module ``name``, or ``NotImplementedError`` (asv's "skip") if it is missing."""
-    if not peer_available(name):
+    module = peer(name)
+    if module is None:
         raise NotImplementedError(f"{name} is not installed")
-    return importlib.import_module(name)
+    return module
 
 
 WALK_SEED = 20240908

@@ -45,7 +45,8 @@ import numpy as np
 
 from wasmpose import cpu
 from wasmpose._data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
-from wasmpose._peers import opencv_blob
+from wasmpose._peers import opencv_blob, peer_versions
+from wasmpose._peers import peer as _peer
 
 __all__ = ["run", "thresholds", "measure"]
 
@@ -140,19 +141,6 @@ def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
 # ---------------------------------------------------------------------------------------------
 # Inputs (wasmpose._data, fixed seeds) and peers (imported lazily)
 # ---------------------------------------------------------------------------------------------
-_PEERS: dict[str, Any] = {}
-
-
-def _peer(name: str) -> Any | None:
-    """The module ``name`` if it imports, else ``None``; tried once per process."""
-    if name not in _PEERS:
-        try:
-            _PEERS[name] = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - missing or broken: the peer is skipped
-            _PEERS[name] = None
-    return _PEERS[name]
-
-
 # ---------------------------------------------------------------------------------------------
 # Cases
 # ---------------------------------------------------------------------------------------------
@@ -449,15 +437,7 @@ def _versions() -> dict:
         "numba": numba.__version__,
         "llvmlite": llvmlite.__version__,
     }
-    cv2 = _PEERS.get("cv2")
-    if cv2 is not None:
-        v["opencv"] = cv2.__version__
-        v["opencv_threads"] = cv2.getNumThreads()
-    torch = _PEERS.get("torch")
-    if torch is not None:
-        v["torch"] = torch.__version__
-        v["torch_threads"] = torch.get_num_threads()
-    return v
+    return v | peer_versions()
 
 
 # ---------------------------------------------------------------------------------------------

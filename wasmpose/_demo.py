@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from wasmpose import _model, cpu, memory
-from wasmpose._bench import _load_average, measure
+from wasmpose._bench import _load_average, _ratio, measure
+from wasmpose._peers import peer, peer_versions
 
 __all__ = ["main", "run", "DEFAULT_FRAMES", "DemoUnavailable"]
 
@@ -299,10 +300,6 @@ class _Stage:
                 "note": self.note}
 
 
-def _ratio(num, den):
-    return None if num is None or den is None or den <= 0 else num / den
-
-
 def _clock(fn, level=None):
     """``(fn(), seconds)``, at opt level ``level`` (default: the current one)."""
     if level is not None:
@@ -311,13 +308,6 @@ def _clock(fn, level=None):
     t0 = time.perf_counter()
     r = fn()
     return r, time.perf_counter() - t0
-
-
-def _peer_module(name: str):
-    try:
-        return __import__(name)
-    except Exception:  # noqa: BLE001 - missing or broken: the peer is skipped
-        return None
 
 
 def _sigmoid_chw(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -461,7 +451,7 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
 
     video, boxes, what = _video(frames, synthetic)
     source = _SyntheticSource(boxes) if synthetic else _ModelSource(model, quiet=False)
-    cv2, torch = _peer_module("cv2"), _peer_module("torch")
+    cv2, torch = peer("cv2"), peer("torch")
     p(f"wasmpose {__version__} demo: {frames} frames of {what} with a camera pan, 256x256")
     p(f"heatmaps from {source.name}")
     pipeline = _Pipeline(source, cv2, torch)
@@ -492,14 +482,14 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
                 "threading_layer": cpu.threading_layer(),
                 "load_average": _load_average()},
         "kernel_variants": cpu.kernel_variants(),
-        "versions": _versions(cv2, torch),
+        "versions": _versions(),
         "notes": pipeline.notes,
         "per_frame": per_frame,
     }
     report["pipeline_ms"] = _pipeline_totals(report["stages"])
     report["notes"].extend(_busy_note(report))
     missing = [name for name, module in (("OpenCV", cv2), ("PyTorch", torch),
-                                         ("pycocotools", _peer_module("pycocotools")))
+                                         ("pycocotools", peer("pycocotools")))
                if module is None]
     if missing:
         report["notes"].append(f"not installed, so not compared: {', '.join(missing)}")
@@ -563,7 +553,7 @@ def _error_summary(per_frame: list) -> dict:
             "well_seen_per_frame": statistics.median(len(r["well_seen"]) for r in per_frame)}
 
 
-def _versions(cv2, torch) -> dict:
+def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     import numba
@@ -574,13 +564,7 @@ def _versions(cv2, torch) -> dict:
             v[name] = version(name)
         except PackageNotFoundError:
             pass
-    if cv2 is not None:
-        v["opencv"] = cv2.__version__
-        v["opencv_threads"] = cv2.getNumThreads()
-    if torch is not None:
-        v["torch"] = torch.__version__
-        v["torch_threads"] = torch.get_num_threads()
-    return v
+    return v | peer_versions()
 
 
 def _json_default(o):

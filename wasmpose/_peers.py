@@ -4,10 +4,38 @@ suite and the tests, so every comparison uses the same peer call."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+
+@functools.cache
+def peer(name: str) -> Any | None:
+    """The module ``name`` (``"cv2"``, ``"torch"``, ``"scipy.spatial.distance"``, ...) if it
+    imports, else ``None``; tried once per process, on the first call."""
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - missing or broken (a bad wheel): the peer is skipped
+        return None
+
+
+def peer_versions() -> dict:
+    """Versions and thread counts of the OpenCV and PyTorch already imported in this process."""
+    v = {}
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        v["opencv"] = cv2.__version__
+        v["opencv_threads"] = cv2.getNumThreads()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        v["torch"] = torch.__version__
+        v["torch_threads"] = torch.get_num_threads()
+    return v
 
 
 def opencv_blob(cv2, img: np.ndarray, mean, std, layout: str = "nchw"
