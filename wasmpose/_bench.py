@@ -28,6 +28,7 @@ samples: robust against interference from other processes, less optimistic than 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import importlib
@@ -82,17 +83,24 @@ class Timing:
     samples: int
 
 
-def _loop_time(fn: Callable[[], Any], loops: int) -> float:
+@contextlib.contextmanager
+def _gc_paused():
+    """The garbage collector off inside the block (as every timing of wasmpose takes it)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _loop_time(fn: Callable[[], Any], loops: int) -> float:
+    with _gc_paused():
         t0 = time.perf_counter()
         for _ in range(loops):
             fn()
         return time.perf_counter() - t0
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
