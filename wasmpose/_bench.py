@@ -46,7 +46,7 @@ import numpy as np
 
 from wasmpose import cpu
 from wasmpose._data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
-from wasmpose._peers import opencv_blob, peer_versions
+from wasmpose._peers import numpy_to_tensor, opencv_blob, peer_versions, torch_layer_norm
 from wasmpose._peers import peer as _peer
 
 __all__ = ["run", "thresholds", "measure"]
@@ -243,12 +243,7 @@ def _normalize_cases() -> Iterator[_Case]:
     def build(n):
         x = float_array(n, "float32")
         torch = _peer("torch")
-        peer = None
-        if torch is not None:
-            t = torch.from_numpy(x)
-            shape = t.shape
-            layer_norm = torch.nn.functional.layer_norm
-            peer = lambda: layer_norm(t, shape)  # noqa: E731
+        peer = None if torch is None else torch_layer_norm(torch, x)
         return _Callables(lambda: normalize(x), lambda: (x - x.mean()) / x.std(), None,
                           "torch layer_norm", peer)
 
@@ -264,15 +259,9 @@ def _to_tensor_cases() -> Iterator[_Case]:
 
     def build(n, h, w):
         img = rgb_image(h, w) if n == 0 else rgb_batch(n, h, w)
-        batch = img if img.ndim == 4 else img[None]
-        out = np.zeros((batch.shape[0], 3, h, w), np.float32)  # pages touched once, here
-
-        def numpy_formula():
-            return np.ascontiguousarray(
-                ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
-
-        c = _Callables(lambda: to_tensor(img), numpy_formula, None, "cv2.dnn blob",
-                       out=lambda: to_tensor(img, out=out))
+        out = np.zeros((max(n, 1), 3, h, w), np.float32)  # pages touched once, here
+        c = _Callables(lambda: to_tensor(img), numpy_to_tensor(img, mean, std), None,
+                       "cv2.dnn blob", out=lambda: to_tensor(img, out=out))
         cv2 = _peer("cv2")
         if cv2 is not None:
             peer = opencv_blob(cv2, img, mean, std)

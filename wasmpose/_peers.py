@@ -59,6 +59,25 @@ def opencv_blob(cv2, img: np.ndarray, mean, std, layout: str = "nchw"
     return lambda: cv2.dnn.blobFromImageWithParams(img, params)
 
 
+def numpy_to_tensor(img: np.ndarray, mean, std) -> Callable[[], np.ndarray]:
+    """The plain NumPy formula of ``to_tensor(img, mean, std)`` (NCHW): ``(x / 255 - mean) /
+    std`` in float64, cast to float32 and made C-contiguous, as the other implementations are.
+    ``img`` is (H, W, 3) or (N, H, W, 3) uint8."""
+    batch = img if img.ndim == 4 else img[None]
+    mean = np.asarray(mean, np.float64)
+    std = np.asarray(std, np.float64)
+    return lambda: np.ascontiguousarray(
+        ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
+
+
+def torch_layer_norm(torch, x: np.ndarray) -> Callable[[], Any]:
+    """``torch.nn.functional.layer_norm`` over the whole of ``x``: ``normalize(x)``'s peer."""
+    t = torch.from_numpy(x)
+    shape = t.shape
+    layer_norm = torch.nn.functional.layer_norm
+    return lambda: layer_norm(t, shape)
+
+
 def torch_peaks(torch, h: np.ndarray, threshold: float, top_k: int, window: int = 3):
     """The max-pool peak path of CenterNet and mmpose in PyTorch, for (K, H, W) heatmaps:
     ``max_pool2d`` + compare + ``topk`` per channel; returns (values, flat indices) above
