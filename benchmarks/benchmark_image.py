@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import opencv_blob
+from wasmpose._peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 from wasmpose.image import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -48,8 +48,6 @@ def _hw(size: str) -> tuple[int, int]:
     """``"640x480"`` (width x height, as video sizes are written) -> ``(480, 640)``."""
     w, h = size.split("x")
     return int(h), int(w)
-
-
 
 
 class Grayscale(common.KernelSuite):
@@ -141,11 +139,7 @@ class Normalize(common.KernelSuite):
     def setup(self, impl, size):
         x = common.float_array(SIZES_1D[size], "float32")
         if impl == "torch":
-            torch = common.require_peer("torch")
-            t = torch.from_numpy(x)
-            shape = t.shape
-            layer_norm = torch.nn.functional.layer_norm
-            fn = lambda: layer_norm(t, shape)  # noqa: E731
+            fn = torch_layer_norm(common.require_peer("torch"), x)
         elif impl == "numpy":
             fn = lambda: (x - x.mean()) / x.std()  # noqa: E731
         else:
@@ -183,9 +177,7 @@ class ToTensor(common.KernelSuite):
         if impl == "opencv":
             fn = self._opencv(img, mean, std, size)
         elif impl == "numpy":
-            batch = img if img.ndim == 4 else img[None]
-            fn = lambda: np.ascontiguousarray(  # noqa: E731
-                ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
+            fn = numpy_to_tensor(img, mean, std)
         elif impl == "wasmpose-out":
             out = _OUT.get(size)
             if out is None:

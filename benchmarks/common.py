@@ -11,12 +11,12 @@ Importing this module prints nothing and imports neither OpenCV nor PyTorch.
 from __future__ import annotations
 
 import functools
-import importlib
 
 import numpy as np
 
-from wasmpose import get_opt_level, set_opt_level
+from wasmpose import _data, get_opt_level, set_opt_level
 from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
+from wasmpose._peers import peer
 
 __all__ = [
     "IMAGE_SEED",
@@ -38,80 +38,19 @@ __all__ = [
     "walking_people",
 ]
 
-# The seeds below must never change: results of different commits are only comparable when
-# they time the same data. Add new generators with new seeds; only ever append.
-IMAGE_SEED = 20240901
-ARRAY_SEED = 20240902
-GRAY_SEED = 20240903
-BATCH_SEED = 20240904
+# The seeds must never change: results of different commits are only comparable when they time
+# the same data. Add new generators with new seeds; only ever append.
+IMAGE_SEED = _data.IMAGE_SEED
+ARRAY_SEED = _data.ARRAY_SEED
 WEIGHTS_SEED = 20240910
 
-
-@functools.lru_cache(maxsize=16)
-def rgb_image(h: int, w: int, dtype: str = "uint8") -> np.ndarray:
-    """A C-contiguous (h, w, 3) RGB image: uint8 in [0, 255] or floats in [0, 1).
-
-    Parameters
-    ----------
-    h, w : int
-        Rows and columns.
-    dtype : {"uint8", "float32", "float64"}
-
-    Returns
-    -------
-    ndarray, shape (h, w, 3)
-    """
-    rng = np.random.default_rng([IMAGE_SEED, h, w])
-    if dtype == "uint8":
-        return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-    return rng.random((h, w, 3), dtype=np.dtype(dtype).type)
-
-
-@functools.lru_cache(maxsize=8)
-def rgb_batch(n: int, h: int, w: int) -> np.ndarray:
-    """A C-contiguous (n, h, w, 3) batch of uint8 RGB images."""
-    rng = np.random.default_rng([BATCH_SEED, n, h, w])
-    return rng.integers(0, 256, size=(n, h, w, 3), dtype=np.uint8)
-
-
-@functools.lru_cache(maxsize=8)
-def gray_image(h: int, w: int) -> np.ndarray:
-    """A C-contiguous (h, w) uint8 grayscale image with a bimodal histogram (Otsu's use case).
-
-    Two Gaussian populations (means 70 and 180) clipped to [0, 255].
-    """
-    rng = np.random.default_rng([GRAY_SEED, h, w])
-    fg = rng.random((h, w)) < 0.4
-    v = np.where(fg, rng.normal(180.0, 25.0, (h, w)), rng.normal(70.0, 30.0, (h, w)))
-    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
-
-
-def shape_2d(n: int) -> tuple[int, int]:
-    """A near-square (rows, cols) shape with ``rows * cols == n`` for ``n`` a power of two."""
-    if n <= 0 or n & (n - 1):
-        raise ValueError(f"n: expected a power of two, got {n}")
-    cols = 1 << ((n.bit_length() - 1 + 1) // 2)
-    return n // cols, cols
-
-
-@functools.lru_cache(maxsize=16)
-def float_array(n: int, dtype: str = "float32") -> np.ndarray:
-    """``n`` floats uniform in [0, 255), as a C-contiguous near-square 2-D array.
-
-    ``n`` must be a power of two (the shape is :func:`shape_2d`). Values span the 8-bit range so
-    that ``threshold(x, 127)`` splits them roughly in half.
-    """
-    rng = np.random.default_rng([ARRAY_SEED, n, np.dtype(dtype).itemsize])
-    x = rng.random(shape_2d(n), dtype=np.dtype(dtype).type)
-    x *= 255
-    return x
-
-
-@functools.lru_cache(maxsize=16)
-def u8_array(n: int) -> np.ndarray:
-    """``n`` uint8 values uniform in [0, 255], as a C-contiguous near-square 2-D array."""
-    rng = np.random.default_rng([ARRAY_SEED, n, 1])
-    return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)
+# The image generators of wasmpose._data, memoised for asv (which re-runs setup() per sample).
+rgb_image = functools.lru_cache(maxsize=16)(_data.rgb_image)
+rgb_batch = functools.lru_cache(maxsize=8)(_data.rgb_batch)
+gray_image = functools.lru_cache(maxsize=8)(_data.gray_image)
+float_array = functools.lru_cache(maxsize=16)(_data.float_array)
+u8_array = functools.lru_cache(maxsize=16)(_data.u8_array)
+shape_2d = _data.shape_2d
 
 
 # Cases already warmed up (compiled, or verified against the peer) in this process.
@@ -145,24 +84,20 @@ class KernelSuite:
             self._prev_level = None
 
 
-@functools.cache
 def peer_available(name: str) -> bool:
     """Whether the peer library ``name`` (``"cv2"``, ``"torch"``, ...) imports in this process.
 
     The import is attempted once (lazily, on the first call) and its outcome cached.
     """
-    try:
-        importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - any failure (missing, broken wheel) means "not there"
-        return False
-    return True
+    return peer(name) is not None
 
 
 def require_peer(name: str):
     """The peer module ``name``, or ``NotImplementedError`` (asv's "skip") if it is missing."""
-    if not peer_available(name):
+    module = peer(name)
+    if module is None:
         raise NotImplementedError(f"{name} is not installed")
-    return importlib.import_module(name)
+    return module
 
 
 WALK_SEED = 20240908

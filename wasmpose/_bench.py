@@ -28,6 +28,7 @@ samples: robust against interference from other processes, less optimistic than 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import importlib
@@ -44,16 +45,11 @@ from typing import Any
 import numpy as np
 
 from wasmpose import cpu
-from wasmpose._peers import opencv_blob
+from wasmpose._data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
+from wasmpose._peers import numpy_to_tensor, opencv_blob, peer_versions, torch_layer_norm
+from wasmpose._peers import peer as _peer
 
 __all__ = ["run", "thresholds", "measure"]
-
-# Seeds of the generated inputs: never change them (results of different versions are only
-# comparable on the same data); append new ones.
-_SEED_IMAGE = 20240901
-_SEED_ARRAY = 20240902
-_SEED_GRAY = 20240903
-_SEED_BATCH = 20240904
 
 _FULL_MIN_TIME, _FULL_REPEATS = 0.020, 7
 _QUICK_MIN_TIME, _QUICK_REPEATS = 0.005, 3
@@ -87,17 +83,24 @@ class Timing:
     samples: int
 
 
-def _loop_time(fn: Callable[[], Any], loops: int) -> float:
+@contextlib.contextmanager
+def _gc_paused():
+    """The garbage collector off inside the block (as every timing of wasmpose takes it)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _loop_time(fn: Callable[[], Any], loops: int) -> float:
+    with _gc_paused():
         t0 = time.perf_counter()
         for _ in range(loops):
             fn()
         return time.perf_counter() - t0
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
@@ -144,57 +147,8 @@ def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs (fixed seeds) and peers (imported lazily)
+# Inputs (wasmpose._data, fixed seeds) and peers (imported lazily)
 # ---------------------------------------------------------------------------------------------
-def _rgb(h: int, w: int, dtype: str = "uint8") -> np.ndarray:
-    rng = np.random.default_rng([_SEED_IMAGE, h, w])
-    if dtype == "uint8":
-        return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-    return rng.random((h, w, 3), dtype=np.dtype(dtype).type)
-
-
-def _rgb_batch(n: int, h: int, w: int) -> np.ndarray:
-    rng = np.random.default_rng([_SEED_BATCH, n, h, w])
-    return rng.integers(0, 256, size=(n, h, w, 3), dtype=np.uint8)
-
-
-def _gray(h: int, w: int) -> np.ndarray:
-    """Bimodal 8-bit image (two clipped Gaussians), the case Otsu's method is made for."""
-    rng = np.random.default_rng([_SEED_GRAY, h, w])
-    fg = rng.random((h, w)) < 0.4
-    v = np.where(fg, rng.normal(180.0, 25.0, (h, w)), rng.normal(70.0, 30.0, (h, w)))
-    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
-
-
-def _shape_2d(n: int) -> tuple[int, int]:
-    """Near-square (rows, cols) with rows * cols == n, for n a power of two."""
-    cols = 1 << ((n.bit_length() - 1 + 1) // 2)
-    return n // cols, cols
-
-
-def _array(n: int, dtype: str) -> np.ndarray:
-    """``n`` values as a near-square 2-D array: uint8 in [0, 255] or floats in [0, 255)."""
-    rng = np.random.default_rng([_SEED_ARRAY, n, np.dtype(dtype).itemsize])
-    if dtype == "uint8":
-        return rng.integers(0, 256, size=_shape_2d(n), dtype=np.uint8)
-    x = rng.random(_shape_2d(n), dtype=np.dtype(dtype).type)
-    x *= 255
-    return x
-
-
-_PEERS: dict[str, Any] = {}
-
-
-def _peer(name: str) -> Any | None:
-    """The module ``name`` if it imports, else ``None``; tried once per process."""
-    if name not in _PEERS:
-        try:
-            _PEERS[name] = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - missing or broken: the peer is skipped
-            _PEERS[name] = None
-    return _PEERS[name]
-
-
 # ---------------------------------------------------------------------------------------------
 # Cases
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +180,7 @@ def _grayscale_cases() -> Iterator[_Case]:
     from wasmpose.image import grayscale
 
     def build(h, w, dtype):
-        img = _rgb(h, w, dtype)
+        img = rgb_image(h, w, dtype)
         cv2 = _peer("cv2")
         peer = None
         if cv2 is not None:
@@ -249,7 +203,7 @@ def _threshold_cases() -> Iterator[_Case]:
     from wasmpose.image import threshold
 
     def build(n, dtype):
-        x = _array(n, dtype)
+        x = u8_array(n) if dtype == "uint8" else float_array(n, dtype)
         cv2 = _peer("cv2")
         peer = None
         if cv2 is not None:
@@ -268,7 +222,7 @@ def _otsu_cases() -> Iterator[_Case]:
     from wasmpose.image import otsu_threshold
 
     def build(h, w):
-        g = _gray(h, w)
+        g = gray_image(h, w)
         cv2 = _peer("cv2")
         peer = None
         if cv2 is not None:
@@ -287,14 +241,9 @@ def _normalize_cases() -> Iterator[_Case]:
     from wasmpose.image import normalize
 
     def build(n):
-        x = _array(n, "float32")
+        x = float_array(n, "float32")
         torch = _peer("torch")
-        peer = None
-        if torch is not None:
-            t = torch.from_numpy(x)
-            shape = t.shape
-            layer_norm = torch.nn.functional.layer_norm
-            peer = lambda: layer_norm(t, shape)  # noqa: E731
+        peer = None if torch is None else torch_layer_norm(torch, x)
         return _Callables(lambda: normalize(x), lambda: (x - x.mean()) / x.std(), None,
                           "torch layer_norm", peer)
 
@@ -309,16 +258,10 @@ def _to_tensor_cases() -> Iterator[_Case]:
     std = IMAGENET_STD.astype(np.float64)
 
     def build(n, h, w):
-        img = _rgb(h, w) if n == 0 else _rgb_batch(n, h, w)
-        batch = img if img.ndim == 4 else img[None]
-        out = np.zeros((batch.shape[0], 3, h, w), np.float32)  # pages touched once, here
-
-        def numpy_formula():
-            return np.ascontiguousarray(
-                ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
-
-        c = _Callables(lambda: to_tensor(img), numpy_formula, None, "cv2.dnn blob",
-                       out=lambda: to_tensor(img, out=out))
+        img = rgb_image(h, w) if n == 0 else rgb_batch(n, h, w)
+        out = np.zeros((max(n, 1), 3, h, w), np.float32)  # pages touched once, here
+        c = _Callables(lambda: to_tensor(img), numpy_to_tensor(img, mean, std), None,
+                       "cv2.dnn blob", out=lambda: to_tensor(img, out=out))
         cv2 = _peer("cv2")
         if cv2 is not None:
             peer = opencv_blob(cv2, img, mean, std)
@@ -491,15 +434,7 @@ def _versions() -> dict:
         "numba": numba.__version__,
         "llvmlite": llvmlite.__version__,
     }
-    cv2 = _PEERS.get("cv2")
-    if cv2 is not None:
-        v["opencv"] = cv2.__version__
-        v["opencv_threads"] = cv2.getNumThreads()
-    torch = _PEERS.get("torch")
-    if torch is not None:
-        v["torch"] = torch.__version__
-        v["torch_threads"] = torch.get_num_threads()
-    return v
+    return v | peer_versions()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,27 +596,27 @@ def _threshold_input(kernel_name: str, size: int) -> Callable[[], Any] | None:
     """A call of the public function that gives kernel ``kernel_name`` ``size`` units of work."""
     from wasmpose import image
 
-    h, w = _shape_2d(size)
+    h, w = shape_2d(size)
     if kernel_name == "grayscale":
-        img = _rgb(h, w, "uint8")
+        img = rgb_image(h, w, "uint8")
         return lambda: image.grayscale(img)
     if kernel_name == "grayscale[float]":
-        img = _rgb(h, w, "float32")
+        img = rgb_image(h, w, "float32")
         return lambda: image.grayscale(img)
     if kernel_name == "threshold":
-        x = _array(size, "uint8")
+        x = u8_array(size)
         return lambda: image.threshold(x, 127)
     if kernel_name == "threshold[float32]":
-        x = _array(size, "float32")
+        x = float_array(size, "float32")
         return lambda: image.threshold(x, 127)
     if kernel_name == "otsu_threshold":
-        g = _gray(h, w)
+        g = gray_image(h, w)
         return lambda: image.otsu_threshold(g)
     if kernel_name == "normalize":
-        x = _array(size, "float32")
+        x = float_array(size, "float32")
         return lambda: image.normalize(x)
     if kernel_name == "to_tensor":
-        img = _rgb(h, w, "uint8")
+        img = rgb_image(h, w, "uint8")
         return lambda: image.to_tensor(img)
     return None
 

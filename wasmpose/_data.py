@@ -1,8 +1,10 @@
-"""Deterministic inputs of the post-processing kernels, shared by the asv suite
-(``benchmarks/common.py`` re-exports them) and ``python -m wasmpose bench``.
+"""Deterministic inputs of the kernels, shared by the asv suite (``benchmarks/common.py``
+re-exports them) and ``python -m wasmpose bench``.
 
 The seeds must never change: timings of different commits are only comparable on the same data.
-Generated arrays are memoised and shared between callers: treat them as read-only.
+The post-processing inputs are memoised here and shared between callers: treat them as
+read-only. The image inputs are not (``python -m wasmpose bench`` frees each case's large arrays
+before the next); ``benchmarks/common.py`` memoises them for asv.
 """
 
 from __future__ import annotations
@@ -11,8 +13,13 @@ import functools
 
 import numpy as np
 
-__all__ = ["heatmaps", "pose_scene", "points", "pose_crowd"]
+__all__ = ["heatmaps", "pose_scene", "points", "pose_crowd", "rgb_image", "rgb_batch",
+           "gray_image", "shape_2d", "float_array", "u8_array"]
 
+IMAGE_SEED = 20240901
+ARRAY_SEED = 20240902
+GRAY_SEED = 20240903
+BATCH_SEED = 20240904
 POSE_SEED = 20240905
 POINT_SEED = 20240906
 CROWD_SEED = 20240907
@@ -89,3 +96,65 @@ def heatmaps(shape: tuple, dtype: str = "float32", people: int = 3) -> np.ndarra
             gx = np.exp(-((xx - cx) ** 2) / 8.0)
             np.maximum(m, a * gy * gx, out=m)
     return maps.reshape(shape).astype(dtype)
+
+
+def rgb_image(h: int, w: int, dtype: str = "uint8") -> np.ndarray:
+    """A C-contiguous (h, w, 3) RGB image: uint8 in [0, 255] or floats in [0, 1).
+
+    Parameters
+    ----------
+    h, w : int
+        Rows and columns.
+    dtype : {"uint8", "float32", "float64"}
+
+    Returns
+    -------
+    ndarray, shape (h, w, 3)
+    """
+    rng = np.random.default_rng([IMAGE_SEED, h, w])
+    if dtype == "uint8":
+        return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    return rng.random((h, w, 3), dtype=np.dtype(dtype).type)
+
+
+def rgb_batch(n: int, h: int, w: int) -> np.ndarray:
+    """A C-contiguous (n, h, w, 3) batch of uint8 RGB images."""
+    rng = np.random.default_rng([BATCH_SEED, n, h, w])
+    return rng.integers(0, 256, size=(n, h, w, 3), dtype=np.uint8)
+
+
+def gray_image(h: int, w: int) -> np.ndarray:
+    """A C-contiguous (h, w) uint8 grayscale image with a bimodal histogram (Otsu's use case).
+
+    Two Gaussian populations (means 70 and 180) clipped to [0, 255].
+    """
+    rng = np.random.default_rng([GRAY_SEED, h, w])
+    fg = rng.random((h, w)) < 0.4
+    v = np.where(fg, rng.normal(180.0, 25.0, (h, w)), rng.normal(70.0, 30.0, (h, w)))
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+
+
+def shape_2d(n: int) -> tuple[int, int]:
+    """A near-square (rows, cols) shape with ``rows * cols == n`` for ``n`` a power of two."""
+    if n <= 0 or n & (n - 1):
+        raise ValueError(f"n: expected a power of two, got {n}")
+    cols = 1 << ((n.bit_length() - 1 + 1) // 2)
+    return n // cols, cols
+
+
+def float_array(n: int, dtype: str = "float32") -> np.ndarray:
+    """``n`` floats uniform in [0, 255), as a C-contiguous near-square 2-D array.
+
+    ``n`` must be a power of two (the shape is :func:`shape_2d`). Values span the 8-bit range so
+    that ``threshold(x, 127)`` splits them roughly in half.
+    """
+    rng = np.random.default_rng([ARRAY_SEED, n, np.dtype(dtype).itemsize])
+    x = rng.random(shape_2d(n), dtype=np.dtype(dtype).type)
+    x *= 255
+    return x
+
+
+def u8_array(n: int) -> np.ndarray:
+    """``n`` uint8 values uniform in [0, 255], as a C-contiguous near-square 2-D array."""
+    rng = np.random.default_rng([ARRAY_SEED, n, 1])
+    return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)

@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from wasmpose import _model, cpu, memory
-from wasmpose._bench import _load_average, measure
+from wasmpose._bench import _gc_paused, _load_average, _ratio, measure
+from wasmpose._peers import peer, peer_versions
 
 __all__ = ["main", "run", "DEFAULT_FRAMES", "DemoUnavailable"]
 
@@ -130,7 +131,7 @@ def _video(n: int, synthetic: bool):
 class _ModelSource:
     synthetic = False
 
-    def __init__(self, model: str | None, quiet: bool):
+    def __init__(self, model: str | None):
         try:
             import ai_edge_litert.interpreter  # noqa: F401
         except ImportError:
@@ -146,7 +147,7 @@ class _ModelSource:
                       f"then {_model.MODEL_MEMBER} is extracted (mediapipe is not installed)",
                       file=sys.stderr, flush=True)
             try:
-                path = _model.fetch_model(quiet=quiet)
+                path = _model.fetch_model()
             except (_model.ModelUnavailable, OSError) as exc:
                 raise DemoUnavailable(
                     f"could not fetch the BlazePose model ({_model.MODEL_MEMBER} from the "
@@ -269,10 +270,12 @@ class _Stage:
     peer: list = dataclasses.field(default_factory=list)
     first_ms: float | None = None  # the first call: compilation or cache load
 
-    def add(self, ours, simd=None, ref=None, peer=None):
-        """Record one frame's times; the first call's is kept apart (compilation, cache load)."""
+    def add(self, ours, simd=None, ref=None, peer=None, *, warm=None):
+        """Record one frame's times. Of the first frame only the first call is kept, apart:
+        ``warm``, the untimed warm-up call where there is one, else ``ours`` (compilation or
+        cache load; SIMD and NONE compile in that frame too)."""
         if self.first_ms is None:
-            self.first_ms = ours * 1e3
+            self.first_ms = (ours if warm is None else warm) * 1e3
             return
         for times, t in ((self.ours, ours), (self.simd, simd), (self.numpy, ref),
                          (self.peer, peer)):
@@ -281,12 +284,13 @@ class _Stage:
 
     def time(self, fn, peer=None):
         """Call ``fn`` at the current level (its result is returned), then at SIMD and NONE,
-        then ``peer``; record the four times. One untimed call first brings the inputs into
-        the caches, so that no variant pays for being the first after the model."""
-        fn()
+        then ``peer``; record the four times. One warm-up call first brings the inputs into
+        the caches, so that no variant pays for being the first after the model; it is
+        timed only on the first frame (``first_frame_ms``)."""
+        warm = _clock(fn)[1]
         r, t = _clock(fn)
         self.add(t, _clock(fn, "simd")[1], _clock(fn, "none")[1],
-                 None if peer is None else _clock(peer)[1])
+                 None if peer is None else _clock(peer)[1], warm=warm)
         return r
 
     def row(self) -> dict:
@@ -299,25 +303,16 @@ class _Stage:
                 "note": self.note}
 
 
-def _ratio(num, den):
-    return None if num is None or den is None or den <= 0 else num / den
-
-
 def _clock(fn, level=None):
-    """``(fn(), seconds)``, at opt level ``level`` (default: the current one)."""
+    """``(fn(), seconds)`` of one call at opt level ``level`` (default: the current one), the
+    garbage collector off as in :func:`wasmpose._bench.measure`."""
     if level is not None:
         with cpu.opt_level(level):
             return _clock(fn)
-    t0 = time.perf_counter()
-    r = fn()
-    return r, time.perf_counter() - t0
-
-
-def _peer_module(name: str):
-    try:
-        return __import__(name)
-    except Exception:  # noqa: BLE001 - missing or broken: the peer is skipped
-        return None
+    with _gc_paused():
+        t0 = time.perf_counter()
+        r = fn()
+        return r, time.perf_counter() - t0
 
 
 def _sigmoid_chw(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -389,7 +384,6 @@ class _Pipeline:
             peaks = st["find_peaks"].time(
                 lambda: heatmap.find_peaks(maps, threshold=_PEAK_THRESHOLD, top_k=_PEAK_TOP_K),
                 torch and torch_peaks(torch, maps, _PEAK_THRESHOLD, _PEAK_TOP_K))
-            peak_max = maps.reshape(_K, -1).max(axis=1)
 
         kp = coords.astype(np.float64) * _STRIDE  # heatmap cells -> frame pixels
         lo, hi = kp.min(axis=0), kp.max(axis=0)
@@ -403,7 +397,7 @@ class _Pipeline:
         lm = landmarks[:_K].astype(np.float64)
         error = np.hypot(*(kp - lm[:, :2]).T)
         well = ((_sigmoid(lm[:, 3]) >= _WELL_SEEN) & (_sigmoid(lm[:, 4]) >= _WELL_SEEN)
-                & (peak_max >= _WELL_PEAK))
+                & (scores >= _WELL_PEAK))  # scores: each channel's maximum
         return {
             "frame": i, "box": list(box), "track_id": int(ids[0]),
             "score": score, "area": area, "oks_previous": oks_value,
@@ -429,17 +423,18 @@ class _Pipeline:
         return float(value.item())
 
     def _track(self, i, pose, score, area) -> np.ndarray:
-        """Update the three trackers (one per level, same poses): they must agree."""
+        """Update the trackers of the three levels (same poses; they must agree) after a
+        scratch tracker's untimed warm-up call, as ``_Stage.time`` does."""
         def update(level):
             return self.trackers[level].update(pose, [score], [area])
 
-        update("warm")  # untimed, as Stage.time: a scratch tracker brings the inputs in cache
+        warm = _clock(lambda: update("warm"))[1]
         ids, t = _clock(lambda: update("ours"))
         simd_ids, ts = _clock(lambda: update("simd"), "simd")
         ref_ids, tr = _clock(lambda: update("none"), "none")
         if not (np.array_equal(ids, ref_ids) and np.array_equal(ids, simd_ids)):
             self.notes.append(f"frame {i}: track ids {ids} (wasmpose) != {ref_ids} (reference)")
-        self.stages["track"].add(t, ts, tr)
+        self.stages["track"].add(t, ts, tr, warm=warm)
         return ids
 
 
@@ -460,8 +455,8 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
     from wasmpose._version import __version__
 
     video, boxes, what = _video(frames, synthetic)
-    source = _SyntheticSource(boxes) if synthetic else _ModelSource(model, quiet=False)
-    cv2, torch = _peer_module("cv2"), _peer_module("torch")
+    source = _SyntheticSource(boxes) if synthetic else _ModelSource(model)
+    cv2, torch = peer("cv2"), peer("torch")
     p(f"wasmpose {__version__} demo: {frames} frames of {what} with a camera pan, 256x256")
     p(f"heatmaps from {source.name}")
     pipeline = _Pipeline(source, cv2, torch)
@@ -492,14 +487,14 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
                 "threading_layer": cpu.threading_layer(),
                 "load_average": _load_average()},
         "kernel_variants": cpu.kernel_variants(),
-        "versions": _versions(cv2, torch),
+        "versions": _versions(),
         "notes": pipeline.notes,
         "per_frame": per_frame,
     }
     report["pipeline_ms"] = _pipeline_totals(report["stages"])
     report["notes"].extend(_busy_note(report))
     missing = [name for name, module in (("OpenCV", cv2), ("PyTorch", torch),
-                                         ("pycocotools", _peer_module("pycocotools")))
+                                         ("pycocotools", peer("pycocotools")))
                if module is None]
     if missing:
         report["notes"].append(f"not installed, so not compared: {', '.join(missing)}")
@@ -563,7 +558,7 @@ def _error_summary(per_frame: list) -> dict:
             "well_seen_per_frame": statistics.median(len(r["well_seen"]) for r in per_frame)}
 
 
-def _versions(cv2, torch) -> dict:
+def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     import numba
@@ -574,13 +569,7 @@ def _versions(cv2, torch) -> dict:
             v[name] = version(name)
         except PackageNotFoundError:
             pass
-    if cv2 is not None:
-        v["opencv"] = cv2.__version__
-        v["opencv_threads"] = cv2.getNumThreads()
-    if torch is not None:
-        v["torch"] = torch.__version__
-        v["torch_threads"] = torch.get_num_threads()
-    return v
+    return v | peer_versions()
 
 
 def _json_default(o):
@@ -599,7 +588,7 @@ def _quantize_weights(weights: dict, torch) -> dict:
     from wasmpose import quant
 
     items = [(name, w, _model.channel_axis(w.shape)) for name, w in weights.items()]
-    largest = sorted(items, key=lambda it: -it[1].size)[:3]
+    largest = {name for name, w, _ in sorted(items, key=lambda it: -it[1].size)[:3]}
     signal = sum(float(np.dot(w.ravel(), w.ravel().astype(np.float64))) for _, w, _ in items)
     result = {"tensors": len(items), "values": sum(w.size for _, w, _ in items),
               "scheme": "symmetric, per channel (axis 0; axis 3 for depthwise kernels)",
@@ -612,7 +601,7 @@ def _quantize_weights(weights: dict, torch) -> dict:
         for (name, w, _), q, pr in zip(items, qs, params, strict=True):
             d = quant.dequantize(q, pr)
             noise += float(np.sum((w.astype(np.float64) - d) ** 2))
-            if any(name == n for n, _, _ in largest):
+            if name in largest:
                 per_tensor[name] = {"shape": list(w.shape), "sqnr_db": quant.sqnr(w, d)}
 
         def quantize_all(items=items, params=params):
@@ -754,13 +743,13 @@ def _side(j: int) -> tuple:
     return _LEFT if j % 2 else _RIGHT  # odd landmarks are the left side's (11 left shoulder)
 
 
-def draw_skeleton(frame: np.ndarray, keypoints: np.ndarray, *, thickness: int = 2) -> np.ndarray:
+def draw_skeleton(frame: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     """A copy of ``frame`` (H, W, 3) uint8 with the BlazePose skeleton of ``keypoints``
-    (33, 2) (x, y in pixels) drawn: MediaPipe's connections, left limbs orange, right limbs
-    cyan, the face white, keypoints red. Points outside the frame are clipped."""
+    (33, 2) (x, y in pixels) drawn: MediaPipe's connections 2 pixels wide, left limbs orange,
+    right limbs cyan, the face white, keypoints red. Points outside the frame are clipped."""
     img = np.array(frame, np.uint8, copy=True)
     h, w = img.shape[:2]
-    offsets = np.arange(thickness) - (thickness - 1) // 2
+    offsets = (0, 1)
     for a, b in _model.CONNECTIONS:
         p0, p1 = keypoints[a], keypoints[b]
         n = int(np.ceil(np.abs(p1 - p0).max())) + 1

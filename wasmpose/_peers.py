@@ -4,10 +4,38 @@ suite and the tests, so every comparison uses the same peer call."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+
+@functools.cache
+def peer(name: str) -> Any | None:
+    """The module ``name`` (``"cv2"``, ``"torch"``, ``"scipy.spatial.distance"``, ...) if it
+    imports, else ``None``; tried once per process, on the first call."""
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - missing or broken (a bad wheel): the peer is skipped
+        return None
+
+
+def peer_versions() -> dict:
+    """Versions and thread counts of the OpenCV and PyTorch already imported in this process."""
+    v = {}
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        v["opencv"] = cv2.__version__
+        v["opencv_threads"] = cv2.getNumThreads()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        v["torch"] = torch.__version__
+        v["torch_threads"] = torch.get_num_threads()
+    return v
 
 
 def opencv_blob(cv2, img: np.ndarray, mean, std, layout: str = "nchw"
@@ -29,6 +57,25 @@ def opencv_blob(cv2, img: np.ndarray, mean, std, layout: str = "nchw"
         images = list(img)
         return lambda: cv2.dnn.blobFromImagesWithParams(images, params)
     return lambda: cv2.dnn.blobFromImageWithParams(img, params)
+
+
+def numpy_to_tensor(img: np.ndarray, mean, std) -> Callable[[], np.ndarray]:
+    """The plain NumPy formula of ``to_tensor(img, mean, std)`` (NCHW): ``(x / 255 - mean) /
+    std`` in float64, cast to float32 and made C-contiguous, as the other implementations are.
+    ``img`` is (H, W, 3) or (N, H, W, 3) uint8."""
+    batch = img if img.ndim == 4 else img[None]
+    mean = np.asarray(mean, np.float64)
+    std = np.asarray(std, np.float64)
+    return lambda: np.ascontiguousarray(
+        ((batch / 255 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2))
+
+
+def torch_layer_norm(torch, x: np.ndarray) -> Callable[[], Any]:
+    """``torch.nn.functional.layer_norm`` over the whole of ``x``: ``normalize(x)``'s peer."""
+    t = torch.from_numpy(x)
+    shape = t.shape
+    layer_norm = torch.nn.functional.layer_norm
+    return lambda: layer_norm(t, shape)
 
 
 def torch_peaks(torch, h: np.ndarray, threshold: float, top_k: int, window: int = 3):
