@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import coco_oks
+from wasmpose._peers import coco_oks, mmpose_oks_nms
 from wasmpose.keypoints import (
     COCO_SIGMAS,
     keypoint_distances,
@@ -98,33 +98,6 @@ class KeypointDistances(common.KernelSuite):
         self.fn()
 
 
-def _mmpose_oks_iou(g, d, a_g, a_d, sigmas=COCO_SIGMAS):
-    """mmpose's ``oks_iou`` on flat (x, y, v) rows: a Python loop over the candidates ``d``."""
-    variances = (sigmas * 2) ** 2
-    xg, yg = g[0::3], g[1::3]
-    ious = np.zeros(len(d), dtype=np.float32)
-    for n_d in range(len(d)):
-        dx = d[n_d, 0::3] - xg
-        dy = d[n_d, 1::3] - yg
-        e = (dx**2 + dy**2) / variances / ((a_g + a_d[n_d]) / 2 + np.spacing(1)) / 2
-        ious[n_d] = np.sum(np.exp(-e)) / len(e)
-    return ious
-
-
-def mmpose_oks_nms(poses, scores, areas, thr=0.9):
-    """mmpose's ``oks_nms`` on (P, K, 2) poses (flattened to mmpose's (x, y, v) rows)."""
-    kpts = np.concatenate([poses, np.ones((*poses.shape[:2], 1))], axis=-1).reshape(
-        len(poses), -1)
-    order = scores.argsort()[::-1]
-    keep = []
-    while len(order) > 0:
-        i = order[0]
-        keep.append(i)
-        ovr = _mmpose_oks_iou(kpts[i], kpts[order[1:]], areas[i], areas[order[1:]])
-        order = order[np.where(ovr <= thr)[0] + 1]
-    return np.array(keep)
-
-
 class OksNms(common.KernelSuite):
     """``oks_nms`` (threshold 0.9) of 100 and 1000 candidate poses around 10 people."""
 
@@ -138,12 +111,12 @@ class OksNms(common.KernelSuite):
                 raise NotImplementedError("mmpose's per-candidate loop takes seconds at 1000")
             key = ("oks_nms-verify", poses)
             if key not in common.WARMED:
-                got, want = mmpose_oks_nms(p, s, a), oks_nms(p, s, a)
+                got, want = mmpose_oks_nms(p, s, a, 0.9, COCO_SIGMAS), oks_nms(p, s, a)
                 if not np.array_equal(got, want):
                     raise RuntimeError(f"mmpose-style oks_nms kept {got.tolist()}, "
                                        f"oks_nms {want.tolist()}")
                 common.WARMED.add(key)
-            fn = lambda: mmpose_oks_nms(p, s, a)  # noqa: E731
+            fn = lambda: mmpose_oks_nms(p, s, a, 0.9, COCO_SIGMAS)  # noqa: E731
         else:
             fn = lambda: oks_nms(p, s, a)  # noqa: E731
         self._start(impl, ("oks_nms", impl, poses), fn)

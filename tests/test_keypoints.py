@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from wasmpose._peers import coco_oks
+from wasmpose._peers import coco_oks, mmpose_oks_iou, mmpose_oks_nms
 from wasmpose.cpu import opt_level
 from wasmpose.keypoints import (
     COCO_KEYPOINTS,
@@ -242,34 +242,6 @@ def test_oks_large_parallel_matches_reference(rng):
 # ---------------------------------------------------------------------------------------------
 # oks_nms against mmpose's algorithm
 # ---------------------------------------------------------------------------------------------
-def _mmpose_oks_iou(g, d, a_g, a_d, sigmas=COCO_SIGMAS):
-    """mmpose.evaluation.functional.nms.oks_iou (no vis_thr), restated plainly: the OKS of
-    pose ``g`` (K, >=2) with each pose of ``d`` (N, K, >=2), in float64 (mmpose then stores it
-    in a float32 array)."""
-    var = (sigmas * 2) ** 2
-    ious = np.zeros(len(d))
-    for n in range(len(d)):
-        dx = d[n, :, 0] - g[:, 0]
-        dy = d[n, :, 1] - g[:, 1]
-        e = (dx**2 + dy**2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
-        ious[n] = np.sum(np.exp(-e)) / len(e)
-    return ious
-
-
-def _mmpose_oks_nms(poses, scores, areas, thr, sigmas=COCO_SIGMAS):
-    """mmpose.evaluation.functional.nms.oks_nms (with its oks_iou), restated plainly."""
-    order = np.asarray(scores).argsort()[::-1]
-    keep = []
-    while len(order) > 0:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        ious = _mmpose_oks_iou(poses[i], poses[rest], areas[i], areas[rest],
-                               sigmas).astype(np.float32)
-        order = order[np.where(ious <= thr)[0] + 1]
-    return np.array(keep, dtype=np.int64)
-
-
 @pytest.mark.parametrize("n,m", [(10, 10), (1, 40), (37, 3), (0, 4), (4, 0)])
 def test_mean_area_oks_matches_mmpose_oks_iou(variant, rng, n, m):
     # the OKS matrix PoseTracker matches with (internal, not exported)
@@ -282,7 +254,8 @@ def test_mean_area_oks_matches_mmpose_oks_iou(variant, rng, n, m):
     b_area = areas[n:n + m]
     got = _oks_mean_area(a, a_area, b, b_area, _variances(COCO_SIGMAS, 17))
     assert got.shape == (n, m) and got.dtype == np.float64
-    want = np.array([_mmpose_oks_iou(p, b, pa, b_area) for p, pa in zip(a, a_area, strict=True)])
+    want = np.array([mmpose_oks_iou(p, b, pa, b_area, COCO_SIGMAS)
+                     for p, pa in zip(a, a_area, strict=True)])
     np.testing.assert_allclose(got, want.reshape(n, m), rtol=1e-13, atol=1e-15)
     if got.size:
         assert (got > 0.5).any() and (got < 0.1).any()  # near and far pairs
@@ -300,7 +273,7 @@ def _crowd(rng, n_people, copies, k=17):
 @pytest.mark.parametrize("thr", [0.3, 0.5, 0.9, 0.99])
 def test_oks_nms_matches_mmpose(variant, rng, thr):
     poses, scores, areas = _crowd(rng, 12, 9)
-    want = _mmpose_oks_nms(poses, scores, areas, thr)
+    want = mmpose_oks_nms(poses, scores, areas, thr, COCO_SIGMAS)
     got = oks_nms(poses, scores, areas, threshold=thr)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
@@ -313,7 +286,7 @@ def test_oks_nms_ties_zero_areas_and_score_column(variant, rng):
     areas[::4] = 0.0
     poses[7] = poses[3]  # identical poses
     poses3 = np.concatenate([poses, rng.random(poses.shape[:2] + (1,))], -1)
-    want = _mmpose_oks_nms(poses, scores, areas, 0.6)
+    want = mmpose_oks_nms(poses, scores, areas, 0.6, COCO_SIGMAS)
     np.testing.assert_array_equal(oks_nms(poses3, scores, areas, threshold=0.6), want)
 
 
@@ -330,7 +303,7 @@ def test_oks_nms_float32_rounding_of_the_threshold_comparison():
         dx = np.sqrt(-np.log(target) * var[0] * den * 2)
         poses = np.zeros((2, 17, 2))
         poses[1, :, 0] = dx  # every keypoint moved by dx: OKS = exp(-e) = target
-        want = _mmpose_oks_nms(poses, [1.0, 0.5], np.array([area, area]), 0.9, sig)
+        want = mmpose_oks_nms(poses, [1.0, 0.5], np.array([area, area]), 0.9, sig)
         np.testing.assert_array_equal(oks_nms(poses, [1.0, 0.5], [area, area], sigmas=sig), want)
         value = np.exp(-(dx**2) / var / den / 2).sum() / 17
         outcomes.add((bool(value > 0.9), len(want)))
@@ -345,7 +318,7 @@ def test_oks_nms_empty_and_single(variant):
 
 def test_oks_nms_large_parallel(rng):
     poses, scores, areas = _crowd(rng, 40, 12)
-    want = _mmpose_oks_nms(poses, scores, areas, 0.5)
+    want = mmpose_oks_nms(poses, scores, areas, 0.5, COCO_SIGMAS)
     for level in ("none", "simd", "parallel", "full"):
         with opt_level(level):
             np.testing.assert_array_equal(oks_nms(poses, scores, areas, threshold=0.5), want)

@@ -125,3 +125,36 @@ def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarr
             ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
         ev._prepare()
     return lambda: np.asarray(ev.computeOks(1, 1)).reshape(n_dt, n_gt)
+
+
+def mmpose_oks_iou(g: np.ndarray, d: np.ndarray, a_g, a_d: np.ndarray,
+                   sigmas: np.ndarray) -> np.ndarray:
+    """mmpose.evaluation.functional.nms.oks_iou (no vis_thr), restated plainly: the OKS of pose
+    ``g`` (K, >=2) with each pose of ``d`` (N, K, >=2), a Python loop over ``d``, in float64
+    (mmpose then stores it in a float32 array). The test oracle of the mean-area OKS and the
+    asv peer of ``oks_nms``."""
+    var = (sigmas * 2) ** 2
+    ious = np.zeros(len(d))
+    for n in range(len(d)):
+        dx = d[n, :, 0] - g[:, 0]
+        dy = d[n, :, 1] - g[:, 1]
+        e = (dx**2 + dy**2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
+        ious[n] = np.sum(np.exp(-e)) / len(e)
+    return ious
+
+
+def mmpose_oks_nms(poses: np.ndarray, scores, areas: np.ndarray, thr: float,
+                   sigmas: np.ndarray) -> np.ndarray:
+    """mmpose.evaluation.functional.nms.oks_nms (with its oks_iou), restated plainly: the kept
+    indices (int64), best score first."""
+    order = np.asarray(scores).argsort()[::-1]
+    keep = []
+    while len(order) > 0:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        ious = mmpose_oks_iou(poses[i], poses[rest], areas[i], areas[rest],
+                              sigmas).astype(np.float32)
+        order = order[np.where(ious <= thr)[0] + 1]
+    return np.array(keep, dtype=np.int64)
+
