@@ -71,9 +71,8 @@ def _warm_peaks(variant):
 
 def _warm_decode(variant):
     g = _gaussian_kernel(11)
-    for dt in _FLOATS:
-        for refine in _REFINE.values():
-            _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), refine, g)
+    for dt in _FLOATS:  # one compilation per dtype: ``refine`` is a runtime int
+        _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), _nb.REFINE_DARK, g)
 
 
 _PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
