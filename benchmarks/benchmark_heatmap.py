@@ -140,6 +140,25 @@ def mmpose_decode(heatmaps, refine, cv2=None):
     return out
 
 
+def _verify_mmpose(h, refine, got):
+    """Raise unless mmpose's decoding ``got`` is ``decode_heatmaps(h, refine=refine)``: equal
+    scores and coordinates, except where the contracts differ (shift: mmpose does not move an
+    argmax with x or y at 1, nor y when x is 0 or x when y is 0; dark: mmpose blurs in
+    float32, within 2e-3 px)."""
+    coords, scores = decode_heatmaps(h, refine=refine)
+    want = np.stack([c for c, _ in got]).reshape(coords.shape)
+    if not np.array_equal(np.stack([v for _, v in got]).reshape(scores.shape), scores):
+        raise RuntimeError("mmpose-style decoding: scores differ from decode_heatmaps")
+    same = np.ones(scores.shape, bool)
+    if refine == "shift":
+        argmax = decode_heatmaps(h, refine=None)[0]
+        same = ~((argmax == 0) | (argmax == 1)).any(axis=-1)
+    err = np.abs(want - coords)[same].max(initial=0.0)
+    if err > (2e-3 if refine == "dark" else 0.0):
+        raise RuntimeError(f"mmpose-style decoding ({refine}): max |diff| {err} px from "
+                           f"decode_heatmaps")
+
+
 class DecodeHeatmaps(common.KernelSuite):
     """``decode_heatmaps`` for a single image (17 channels) and a batch of 8."""
 
@@ -159,6 +178,10 @@ class DecodeHeatmaps(common.KernelSuite):
                 raise NotImplementedError("mmpose has no quadratic refinement")
             cv2 = common.require_peer("cv2") if refine == "dark" else None
             fn = lambda: mmpose_decode(h, refine, cv2)  # noqa: E731
+            key = ("decode-verify", refine, shape)
+            if key not in common.WARMED:
+                _verify_mmpose(h, r, fn())
+                common.WARMED.add(key)
         else:
             fn = lambda: decode_heatmaps(h, refine=r)  # noqa: E731
         self._start(impl, ("decode", impl, refine, shape), fn)

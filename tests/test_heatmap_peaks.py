@@ -240,3 +240,19 @@ def test_hypothesis_against_maxpool(n, k, hh, w, window, dtype, levels, seed, to
 def test_bad_input(h, kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
         find_peaks(np.zeros((1, 4, 4), np.float32) if h is None else h, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(17, 64, 48), (1, 128, 96)])
+def test_torch_peer_of_the_benchmarks_finds_the_same_peaks(shape):
+    """``wasmpose._peers.torch_peaks``, the max-pool + topk call that the asv suite, the bench
+    command and the demo time beside find_peaks, returns the same (score, index) pairs."""
+    torch = pytest.importorskip("torch")
+    from wasmpose._data import heatmaps
+    from wasmpose._peers import torch_peaks
+
+    h = heatmaps(shape)
+    values, flat = torch_peaks(torch, h, 0.1, 20)()
+    p = find_peaks(h, threshold=0.1, window=3, top_k=20)
+    want = sorted(zip(p.score.tolist(), (p.y * h.shape[-1] + p.x).tolist(), strict=True))
+    got = sorted(zip(values.numpy().tolist(), flat.numpy().tolist(), strict=True))
+    assert len(want) > 0 and got == want

@@ -71,9 +71,8 @@ def _warm_peaks(variant):
 
 def _warm_decode(variant):
     g = _gaussian_kernel(11)
-    for dt in _FLOATS:
-        for refine in _REFINE.values():
-            _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), refine, g)
+    for dt in _FLOATS:  # one compilation per dtype: ``refine`` is a runtime int
+        _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), _nb.REFINE_DARK, g)
 
 
 _PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
@@ -182,12 +181,12 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
     refine : {None, "shift", "quadratic", "dark"}, default "shift"
         ``None``: the argmax pixel. ``"shift"``: a quarter pixel toward the higher neighbour on
         each axis where both neighbours exist (``1 <= x <= W-2``, likewise for y), as mmpose's
-        ``refine_keypoints`` (which skips ``x == 1``). ``"quadratic"``: the vertex of the
-        parabola through the argmax and its two neighbours on each axis, offset clamped to
-        +-0.5. ``"dark"``: DARK (Zhang et al. 2020) as mmpose's ``refine_keypoints_dark``:
-        Gaussian blur of size ``blur_kernel`` (zero padding, ``cv2.getGaussianKernel``
-        weights, rescaled to the original maximum), log, one Newton step, for argmax pixels at
-        least 2 from every border.
+        ``refine_keypoints`` (which skips ``x == 1``, and x on row 0, y on column 0).
+        ``"quadratic"``: the vertex of the parabola through the argmax and its two
+        neighbours on each axis, offset clamped to +-0.5. ``"dark"``: DARK (Zhang et al.
+        2020) as mmpose's ``refine_keypoints_dark``: Gaussian blur of size ``blur_kernel``
+        (zero padding, ``cv2.getGaussianKernel`` weights, rescaled to the original maximum),
+        log, one Newton step, for argmax pixels at least 2 from every border.
     blur_kernel : odd int >= 1, default 11
         Gaussian size for ``"dark"`` (11 suits heatmaps trained with sigma 2, 17 sigma 3).
 

@@ -22,6 +22,8 @@ _PARALLEL = dict(_SERIAL, parallel=True)
 
 # Rows per parallel block of find_peaks: about 16K pixels, at least 8 rows.
 PEAK_BLOCK_PIXELS = 1 << 14
+# Row blocks per run of the parallel find_peaks (one scratch allocation per run).
+RUN_BLOCKS = 4
 # Candidates (pixels above the threshold) up to one in SPARSE_RATIO are checked one by one.
 SPARSE_RATIO = 16
 # Peaks per channel up to which an insertion sort beats NumPy's merge sort.
@@ -330,21 +332,30 @@ def find_peaks_serial(h, k_per_image, thr, window, top_k):
 
 @njit(**_PARALLEL)
 def find_peaks_parallel(h, k_per_image, thr, window, top_k):
+    """As :func:`find_peaks_serial`, the row blocks of all maps shared among the threads.
+
+    Each block writes its peaks at its own offset of full-size buffers (only the pages that
+    receive peaks are touched). Threads take runs of RUN_BLOCKS blocks, each run allocating its
+    scratch once: setting up a block's scratch costs about as much as finding the peaks of a
+    sparse block.
+    """
     nmaps, hh, w = h.shape
     hw = hh * w
     r = window // 2
     flat = h.reshape(-1)
-    brows = _block_rows(w)
+    brows = min(hh, _block_rows(w))
     nb = -(-hh // brows)
+    ntasks = nmaps * nb
+    nruns = -(-ntasks // RUN_BLOCKS)
     idx = np.empty(nmaps * hw, np.int32)
     score = np.empty(nmaps * hw, h.dtype)
-    counts = np.zeros(nmaps * nb, np.int64)
-    for t in prange(nmaps * nb):
-        m = t // nb
-        y0 = (t % nb) * brows
-        y1 = min(hh, y0 + brows)
-        if y0 < y1:
-            colx, lpen, rpen, rmax, cmax, flags = _scratch(y1 - y0, w, r, h.dtype)
+    counts = np.zeros(ntasks, np.int64)
+    for run in prange(nruns):
+        colx, lpen, rpen, rmax, cmax, flags = _scratch(brows, w, r, h.dtype)
+        for t in range(run * ntasks // nruns, (run + 1) * ntasks // nruns):
+            m = t // nb
+            y0 = (t % nb) * brows
+            y1 = min(hh, y0 + brows)
             hm = flat[m * hw:(m + 1) * hw]
             counts[t] = _peaks_rows(hm, w, y0, y1, thr, r, colx, lpen, rpen, rmax, cmax, flags,
                                     idx, score, m * hw + y0 * w)

@@ -6,7 +6,8 @@ stack of maps (C = N * K).
 
 import numpy as np
 
-REFINE_NONE, REFINE_SHIFT, REFINE_QUADRATIC, REFINE_DARK = 0, 1, 2, 3
+# The refinement codes are the kernels' (compiled into Numba's cache there): one definition.
+from wasmpose.heatmap._kernels import REFINE_DARK, REFINE_QUADRATIC, REFINE_SHIFT
 
 
 def _window_max(a, r, axis):
@@ -55,11 +56,9 @@ def _blur(h, g):
 def decode(h, am, refine, g):
     """Score and refined (x, y) of every map at its flat argmax ``am`` (from ``np.argmax``)."""
     c, hh, w = h.shape
-    flat = h.reshape(c, -1)
-    i = am
-    ys, xs = np.divmod(i, w)
+    ys, xs = np.divmod(am, w)
     m = np.arange(c)
-    v = flat[m, i]
+    v = h.reshape(c, -1)[m, am]
     fx = xs.astype(np.float64)
     fy = ys.astype(np.float64)
     hf = h.astype(np.float64)
@@ -83,7 +82,7 @@ def decode(h, am, refine, g):
                 oy = np.clip(np.where(dy == 0, 0.0, 0.5 * (yu - yd) / dy), -0.5, 0.5)
             fx = np.where(okx, fx + ox, fx)
             fy = np.where(oky, fy + oy, fy)
-        elif refine == REFINE_DARK and c:
+        elif refine == REFINE_DARK and c:  # c == 0: no max to rescale by
             ok = valid & (xs >= 2) & (xs <= w - 3) & (ys >= 2) & (ys <= hh - 3)
             b = _blur(hf, g)
             b *= (hf.reshape(c, -1).max(axis=1) / b.reshape(c, -1).max(axis=1))[:, None, None]
