@@ -9,9 +9,9 @@ import numpy as np
 
 _U8 = np.dtype(np.uint8)
 
-# (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes). The pool and the
-# arena look requests up here first, so that a repeated request costs one dict lookup instead of
-# a validation. Only validated requests are stored; the cache is bounded.
+# (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes), read by request():
+# a repeated request costs one dict lookup instead of a validation. Only validated requests are
+# stored; the cache is bounded.
 _SPECS: dict = {}
 _SPECS_MAX = 4096
 
@@ -56,12 +56,29 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def request(shape, dtype) -> tuple[tuple, np.dtype, int]:
+    """``(shape tuple, dtype, nbytes)`` of a request, validated: one dict lookup when the same
+    request was seen before (the pool's, the arena's and ``aligned_empty``'s hot path).
+
+    ``(2.0, 3) == (2, 3)`` and ``True == 1``, with equal hashes, so a hit counts only for an
+    ``int`` or a tuple of exact ``int``; every other spelling (NumPy ints included) is
+    validated in full by :func:`spec`.
+    """
+    try:
+        hit = _SPECS[shape, dtype]
+        if type(shape) is not int:
+            for d in shape:
+                if type(d) is not int:
+                    raise KeyError  # another spelling of a cached request
+        return hit
+    except (KeyError, TypeError):  # not seen, unhashable (a list), or another spelling
+        pass
+    return spec(shape, dtype)
+
+
 def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
-    """``(shape tuple, dtype, nbytes)`` of a request, validated, and cached for the pool's and
-    the arena's hot paths, which look a request up in ``_SPECS`` first. A shape equal to a
-    cached one but spelled with other number types (``2.0 == 2``, ``True == 1``) hits the same
-    entry, so the hot paths take a hit only for an int or a tuple of exact ``int`` and send
-    every other spelling here, to be validated."""
+    """``(shape tuple, dtype, nbytes)`` of a request, validated, and stored for
+    :func:`request` (the cache is bounded)."""
     dims = check_shape(shape)
     dt = check_dtype(dtype)
     result = (dims, dt, math.prod(dims) * dt.itemsize)
@@ -112,7 +129,7 @@ def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:
     >>> a.shape, a.dtype, is_aligned(a, 256), a.flags.c_contiguous
     ((3, 5), dtype('float64'), True, True)
     """
-    dims, dt, nbytes = spec(shape, dtype)
+    dims, dt, nbytes = request(shape, dtype)
     buf = aligned_bytes(nbytes, check_alignment(alignment))
     return np.ndarray(dims, dt, buf)
 
