@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 import numbers
 
 import numpy as np
 
 _U8 = np.dtype(np.uint8)
+_addressof = ctypes.addressof
+_c_char = ctypes.c_char
 
 # (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes), read by request():
 # a repeated request costs one dict lookup instead of a validation. Only validated requests are
@@ -18,12 +21,13 @@ _SPECS_MAX = 4096
 
 def check_alignment(alignment, name: str = "alignment") -> int:
     """``alignment`` as an int: a power of two >= 1."""
-    if isinstance(alignment, (bool, np.bool_)) or not isinstance(alignment, numbers.Integral):
-        raise TypeError(f"{name}: expected a power of two, got {type(alignment).__name__}")
-    a = int(alignment)
-    if a < 1 or a & (a - 1):
-        raise ValueError(f"{name}: expected a power of two, got {a}")
-    return a
+    if type(alignment) is not int:  # exact ints (the usual case) skip the slow ABC check
+        if isinstance(alignment, (bool, np.bool_)) or not isinstance(alignment, numbers.Integral):
+            raise TypeError(f"{name}: expected a power of two, got {type(alignment).__name__}")
+        alignment = int(alignment)
+    if alignment < 1 or alignment & (alignment - 1):
+        raise ValueError(f"{name}: expected a power of two, got {alignment}")
+    return alignment
 
 
 def check_shape(shape, name: str = "shape") -> tuple:
@@ -92,19 +96,27 @@ def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
 
 
 def address(arr: np.ndarray) -> int:
-    """The data pointer of ``arr``."""
-    return arr.__array_interface__["data"][0]
+    """The data pointer of ``arr``.
+
+    Through ctypes for a writable C-contiguous array of at least one byte (a few times
+    cheaper), else through ``__array_interface__``, which builds a whole dict.
+    """
+    try:
+        return _addressof(_c_char.from_buffer(arr))
+    except (TypeError, ValueError, BufferError):  # read-only, not C-contiguous, or empty
+        return arr.__array_interface__["data"][0]
 
 
-def aligned_bytes(nbytes: int, alignment: int) -> np.ndarray:
-    """A 1-D uint8 array of ``nbytes`` whose first byte is at a multiple of ``alignment``.
+def aligned_bytes(nbytes: int, alignment: int, shape=None, dtype=_U8) -> np.ndarray:
+    """An array of ``nbytes`` bytes whose first byte is at a multiple of ``alignment``: 1-D
+    uint8 by default, or of ``shape`` and ``dtype`` (which must make ``nbytes``).
 
     The array is a view into an allocation ``alignment - 1`` bytes larger.
     """
     raw = np.empty(nbytes + alignment - 1, _U8)
-    skip = -address(raw) % alignment
     # not raw[skip:skip + nbytes]: NumPy moves the pointer of an empty slice to the start
-    return np.ndarray((nbytes,), _U8, raw, skip)
+    return np.ndarray((nbytes,) if shape is None else shape, dtype, raw,
+                      -address(raw) % alignment)
 
 
 def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:
@@ -130,8 +142,7 @@ def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:
     ((3, 5), dtype('float64'), True, True)
     """
     dims, dt, nbytes = request(shape, dtype)
-    buf = aligned_bytes(nbytes, check_alignment(alignment))
-    return np.ndarray(dims, dt, buf)
+    return aligned_bytes(nbytes, check_alignment(alignment), dims, dt)
 
 
 def is_aligned(arr, alignment=64) -> bool:
