@@ -307,10 +307,9 @@ class BufferPool:
         lock = self._lock
         lock.acquire()
         try:
+            # the pool holds every array it handed out, so no other live object has its id
             entry = self._in_use.pop(id(arr), None)
-            if entry is None or entry[0] is not arr:
-                if entry is not None:
-                    self._in_use[id(arr)] = entry
+            if entry is None:
                 if not isinstance(arr, np.ndarray):
                     raise TypeError(f"arr: expected an array returned by acquire(), got "
                                     f"{type(arr).__name__}")
