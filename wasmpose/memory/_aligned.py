@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from wasmpose._checks import integer
+
 _U8 = np.dtype(np.uint8)
 _addressof = ctypes.addressof
 _c_char = ctypes.c_char
@@ -22,9 +24,7 @@ _SPECS_MAX = 4096
 def check_alignment(alignment, name: str = "alignment") -> int:
     """``alignment`` as an int: a power of two >= 1."""
     if type(alignment) is not int:  # exact ints (the usual case) skip the slow ABC check
-        if isinstance(alignment, (bool, np.bool_)) or not isinstance(alignment, numbers.Integral):
-            raise TypeError(f"{name}: expected a power of two, got {type(alignment).__name__}")
-        alignment = int(alignment)
+        alignment = integer(alignment, name)  # TypeError for bools, floats, ...
     if alignment < 1 or alignment & (alignment - 1):
         raise ValueError(f"{name}: expected a power of two, got {alignment}")
     return alignment
