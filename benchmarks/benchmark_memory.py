@@ -382,6 +382,14 @@ def _report() -> None:
     times = _best([case(ArenaAlloc, impl, method="time_alloc") for impl in impls])
     print("  alloc (64, 64) float32: " + ", ".join(
         f"{impl} {t * 1e6:.2f} us" for impl, t in zip(impls, times, strict=True)))
+    e, n = _best([case(AlignedEmpty, impl, "1K", method="time_empty")
+                  for impl in ("wasmpose", "numpy")])
+    print(f"  aligned_empty + is_aligned, 1 KiB: {e * 1e6:.2f} us, np.empty {n * 1e6:.2f} us")
+    impls = Ring.params[0]
+    for item in RING_ITEMS:
+        push = _best([case(Ring, impl, item, method="time_push") for impl in impls])
+        print(f"  ring push {item}: " + ", ".join(
+            f"{impl} {t * 1e6:.2f} us" for impl, t in zip(impls, push, strict=True)))
     impls = ["mmap", "read"] + (["safetensors"] if common.peer_available("safetensors") else [])
     times = _best([case(LoadWeights, impl, method="time_load") for impl in impls],
                   rounds=7)

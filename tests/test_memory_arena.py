@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import layouts
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,6 +52,20 @@ def test_is_aligned_checks_the_pointer():
         is_aligned([1, 2])
     with pytest.raises(ValueError, match="alignment"):
         is_aligned(a, 24)
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (1,), (5, 7), (3, 0, 2)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64, np.dtype([("x", "<f4"), ("y", "<i2")])],
+                         ids=str)
+def test_is_aligned_reads_the_pointer_of_every_layout(shape, dtype):
+    """Writable C-contiguous arrays are read through ctypes, the rest through
+    ``__array_interface__``: both must give the data pointer."""
+    base = aligned_empty(shape, dtype, 4096)
+    views = [base, *layouts(base).values(), base[..., 1:]] if base.ndim else [base]
+    for v in views:
+        for k in range(7):
+            assert is_aligned(v, 1 << k) == (addr(v) % (1 << k) == 0)
+    assert is_aligned(base, 4096)
 
 
 @pytest.mark.parametrize("kwargs, exc, word", [

@@ -71,6 +71,21 @@ def test_bad_push_and_latest():
     assert len(rb) == 0  # failed pushes store nothing
 
 
+def test_push_casts_other_spellings_of_the_dtype_by_value():
+    """Items of the buffer's own dtype skip the cast check; every other dtype still goes
+    through it and is stored by value (byte order, a narrower kind, Python scalars)."""
+    rb = RingBuffer(4, (3,), np.float64)
+    rb.push(np.array([1.5, -2.0, 3.0], ">f8"))
+    rb.push(np.array([1, 2, 3], np.int16))
+    rb.push(np.array([0.25, 0.5, 0.75], np.float32))
+    rb.push([7, 8, 9])
+    np.testing.assert_array_equal(
+        rb.latest(), [[1.5, -2.0, 3.0], [1, 2, 3], [0.25, 0.5, 0.75], [7, 8, 9]])
+    with pytest.raises(TypeError, match="x: expected values castable to float64"):
+        rb.push(np.array([1j, 2, 3]))
+    assert len(rb) == 4
+
+
 def test_threads_push_whole_items():
     rb = RingBuffer(64, (16,), np.int64)
 

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 import numbers
 
 import numpy as np
 
-_U8 = np.dtype(np.uint8)
+from wasmpose._checks import integer
 
-# (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes). The pool and the
-# arena look requests up here first, so that a repeated request costs one dict lookup instead of
-# a validation. Only validated requests are stored; the cache is bounded.
+_U8 = np.dtype(np.uint8)
+_addressof = ctypes.addressof
+_c_char = ctypes.c_char
+
+# (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes), read by request():
+# a repeated request costs one dict lookup instead of a validation. Only validated requests are
+# stored; the cache is bounded.
 _SPECS: dict = {}
 _SPECS_MAX = 4096
 
 
 def check_alignment(alignment, name: str = "alignment") -> int:
     """``alignment`` as an int: a power of two >= 1."""
-    if isinstance(alignment, (bool, np.bool_)) or not isinstance(alignment, numbers.Integral):
-        raise TypeError(f"{name}: expected a power of two, got {type(alignment).__name__}")
-    a = int(alignment)
-    if a < 1 or a & (a - 1):
-        raise ValueError(f"{name}: expected a power of two, got {a}")
-    return a
+    if type(alignment) is not int:  # exact ints (the usual case) skip the slow ABC check
+        alignment = integer(alignment, name)  # TypeError for bools, floats, ...
+    if alignment < 1 or alignment & (alignment - 1):
+        raise ValueError(f"{name}: expected a power of two, got {alignment}")
+    return alignment
 
 
 def check_shape(shape, name: str = "shape") -> tuple:
@@ -56,12 +60,29 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def request(shape, dtype) -> tuple[tuple, np.dtype, int]:
+    """``(shape tuple, dtype, nbytes)`` of a request, validated: one dict lookup when the same
+    request was seen before (the pool's, the arena's and ``aligned_empty``'s hot path).
+
+    ``(2.0, 3) == (2, 3)`` and ``True == 1``, with equal hashes, so a hit counts only for an
+    ``int`` or a tuple of exact ``int``; every other spelling (NumPy ints included) is
+    validated in full by :func:`spec`.
+    """
+    try:
+        hit = _SPECS[shape, dtype]
+        if type(shape) is not int:
+            for d in shape:
+                if type(d) is not int:
+                    raise KeyError  # another spelling of a cached request
+        return hit
+    except (KeyError, TypeError):  # not seen, unhashable (a list), or another spelling
+        pass
+    return spec(shape, dtype)
+
+
 def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
-    """``(shape tuple, dtype, nbytes)`` of a request, validated, and cached for the pool's and
-    the arena's hot paths, which look a request up in ``_SPECS`` first. A shape equal to a
-    cached one but spelled with other number types (``2.0 == 2``, ``True == 1``) hits the same
-    entry, so the hot paths take a hit only for an int or a tuple of exact ``int`` and send
-    every other spelling here, to be validated."""
+    """``(shape tuple, dtype, nbytes)`` of a request, validated, and stored for
+    :func:`request` (the cache is bounded)."""
     dims = check_shape(shape)
     dt = check_dtype(dtype)
     result = (dims, dt, math.prod(dims) * dt.itemsize)
@@ -75,19 +96,27 @@ def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
 
 
 def address(arr: np.ndarray) -> int:
-    """The data pointer of ``arr``."""
-    return arr.__array_interface__["data"][0]
+    """The data pointer of ``arr``.
+
+    Through ctypes for a writable C-contiguous array of at least one byte (a few times
+    cheaper), else through ``__array_interface__``, which builds a whole dict.
+    """
+    try:
+        return _addressof(_c_char.from_buffer(arr))
+    except (TypeError, ValueError, BufferError):  # read-only, not C-contiguous, or empty
+        return arr.__array_interface__["data"][0]
 
 
-def aligned_bytes(nbytes: int, alignment: int) -> np.ndarray:
-    """A 1-D uint8 array of ``nbytes`` whose first byte is at a multiple of ``alignment``.
+def aligned_bytes(nbytes: int, alignment: int, shape=None, dtype=_U8) -> np.ndarray:
+    """An array of ``nbytes`` bytes whose first byte is at a multiple of ``alignment``: 1-D
+    uint8 by default, or of ``shape`` and ``dtype`` (which must make ``nbytes``).
 
     The array is a view into an allocation ``alignment - 1`` bytes larger.
     """
     raw = np.empty(nbytes + alignment - 1, _U8)
-    skip = -address(raw) % alignment
     # not raw[skip:skip + nbytes]: NumPy moves the pointer of an empty slice to the start
-    return np.ndarray((nbytes,), _U8, raw, skip)
+    return np.ndarray((nbytes,) if shape is None else shape, dtype, raw,
+                      -address(raw) % alignment)
 
 
 def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:
@@ -112,9 +141,8 @@ def aligned_empty(shape, dtype=np.float32, alignment=64) -> np.ndarray:
     >>> a.shape, a.dtype, is_aligned(a, 256), a.flags.c_contiguous
     ((3, 5), dtype('float64'), True, True)
     """
-    dims, dt, nbytes = spec(shape, dtype)
-    buf = aligned_bytes(nbytes, check_alignment(alignment))
-    return np.ndarray(dims, dt, buf)
+    dims, dt, nbytes = request(shape, dtype)
+    return aligned_bytes(nbytes, check_alignment(alignment), dims, dt)
 
 
 def is_aligned(arr, alignment=64) -> bool:

@@ -6,7 +6,7 @@ import numpy as np
 
 from wasmpose._checks import integer
 from wasmpose.errors import ArenaFullError
-from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, spec
+from wasmpose.memory._aligned import aligned_bytes, check_alignment, request
 
 __all__ = ["Arena"]
 
@@ -130,14 +130,7 @@ class Arena:
         ...
         wasmpose.errors.ArenaFullError: Arena: cannot allocate 300 bytes at offset 64 of 256
         """
-        try:
-            dims, dt, nbytes = _SPECS[shape, dtype]
-            if type(shape) is not int:  # (2.0, 3) == (2, 3): the cache cannot tell
-                for d in shape:
-                    if type(d) is not int:
-                        raise KeyError  # another spelling: validate it
-        except (KeyError, TypeError):
-            dims, dt, nbytes = spec(shape, dtype)
+        dims, dt, nbytes = request(shape, dtype)
         start = (self._used + self._mask) & ~self._mask
         end = start + nbytes
         if end > self._capacity:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wasmpose._checks import integer
-from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, spec
+from wasmpose.memory._aligned import aligned_bytes, check_alignment, request
 
 _SMALL, _MEDIUM, _LARGE = 0, 1, 2
 _PAGE = 4096
@@ -230,14 +230,7 @@ class BufferPool:
         """
         # The hot path (an idle buffer of the exact size) is kept lean: one cached lookup, one
         # lock, three counters. Everything else is derived in stats().
-        try:
-            dims, dt, nbytes = _SPECS[shape, dtype]
-            if type(shape) is not int:  # (2.0, 3) == (2, 3): the cache cannot tell
-                for d in shape:
-                    if type(d) is not int:
-                        raise KeyError  # another spelling: validate it
-        except (KeyError, TypeError):
-            dims, dt, nbytes = spec(shape, dtype)
+        dims, dt, nbytes = request(shape, dtype)
         lock = self._lock
         lock.acquire()
         try:
@@ -314,10 +307,9 @@ class BufferPool:
         lock = self._lock
         lock.acquire()
         try:
+            # the pool holds every array it handed out, so no other live object has its id
             entry = self._in_use.pop(id(arr), None)
-            if entry is None or entry[0] is not arr:
-                if entry is not None:
-                    self._in_use[id(arr)] = entry
+            if entry is None:
                 if not isinstance(arr, np.ndarray):
                     raise TypeError(f"arr: expected an array returned by acquire(), got "
                                     f"{type(arr).__name__}")
