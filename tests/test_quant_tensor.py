@@ -179,6 +179,19 @@ def test_mse_sqnr(rng):
         sqnr(np.array(["a"]), np.array(["b"]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_mse_sqnr_equal_the_float64_formulas(rng, dtype):
+    # bit for bit with the formulas on float64 copies, whatever the layout (also 0-d)
+    x = (rng.normal(0, 50, (37, 41))).astype(dtype)
+    y = (x + 1 + np.abs(rng.normal(0, 2, x.shape))).astype(dtype)  # differs everywhere
+    pairs = ((x, y), (np.asfortranarray(x), y), (x[::-2, ::2], y[::2, ::2]), (x[0, 0], y[0, 0]))
+    for a, b in pairs:
+        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        noise = np.sum(np.square(a64 - b64))
+        assert mse(a, b) == float(np.mean(np.square(a64 - b64)))
+        assert sqnr(a, b) == 10 * math.log10(float(np.sum(np.square(a64))) / float(noise))
+
+
 # --- TopKCompressor ------------------------------------------------------------------------------
 @pytest.mark.parametrize("ratio", [0.01, 0.07, 0.5, 1.0])
 def test_topk_error_feedback_is_exact(rng, ratio):

@@ -969,7 +969,12 @@ class DynamicQuantizer:
 # ---------------------------------------------------------------------------------------------
 # error metrics
 # ---------------------------------------------------------------------------------------------
-def _pair(reference, approx):
+def _squared_error(reference, approx):
+    """``reference`` as an array and ``(reference - approx) ** 2`` in float64, after the checks.
+
+    The subtraction converts to float64 as it goes (no float64 copies of the inputs) and the
+    square is taken in place: one new array instead of four.
+    """
     a = np.asarray(reference)
     b = np.asarray(approx)
     for name, v in (("reference", a), ("approx", b)):
@@ -977,7 +982,8 @@ def _pair(reference, approx):
             raise TypeError(f"{name}: expected a real numeric array, got dtype {v.dtype}")
     if a.shape != b.shape:
         raise ValueError(f"approx: expected shape {a.shape} (the reference's), got {b.shape}")
-    return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+    d = np.subtract(a, b, dtype=np.float64)
+    return a, np.square(d, out=d if d.ndim else None)  # 0-d inputs give a scalar
 
 
 def mse(reference, approx):
@@ -1005,8 +1011,8 @@ def mse(reference, approx):
     >>> mse([1.0, 2.0], [1.0, 4.0])
     2.0
     """
-    a, b = _pair(reference, approx)
-    return float(np.mean(np.square(a - b))) if a.size else 0.0
+    _, err = _squared_error(reference, approx)
+    return float(np.mean(err)) if err.size else 0.0
 
 
 def sqnr(reference, approx):
@@ -1036,11 +1042,11 @@ def sqnr(reference, approx):
     >>> round(sqnr([1.0, 2.0], [1.0, 2.1]), 3)
     26.99
     """
-    a, b = _pair(reference, approx)
-    noise = float(np.sum(np.square(a - b)))
+    a, err = _squared_error(reference, approx)
+    noise = float(np.sum(err))
     if noise == 0:
         return math.inf
-    signal = float(np.sum(np.square(a)))
+    signal = float(np.sum(np.square(a, dtype=np.float64)))
     return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
