@@ -110,6 +110,18 @@ def test_save_load_round_trip(tmp_path, rng, dtype, axis):
                 np.lib.format.read_array(f, allow_pickle=False)
 
 
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0), (1,)])
+@pytest.mark.parametrize("dtype", ["int8", "uint4"])
+def test_save_load_scalar_and_empty(shape, dtype):
+    qt = QuantizedTensor.from_float(np.full(shape, 0.5, np.float32), dtype=dtype)
+    buf = io.BytesIO()
+    qt.save(buf)
+    buf.seek(0)
+    back = QuantizedTensor.load(buf)
+    assert back.shape == shape and back.params == qt.params
+    np.testing.assert_array_equal(back.dequantize(), qt.dequantize())
+
+
 def _saved(qt):
     buf = io.BytesIO()
     qt.save(buf)

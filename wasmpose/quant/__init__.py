@@ -707,7 +707,7 @@ def _digest(arrays):
         h.update(name.encode())
         h.update(str(a.dtype.str).encode())
         h.update(repr(a.shape).encode())
-        h.update(a.tobytes())
+        h.update(a)  # its buffer: the bytes of a.tobytes() without copying them
     return np.frombuffer(h.digest(), np.uint8)
 
 
@@ -810,7 +810,7 @@ class QuantizedTensor:
         p = self.params
         return {
             "format": np.array(_FORMAT),
-            "data": np.ascontiguousarray(self.data),
+            "data": np.asarray(self.data, order="C"),  # keeps 0-d (ascontiguousarray does not)
             "scale": np.asarray(p.scale, _F32),
             "zero_point": np.asarray(p.zero_point, np.int32),
             "dtype": np.array(p.dtype),
