@@ -239,6 +239,21 @@ def test_topk_picks_largest_magnitudes(rng):
         TopKCompressor(0.5).compress(np.array([1.0, np.nan]))
 
 
+@pytest.mark.parametrize("n_nan", [1, 3, 500])
+def test_topk_nan_anywhere_raises_and_keeps_the_residual(rng, n_nan):
+    tk = TopKCompressor(0.01)
+    tk.compress(rng.normal(0, 1, 1000))
+    before = tk.residual.copy()
+    g = rng.normal(0, 1, 1000)
+    g[rng.choice(1000, n_nan, replace=False)] = np.nan
+    with pytest.raises(ValueError, match=f"g: expected no NaN values, got {n_nan} NaN"):
+        tk.compress(g)
+    np.testing.assert_array_equal(tk.residual, before)
+    tk.compress(np.full(1000, -np.inf))  # inf - inf in g + residual is a NaN too
+    with pytest.raises(ValueError, match="NaN"):
+        tk.compress(np.full(1000, np.inf))
+
+
 # --- QuantParams and bad input -------------------------------------------------------------------
 def test_quant_params_validation():
     p = QuantParams(np.float64(0.1), 3, "INT8")

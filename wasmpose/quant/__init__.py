@@ -1106,10 +1106,9 @@ class TopKCompressor:
             if g.shape != self.residual.shape:
                 raise ValueError(f"g: expected shape {self.residual.shape} (the first "
                                  f"gradient's), got {g.shape}")
-            acc = self.residual + g
+            with np.errstate(invalid="ignore"):  # inf - inf: the NaN check below raises
+                acc = self.residual + g
             acc = acc.astype(self.residual.dtype, copy=False)
-        if np.isnan(acc).any():
-            raise _nan_error("g", g)
         flat = acc.reshape(-1)
         k = self.k(flat.size)
         if k == 0:
@@ -1118,8 +1117,11 @@ class TopKCompressor:
             idx = np.arange(k, dtype=np.int64)
         else:
             idx = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k:])
-            idx = idx.astype(np.int64)
-        values = flat[idx].copy()
+            idx = idx.astype(np.int64, copy=False)
+        values = flat[idx]
+        # NaN sorts above every magnitude, so a NaN in acc is among the k >= 1 values sent
+        if np.isnan(values).any():
+            raise _nan_error("g", g)
         flat[idx] = 0
         self.residual = acc
         return idx, values
