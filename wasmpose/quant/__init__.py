@@ -303,7 +303,9 @@ def _nan_error(name, x):
 # calibrate
 # ---------------------------------------------------------------------------------------------
 def _clip_range(fin, method, pct, symmetric, bins, qbins):
-    """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none."""
+    """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none.
+
+    ``fin`` is a scratch copy: the percentile method reorders it."""
     if method == "entropy":
         lo, hi = _entropy_ranges([fin], bins, qbins)
         return lo[0], hi[0]
