@@ -775,9 +775,10 @@ class QuantizedTensor:
                    **calibrate_options):
         """Calibrate (see :func:`calibrate`, which takes ``calibrate_options``) and quantise."""
         x = _checks.as_array(x, "x", _FLOATS)
-        params = calibrate(x, dtype=dtype, scheme=scheme, axis=axis, method=method,
+        x32 = _float32(x, "x")  # converted once for both calls
+        params = calibrate(x32, dtype=dtype, scheme=scheme, axis=axis, method=method,
                            **calibrate_options)
-        q = quantize(x, params)
+        q = quantize(x32, params)
         data = pack_int4(q) if params.dtype in _PACKED else q
         return cls(data, params, x.shape, float_dtype=x.dtype.name)
 
