@@ -110,6 +110,18 @@ def test_save_load_round_trip(tmp_path, rng, dtype, axis):
                 np.lib.format.read_array(f, allow_pickle=False)
 
 
+@pytest.mark.parametrize("shape", [(), (0,), (3, 0), (1,)])
+@pytest.mark.parametrize("dtype", ["int8", "uint4"])
+def test_save_load_scalar_and_empty(shape, dtype):
+    qt = QuantizedTensor.from_float(np.full(shape, 0.5, np.float32), dtype=dtype)
+    buf = io.BytesIO()
+    qt.save(buf)
+    buf.seek(0)
+    back = QuantizedTensor.load(buf)
+    assert back.shape == shape and back.params == qt.params
+    np.testing.assert_array_equal(back.dequantize(), qt.dequantize())
+
+
 def _saved(qt):
     buf = io.BytesIO()
     qt.save(buf)
@@ -179,6 +191,19 @@ def test_mse_sqnr(rng):
         sqnr(np.array(["a"]), np.array(["b"]))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_mse_sqnr_equal_the_float64_formulas(rng, dtype):
+    # bit for bit with the formulas on float64 copies, whatever the layout (also 0-d)
+    x = (rng.normal(0, 50, (37, 41))).astype(dtype)
+    y = (x + 1 + np.abs(rng.normal(0, 2, x.shape))).astype(dtype)  # differs everywhere
+    pairs = ((x, y), (np.asfortranarray(x), y), (x[::-2, ::2], y[::2, ::2]), (x[0, 0], y[0, 0]))
+    for a, b in pairs:
+        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        noise = np.sum(np.square(a64 - b64))
+        assert mse(a, b) == float(np.mean(np.square(a64 - b64)))
+        assert sqnr(a, b) == 10 * math.log10(float(np.sum(np.square(a64))) / float(noise))
+
+
 # --- TopKCompressor ------------------------------------------------------------------------------
 @pytest.mark.parametrize("ratio", [0.01, 0.07, 0.5, 1.0])
 def test_topk_error_feedback_is_exact(rng, ratio):
@@ -212,6 +237,21 @@ def test_topk_picks_largest_magnitudes(rng):
         tk.decompress(np.array([5]), np.array([1.0]), (3,))
     with pytest.raises(ValueError, match="got 1 NaN"):
         TopKCompressor(0.5).compress(np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("n_nan", [1, 3, 500])
+def test_topk_nan_anywhere_raises_and_keeps_the_residual(rng, n_nan):
+    tk = TopKCompressor(0.01)
+    tk.compress(rng.normal(0, 1, 1000))
+    before = tk.residual.copy()
+    g = rng.normal(0, 1, 1000)
+    g[rng.choice(1000, n_nan, replace=False)] = np.nan
+    with pytest.raises(ValueError, match=f"g: expected no NaN values, got {n_nan} NaN"):
+        tk.compress(g)
+    np.testing.assert_array_equal(tk.residual, before)
+    tk.compress(np.full(1000, -np.inf))  # inf - inf in g + residual is a NaN too
+    with pytest.raises(ValueError, match="NaN"):
+        tk.compress(np.full(1000, np.inf))
 
 
 # --- QuantParams and bad input -------------------------------------------------------------------

@@ -303,7 +303,9 @@ def _nan_error(name, x):
 # calibrate
 # ---------------------------------------------------------------------------------------------
 def _clip_range(fin, method, pct, symmetric, bins, qbins):
-    """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none."""
+    """(low, high) of the clipping ``method`` on the finite values ``fin``; (inf, -inf) if none.
+
+    ``fin`` is a scratch copy: the percentile method reorders it."""
     if method == "entropy":
         lo, hi = _entropy_ranges([fin], bins, qbins)
         return lo[0], hi[0]
@@ -707,7 +709,7 @@ def _digest(arrays):
         h.update(name.encode())
         h.update(str(a.dtype.str).encode())
         h.update(repr(a.shape).encode())
-        h.update(a.tobytes())
+        h.update(a)  # its buffer: the bytes of a.tobytes() without copying them
     return np.frombuffer(h.digest(), np.uint8)
 
 
@@ -773,9 +775,10 @@ class QuantizedTensor:
                    **calibrate_options):
         """Calibrate (see :func:`calibrate`, which takes ``calibrate_options``) and quantise."""
         x = _checks.as_array(x, "x", _FLOATS)
-        params = calibrate(x, dtype=dtype, scheme=scheme, axis=axis, method=method,
+        x32 = _float32(x, "x")  # converted once for both calls
+        params = calibrate(x32, dtype=dtype, scheme=scheme, axis=axis, method=method,
                            **calibrate_options)
-        q = quantize(x, params)
+        q = quantize(x32, params)
         data = pack_int4(q) if params.dtype in _PACKED else q
         return cls(data, params, x.shape, float_dtype=x.dtype.name)
 
@@ -810,7 +813,7 @@ class QuantizedTensor:
         p = self.params
         return {
             "format": np.array(_FORMAT),
-            "data": np.ascontiguousarray(self.data),
+            "data": np.asarray(self.data, order="C"),  # keeps 0-d (ascontiguousarray does not)
             "scale": np.asarray(p.scale, _F32),
             "zero_point": np.asarray(p.zero_point, np.int32),
             "dtype": np.array(p.dtype),
@@ -969,7 +972,12 @@ class DynamicQuantizer:
 # ---------------------------------------------------------------------------------------------
 # error metrics
 # ---------------------------------------------------------------------------------------------
-def _pair(reference, approx):
+def _squared_error(reference, approx):
+    """``reference`` as an array and ``(reference - approx) ** 2`` in float64, after the checks.
+
+    The subtraction converts to float64 as it goes (no float64 copies of the inputs) and the
+    square is taken in place: one new array instead of four.
+    """
     a = np.asarray(reference)
     b = np.asarray(approx)
     for name, v in (("reference", a), ("approx", b)):
@@ -977,7 +985,8 @@ def _pair(reference, approx):
             raise TypeError(f"{name}: expected a real numeric array, got dtype {v.dtype}")
     if a.shape != b.shape:
         raise ValueError(f"approx: expected shape {a.shape} (the reference's), got {b.shape}")
-    return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+    d = np.subtract(a, b, dtype=np.float64)
+    return a, np.square(d, out=d if d.ndim else None)  # 0-d inputs give a scalar
 
 
 def mse(reference, approx):
@@ -1005,8 +1014,8 @@ def mse(reference, approx):
     >>> mse([1.0, 2.0], [1.0, 4.0])
     2.0
     """
-    a, b = _pair(reference, approx)
-    return float(np.mean(np.square(a - b))) if a.size else 0.0
+    _, err = _squared_error(reference, approx)
+    return float(np.mean(err)) if err.size else 0.0
 
 
 def sqnr(reference, approx):
@@ -1036,11 +1045,11 @@ def sqnr(reference, approx):
     >>> round(sqnr([1.0, 2.0], [1.0, 2.1]), 3)
     26.99
     """
-    a, b = _pair(reference, approx)
-    noise = float(np.sum(np.square(a - b)))
+    a, err = _squared_error(reference, approx)
+    noise = float(np.sum(err))
     if noise == 0:
         return math.inf
-    signal = float(np.sum(np.square(a)))
+    signal = float(np.sum(np.square(a, dtype=np.float64)))
     return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
@@ -1100,10 +1109,9 @@ class TopKCompressor:
             if g.shape != self.residual.shape:
                 raise ValueError(f"g: expected shape {self.residual.shape} (the first "
                                  f"gradient's), got {g.shape}")
-            acc = self.residual + g
+            with np.errstate(invalid="ignore"):  # inf - inf: the NaN check below raises
+                acc = self.residual + g
             acc = acc.astype(self.residual.dtype, copy=False)
-        if np.isnan(acc).any():
-            raise _nan_error("g", g)
         flat = acc.reshape(-1)
         k = self.k(flat.size)
         if k == 0:
@@ -1112,8 +1120,11 @@ class TopKCompressor:
             idx = np.arange(k, dtype=np.int64)
         else:
             idx = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k:])
-            idx = idx.astype(np.int64)
-        values = flat[idx].copy()
+            idx = idx.astype(np.int64, copy=False)
+        values = flat[idx]
+        # NaN sorts above every magnitude, so a NaN in acc is among the k >= 1 values sent
+        if np.isnan(values).any():
+            raise _nan_error("g", g)
         flat[idx] = 0
         self.residual = acc
         return idx, values

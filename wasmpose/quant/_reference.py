@@ -108,11 +108,13 @@ def percentile_range(x, pct, symmetric):
 
     Symmetric: ``(-t, t)`` with ``t`` the ``pct`` percentile of ``|x|``; affine: the ``100 - pct``
     and ``pct`` percentiles of ``x`` (NumPy's default linear interpolation).
+    ``x`` is scratch: it is overwritten (the callers pass a copy of the finite values, so that
+    ``np.percentile`` need not make another).
     """
     if symmetric:
-        t = float(np.percentile(np.abs(x), pct))
+        t = float(np.percentile(np.abs(x, out=x), pct, overwrite_input=True))
         return -t, t
-    lo, hi = np.percentile(x, [100.0 - pct, pct])
+    lo, hi = np.percentile(x, [100.0 - pct, pct], overwrite_input=True)
     return float(lo), float(hi)
 
 
