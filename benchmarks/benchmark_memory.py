@@ -37,13 +37,10 @@ prints the resident memory along the way.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import json
 import os
-import shutil
 import struct
-import tempfile
 
 import numpy as np
 
@@ -229,8 +226,7 @@ def safetensors_file(nbytes: int = 256 * MIB, tensors: int = 16) -> str:
     temporary directory removed at exit; written once per process (fixed content)."""
     key = (nbytes, tensors)
     if key not in _WEIGHTS:
-        tmp = tempfile.mkdtemp(prefix="wasmpose-asv-")
-        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        tmp = common.tmpdir()
         per = nbytes // tensors // 4
         header = {f"layer{i:02d}.weight": {"dtype": "F32", "shape": [per // 1024, 1024],
                                            "data_offsets": [i * per * 4, (i + 1) * per * 4]}

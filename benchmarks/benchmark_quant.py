@@ -15,11 +15,8 @@ The components built on the kernels have their own suites: ``QuantizedTensorOps`
 
 from __future__ import annotations
 
-import atexit
 import math
 import os
-import shutil
-import tempfile
 import warnings
 
 import numpy as np
@@ -240,17 +237,6 @@ class Int4Packing(common.KernelSuite):
         self.unpack()
 
 
-_TMP: list = []
-
-
-def _tmpdir() -> str:
-    """A per-process temporary directory, removed at exit."""
-    if not _TMP:
-        _TMP.append(tempfile.mkdtemp(prefix="wasmpose-asv-quant-"))
-        atexit.register(shutil.rmtree, _TMP[0], ignore_errors=True)
-    return _TMP[0]
-
-
 class QuantizedTensorOps(common.KernelSuite):
     """``QuantizedTensor`` of 16M weights (64 MiB float32), per-tensor affine int8 or int4.
 
@@ -267,7 +253,7 @@ class QuantizedTensorOps(common.KernelSuite):
 
     def setup(self, impl, dtype):
         x = common.weights(SIZES_1D["16M"])
-        path = os.path.join(_tmpdir(), f"{impl}-{dtype}")
+        path = os.path.join(common.tmpdir(), f"{impl}-{dtype}")
         if impl == "torch":
             self._torch(common.require_peer("torch"), x, dtype, path + ".pt")
         else:

@@ -131,3 +131,16 @@ def weights(n: int, channels: int = 64) -> np.ndarray:
     x = rng.standard_normal((channels, n // channels), dtype=np.float32)
     x *= np.float32(0.05)
     return x
+
+
+@functools.cache
+def tmpdir() -> str:
+    """A per-process temporary directory for benchmark files, removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="wasmpose-asv-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
