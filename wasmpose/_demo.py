@@ -62,7 +62,7 @@ _SEED_WEIGHTS = 20240910  # generated weights of the synthetic run: never change
 _PEAK_THRESHOLD = 0.5  # find_peaks on sigmoid heatmaps
 _PEAK_TOP_K = 4
 _WELL_SEEN = 0.9  # regressed visibility and presence (sigmoid) of a "well-seen" landmark
-_WELL_PEAK = 0.85  # heatmap maximum of a "well-seen" landmark (as tests/test_heatmap_blazepose)
+_WELL_PEAK = 0.85  # heatmap maximum of a "well-seen" landmark (as tests/heatmap/test_blazepose)
 
 # The 33 landmarks of the astronaut as the model finds them on the fixture's crop (box x0, y0 =
 # -194, 0, size 768, i.e. 3 astronaut pixels per input pixel; tests/data/blazepose_astronaut.npz),

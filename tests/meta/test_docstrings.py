@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.test_api_surface import SURFACE
+from tests.meta.test_api_surface import SURFACE
 
 # numpydoc section header: a title line underlined with dashes
 _SECTION = re.compile(r"^([A-Z][A-Za-z ]+)\n-{3,}\s*$", re.M)

@@ -26,6 +26,7 @@ def thread_errors(monkeypatch):
     return errors
 
 
+@pytest.mark.slow
 def test_soak_with_faults(thread_errors):
     producers, per_producer = 16, 10_000
     local = threading.local()
@@ -110,6 +111,7 @@ def test_soak_with_faults(thread_errors):
     print(f"soak: {elapsed:.1f} s, {s}")
 
 
+@pytest.mark.slow
 def test_adaptive_batcher_settles_under_the_target_near_the_best_throughput():
     """Batches cost a + b * size; requests arrive at a steady rate. Small batches waste the
     fixed cost a, large ones keep their first request waiting for the batch to fill: the p95

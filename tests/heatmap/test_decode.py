@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import layouts
+from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

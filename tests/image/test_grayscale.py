@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import layouts
+from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -31,6 +31,7 @@ def all_rgb():
     return img.reshape(4096, 4096, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order,nch", list(CODES))
 def test_uint8_all_colours_bit_exact(all_rgb, variant, order, nch):
     img = all_rgb

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FIXTURE = Path(__file__).parent / "data" / "blazepose_astronaut.npz"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "blazepose_astronaut.npz"
 STRIDE = 4
 LANDMARKS = 33
 MIN_VISIBILITY = MIN_PRESENCE = 0.9

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.conftest import layouts
+from tests.helpers import layouts
 from wasmpose.quant import DynamicQuantizer, calibrate, dequantize, quantize, sqnr
 from wasmpose.quant import _reference as ref
 

@@ -3,7 +3,7 @@ to_tensor against the float64 formula (and cv2.dnn's blob where installed)."""
 
 import numpy as np
 import pytest
-from conftest import layouts
+from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

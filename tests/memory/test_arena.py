@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import layouts
+from tests.helpers import layouts
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 _PYCON = re.compile(r"^```pycon\n(.*?)^```", re.M | re.S)
 PAGES = sorted(p for p in DOCS.glob("*.md") if _PYCON.search(p.read_text(encoding="utf-8")))
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import layouts
+from tests.helpers import layouts
 from wasmpose.quant import QuantParams, dequantize, quantize
 from wasmpose.quant import _reference as ref
 

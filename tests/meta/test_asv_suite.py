@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = str(Path(__file__).resolve().parents[1])
+ROOT = str(Path(__file__).resolve().parents[2])
 if ROOT not in sys.path:  # benchmarks/ is a package at the repository's root, not installed
     sys.path.insert(0, ROOT)
 
 import benchmarks  # noqa: E402
-from tests.test_api_surface import SURFACE  # noqa: E402
+from tests.meta.test_api_surface import SURFACE  # noqa: E402
 
 # public name -> benchmarks that time it (the first must be a ``time_`` benchmark)
 COVERAGE = {
@@ -185,7 +185,7 @@ def test_every_public_name_is_covered():
     public = {name for names in SURFACE.values() for name in names}
     missing = sorted(public - set(COVERAGE) - set(NOT_TIMED))
     assert not missing, (f"public names without a benchmark: {missing}; add one to "
-                         "benchmarks/ and its entry to COVERAGE in tests/test_asv_suite.py")
+                         "benchmarks/ and its entry to COVERAGE in tests/meta/test_asv_suite.py")
     from wasmpose import kernel_variants
 
     kernels = set(kernel_variants())  # registered kernels are timed too, public names or not

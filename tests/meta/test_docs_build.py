@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 _MISSING = "the docs extra is not installed: pip install 'wasmpose[docs]'"
 pytest.importorskip("mkdocs", reason=_MISSING)
