@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wasmpose
+from tests.helpers import layouts
 from wasmpose.heatmap import _gaussian_kernel, decode_heatmaps
 
 LEVELS = ("none", "simd", "parallel", "full")

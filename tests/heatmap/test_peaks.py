@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wasmpose
+from tests.helpers import layouts
 from wasmpose.heatmap import Peaks, find_peaks
 
 LEVELS = ("none", "simd", "parallel", "full")

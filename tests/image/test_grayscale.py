@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.helpers import layouts
 from wasmpose.cpu import opt_level
 from wasmpose.image import grayscale
 

@@ -3,11 +3,11 @@ to_tensor against the float64 formula (and cv2.dnn's blob where installed)."""
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.helpers import layouts
 from wasmpose._peers import opencv_blob
 from wasmpose.cpu import opt_level
 from wasmpose.image import IMAGENET_MEAN, IMAGENET_STD, normalize, to_tensor

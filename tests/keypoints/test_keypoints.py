@@ -4,11 +4,11 @@ against a plain reimplementation of mmpose's oks_nms."""
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.helpers import layouts
 from wasmpose._peers import coco_oks, mmpose_oks_iou, mmpose_oks_nms
 from wasmpose.cpu import opt_level
 from wasmpose.keypoints import (

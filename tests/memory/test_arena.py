@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.helpers import layouts
 from wasmpose.errors import ArenaFullError
 from wasmpose.image import grayscale, normalize, threshold, to_tensor
 from wasmpose.memory import Arena, BufferPool, aligned_empty, is_aligned
