@@ -69,13 +69,77 @@ if "NUMBA_THREADING_LAYER" not in os.environ and "NUMBA_THREADING_LAYER_PRIORITY
 _launch_lock = threading.Lock()
 _layer: str | None = None  # the loaded layer, once known
 _workqueue_lock = threading.Lock()
+# why each layer that does not run was not taken: filled when the layer is loaded
+_layer_notes: dict[str, str] = {}
+
+# TBB's interface version from which Numba accepts it (Numba's own check: TBB 2021.6)
+_TBB_MIN_INTERFACE = 12060
+
+
+def _tbb_library() -> tuple[str | None, str]:
+    """The ``libtbb`` that the ``tbb`` wheel installed, and a note on how it was found.
+
+    pip installs the ``tbb`` wheel's shared library into ``<prefix>/lib``, which is not on the
+    dynamic loader's search path in a virtual environment, so Numba's ``CDLL("libtbb.so.12")``
+    fails there (numba issues 6108 and 7148) and every venv user silently got OpenMP. The file is
+    found through the installed distribution's own file list (``importlib.metadata``), not a
+    guessed path.
+    """
+    import importlib.metadata as md
+
+    names = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib", "win32": "tbb12.dll"}
+    name = names.get(sys.platform)
+    if name is None:
+        return None, f"no TBB library name known for platform {sys.platform!r}"
+    try:
+        dist = md.distribution("tbb")
+    except md.PackageNotFoundError:
+        return None, "not installed (pip install 'wasmpose[tbb]')"
+    for f in dist.files or ():
+        if f.name == name:
+            path = os.path.normpath(os.fspath(dist.locate_file(f)))
+            if os.path.exists(path):
+                return path, f"tbb {dist.version} wheel: {path}"
+    return None, f"the tbb {dist.version} distribution lists no {name}"
+
+
+def _preload_tbb() -> None:
+    """Load the tbb wheel's library (global symbols) so that Numba's TBB layer can bind to it.
+
+    Once a library with the soname ``libtbb.so.12`` is loaded, the loader resolves Numba's
+    ``CDLL("libtbb.so.12")`` and ``tbbpool``'s dependency to it. Never raises: on failure the
+    reason is kept for :func:`show_config` and Numba falls back to the next layer.
+    """
+    import ctypes
+
+    path, note = _tbb_library()
+    if path is None:
+        # maybe the system's loader path has one (conda, a system package): let Numba try
+        _layer_notes["tbb"] = note
+        return
+    try:
+        lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        version = lib.TBB_runtime_interface_version
+        version.restype = ctypes.c_int
+        iface = int(version())
+    except (OSError, AttributeError) as exc:
+        _layer_notes["tbb"] = f"{note} does not load: {exc}"
+        return
+    if iface < _TBB_MIN_INTERFACE:
+        _layer_notes["tbb"] = (f"{note} has interface version {iface}; Numba needs "
+                               f"{_TBB_MIN_INTERFACE} or later (TBB 2021.6)")
+    else:
+        _layer_notes["tbb"] = note
 
 
 def threading_layer() -> str:
     """Name of Numba's threading layer, loading it if no parallel kernel has run yet.
 
     wasmpose asks Numba for ``tbb``, then ``omp``, then ``workqueue`` unless
-    ``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY`` is set.
+    ``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY`` is set. Before Numba picks,
+    the library of the ``tbb`` wheel is loaded from where pip installed it (a virtual
+    environment's ``lib/`` is not on the loader's path); :func:`show_config` says which layer
+    runs and why the others do not.
 
     Returns
     -------
@@ -92,14 +156,42 @@ def threading_layer() -> str:
         return _layer
     with _launch_lock:
         if _layer is None:
+            _preload_tbb()
             try:
                 from numba.np.ufunc import parallel as _npp
 
                 _npp._launch_threads()
                 _layer = numba.threading_layer()
-            except Exception:  # noqa: BLE001 - no layer could be loaded: run serial kernels
+            except Exception as exc:  # noqa: BLE001 - no layer could be loaded: run serial kernels
+                _layer_notes["all"] = f"no layer loads: {exc}"
                 _layer = "unavailable"
     return _layer
+
+
+def _layer_report() -> list[tuple[str, str]]:
+    """Each layer Numba may pick, in order, with whether it runs or why not (for show_config)."""
+    running = threading_layer()
+    order = [str(x) for x in numba.config.THREADING_LAYER_PRIORITY]
+    forced = str(numba.config.THREADING_LAYER).lower()
+    if forced in order:
+        order = [forced]
+    lines = []
+    passed_running = False
+    for name in order:
+        note = _layer_notes.get(name, "")
+        if name == running:
+            why = "running" + (f" ({note})" if note else "")
+            passed_running = True
+        elif passed_running:
+            why = f"not tried ({running} comes first)"
+        elif name == "tbb":
+            why = "did not load: " + (note or "libtbb.so.12 not found")
+        else:
+            why = "did not load" + (f": {note}" if note else "")
+        lines.append((name, why))
+    if forced in ("tbb", "omp", "workqueue"):
+        lines.append(("(choice)", f"NUMBA_THREADING_LAYER={forced}"))
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,6 +642,9 @@ def show_config(file=None) -> None:
     p(f"  opt level       {_level.name}")
     p(f"  cores           {_cores()}")
     p(f"  threading layer {threading_layer() if _PARALLEL_CAPABLE else 'not used (one core)'}")
+    if _PARALLEL_CAPABLE:
+        for name, why in _layer_report():
+            p(f"    {name:<12}{why}")
     p(f"  numba threads   {numba.get_num_threads()}")
     p("  kernel variants (large inputs; serial below the threshold at FULL):")
     for name, k in sorted(_all_kernels().items()):

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from tests.helpers import layouts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.helpers import layouts
 from wasmpose.cpu import opt_level
 from wasmpose.image import otsu_threshold, threshold
 
@@ -52,15 +52,76 @@ F32_SPECIALS = np.array([0, -0.0, 1e-45, -1e-45, 0.1, 0.5, 1, 127, 127.5, 255, 1
                          np.inf, -np.inf, np.nan, 3.4028235e38], np.float32)
 
 
+# wasmpose's own rule for NaN pixels, one per kind: binary and binary_inv give 0 (a NaN fails
+# every comparison), trunc, tozero and tozero_inv keep the NaN. OpenCV agrees on every kind but
+# trunc, where its answer is not stable: OpenCV 5.1 computes trunc as min(x, thresh) with SIMD
+# min instructions whose NaN rule depends on the operand order, so the same build writes the
+# threshold or keeps the NaN depending on the CPU's dispatched path (AVX2 vs AVX-512), on
+# cv2.setUseOptimized and on whether the NaN sits in the vectorised body or the scalar tail
+# (test_opencv_trunc_nan_is_not_stable shows it). wasmpose keeps the NaN, as np.minimum does.
+NAN_RESULT = {"binary": 0.0, "binary_inv": 0.0, "trunc": np.nan, "tozero": np.nan,
+              "tozero_inv": np.nan}
+
+
+def opencv_where_stable(x, t, m, kind):
+    """cv2.threshold's result, with wasmpose's NaN rule where OpenCV's is not stable (trunc)."""
+    expected = cv2.threshold(x, t, m, KINDS[kind])[1].reshape(x.shape)
+    if kind == "trunc":
+        expected = np.where(np.isnan(x), np.float32(np.nan), expected)
+    return expected
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_float32_random_specials_and_fractional_thresholds(variant, rng, kind):
     x = np.concatenate([rng.normal(0, 100, 5000).astype(np.float32), F32_SPECIALS,
                         np.nextafter(np.float32(0.1), np.float32(1)) * np.ones(3, np.float32)])
     for t in [0.0, 0.1, -0.5, 127.5, 1e-40, 1e30, np.inf, -np.inf, 3.4e38]:
         for m in [255, 1.0, 0.1, -2.5, 1e38, np.inf]:
-            expected = cv2.threshold(x, t, m, KINDS[kind])[1].reshape(-1)
+            expected = opencv_where_stable(x, t, m, kind)
             got = threshold(x, t, m, kind=kind)
             np.testing.assert_array_equal(got, expected, err_msg=f"thresh={t} maxval={m}")
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("n", [1, 7, 8, 16, 33, 1000])
+def test_float32_nan_rule_at_every_position(variant, kind, n):
+    """wasmpose's NaN rule holds wherever the NaN sits (vector body or tail), every kind."""
+    base = np.linspace(-5, 5, n, dtype=np.float32)
+    for pos in sorted({0, n // 2, n - 1}):
+        x = base.copy()
+        x[pos] = np.nan
+        got = threshold(x, 0.5, 3.0, kind=kind)
+        want = NAN_RESULT[kind]
+        if np.isnan(want):
+            assert np.isnan(got[pos]), (kind, n, pos, got[pos])
+        else:
+            assert got[pos] == want, (kind, n, pos, got[pos])
+        others = np.delete(np.arange(n), pos)
+        np.testing.assert_array_equal(got[others], opencv_where_stable(x, 0.5, 3.0, kind)[others])
+
+
+def test_opencv_trunc_nan_is_not_stable():
+    """Why trunc's NaN is wasmpose's own rule: OpenCV's answer changes with its code path.
+
+    With its optimised paths off, OpenCV writes the threshold over a NaN pixel; with them on it
+    keeps the NaN on some CPUs and writes the threshold on others. If a future OpenCV settles on
+    one answer for every path, this test fails and says so: then compare trunc's NaN with it.
+    """
+    x = np.arange(100, dtype=np.float32)
+    x[::3] = np.nan
+    answers = set()
+    optimized = cv2.useOptimized()
+    try:
+        for flag in (True, False):
+            cv2.setUseOptimized(flag)
+            r = cv2.threshold(x, 2.5, 255, cv2.THRESH_TRUNC)[1].reshape(-1)[::3]
+            answers.update("nan" if np.isnan(v) else "thresh" if v == 2.5 else repr(v)
+                           for v in r)
+    finally:
+        cv2.setUseOptimized(optimized)
+    assert answers == {"nan", "thresh"}, (
+        f"OpenCV {cv2.__version__} now gives {sorted(answers)} for NaN under THRESH_TRUNC on "
+        "every path: revisit NAN_RESULT['trunc'] and opencv_where_stable")
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])

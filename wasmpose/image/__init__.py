@@ -172,8 +172,10 @@ def threshold(x, thresh, maxval=255, *, kind="binary", out=None):
     kind : {"binary", "binary_inv", "trunc", "tozero", "tozero_inv"}
         ``binary``: ``maxval if x > thresh else 0``; ``binary_inv``: the opposite;
         ``trunc``: ``min(x, thresh)``; ``tozero``: ``x if x > thresh else 0``;
-        ``tozero_inv``: ``0 if x > thresh else x``. NaN pixels give what OpenCV gives:
-        0 for ``binary`` and ``binary_inv``, NaN for the other kinds; float32 ``tozero``
+        ``tozero_inv``: ``0 if x > thresh else x``. NaN pixels give 0 for ``binary`` and
+        ``binary_inv`` and stay NaN for the other kinds. OpenCV agrees except for ``trunc``,
+        where its answer depends on its code path (CPU dispatch, ``cv2.setUseOptimized``, the
+        NaN's position in the array): wasmpose keeps the NaN, as ``np.minimum``. Float32 ``tozero``
         keeps ``+inf`` pixels when ``thresh`` is ``+inf`` (OpenCV compares
         ``x < nextafter(thresh, +inf)``).
     out : ndarray, shape and dtype of ``x``, optional
