@@ -540,3 +540,43 @@ def test_an_error_of_the_batcher_itself_fails_the_batch_and_the_worker_lives_on(
         assert b.submit("ok").result(WAIT) == "ok"
     s = b.stats()
     assert (s.submitted, s.completed, s.failed) == (2, 1, 1)
+
+
+def test_waiting_for_a_request_from_inside_process_batch_is_refused():
+    """With one worker, process_batch waiting for a request of the same batcher waits for
+    itself: a RuntimeError instead of a deadlock (a timeout keeps the wait allowed)."""
+    inner = {}
+
+    def process(items):
+        if items == ["outer"]:
+            f = b.submit("inner")
+            for name, call in (("result", f.result), ("exception", f.exception)):
+                try:
+                    call()
+                except RuntimeError as exc:
+                    inner[name] = str(exc)
+            with pytest.raises(cf.TimeoutError):
+                f.result(timeout=0.01)
+        return items
+
+    with DynamicBatcher(process, max_batch_size=1, max_wait_ms=0) as b:
+        assert b.submit("outer").result(WAIT) == "outer"
+    assert inner["result"].startswith("result: waiting without a timeout, from inside "
+                                      "process_batch")
+    assert inner["exception"].startswith("exception: waiting without a timeout")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"workers": 1025}, r"^workers: expected at most 1024 workers \(threads\), got 1025"),
+    ({"workers": 10**9}, r"^workers: expected at most 1024"),
+])
+def test_absurd_worker_counts_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DynamicBatcher(lambda xs: xs, **kwargs)
+
+
+def test_adaptive_history_is_bounded():
+    from wasmpose.parallel import AdaptiveBatcher
+
+    with pytest.raises(ValueError, match=r"^history: expected at most 1000000 requests"):
+        AdaptiveBatcher(lambda xs: xs, target_latency_ms=10, history=10**12)

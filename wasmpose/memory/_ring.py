@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from wasmpose._checks import integer
-from wasmpose.memory._aligned import check_dtype, check_shape
+from wasmpose.memory._aligned import check_dtype, check_shape, size_problem
 
 
 class RingBuffer:
@@ -52,6 +52,10 @@ class RingBuffer:
         self._capacity = integer(capacity, "capacity", minimum=1)
         shape = check_shape(item_shape, "item_shape")
         dt = check_dtype(dtype)
+        problem = size_problem((self._capacity, *shape), dt.itemsize)
+        if problem is not None:  # (capacity, *item_shape): the buffer NumPy would refuse
+            raise ValueError(f"capacity, item_shape: the buffer (capacity, *item_shape): "
+                             f"{problem}")
         self._item_shape = shape
         self._buf = np.zeros((self._capacity, *shape), dt)
         self._head = 0  # index the next push writes

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wasmpose.memory._aligned import size_problem
+
 __all__ = ["load_weights"]
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -124,29 +126,17 @@ def _frombuffer(buf, dtype: np.dtype, shape: tuple, offset: int, order: str = "C
 
 
 # -- shapes and dtypes -----------------------------------------------------------------------
-_MAX_DIMS = 64  # NumPy's limit (NPY_MAXDIMS)
-_MAX_INTP = np.iinfo(np.intp).max
-
-
 def _check_array(shape: tuple, dtype: np.dtype, fmt: str) -> None:
     """``_Bad`` unless NumPy can make an array of ``shape`` and ``dtype``: at most 64 dims,
     every size and the byte count within ``intp``, a dtype with a size (``|V0`` has none)."""
-    if len(shape) > _MAX_DIMS:
-        raise _Bad(f"malformed {fmt} header: {len(shape)} dimensions, NumPy allows at most "
-                   f"{_MAX_DIMS}")
     if dtype.itemsize == 0:
         raise _Bad(f"malformed {fmt} header: dtype {dtype.str!r} has a size of 0 bytes")
     if dtype.subdtype is not None:
         raise _Bad(f"malformed {fmt} header: sub-array dtype {dtype.str!r} (NumPy writes "
                    f"its shape into the array's shape)")
-    # NumPy refuses an array whose non-zero sizes multiply (with the item size) past intp,
-    # even when another size is 0
-    nbytes = dtype.itemsize
-    for d in shape:
-        if d > _MAX_INTP or (d and nbytes * d > _MAX_INTP):
-            raise _Bad(f"malformed {fmt} header: shape {shape} of {dtype} is larger than "
-                       f"NumPy's largest array ({_MAX_INTP} bytes)")
-        nbytes *= d or 1
+    problem = size_problem(shape, dtype.itemsize)
+    if problem is not None:
+        raise _Bad(f"malformed {fmt} header: shape: {problem}")
 
 
 # -- .npy ------------------------------------------------------------------------------------

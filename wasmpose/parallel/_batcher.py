@@ -20,7 +20,7 @@ from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.errors import BatchProcessingError, BatchTimeoutError, QueueFullError
 from wasmpose.parallel._future import LightFuture
-from wasmpose.parallel._threads import check_batch_results, check_callable
+from wasmpose.parallel._threads import check_batch_results, check_callable, check_workers
 
 __all__ = ["BatchStats", "DynamicBatcher", "AdaptiveBatcher"]
 
@@ -102,6 +102,16 @@ class _Request(LightFuture):
         self.batcher._cancelled(self)
         return True
 
+    def result(self, timeout: float | None = None) -> Any:
+        if timeout is None and not self.done():
+            self.batcher._refuse_wait_in_worker("result")
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if timeout is None and not self.done():
+            self.batcher._refuse_wait_in_worker("exception")
+        return super().exception(timeout)
+
 
 def _milliseconds(x, name: str, *, allow_zero: bool) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
@@ -139,7 +149,7 @@ class DynamicBatcher:
     timeout_ms : float > 0, optional
         A request not answered this long after ``submit`` fails with ``BatchTimeoutError``
         (a result that arrives later is dropped).
-    workers : int >= 1, default 1
+    workers : int from 1 to 1024, default 1
         Threads calling ``process_batch`` (concurrently, if more than one).
 
     Notes
@@ -177,7 +187,7 @@ class DynamicBatcher:
         self._timeout: float | None = None
         if timeout_ms is not None:
             self._timeout = _milliseconds(timeout_ms, "timeout_ms", allow_zero=False) / 1e3
-        n_workers = integer(workers, "workers", minimum=1)
+        n_workers = check_workers(workers, "workers")
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # workers wait here for a batch
@@ -378,6 +388,15 @@ class DynamicBatcher:
         q.clear()
         q.extend(alive)
         self._dead = 0
+
+    def _refuse_wait_in_worker(self, what: str) -> None:
+        """RuntimeError if the calling thread is one of this batcher's workers: waiting there,
+        without a timeout, for a request of the same batcher can deadlock (the request may need
+        the very worker that waits)."""
+        if threading.current_thread() in self._threads:
+            raise RuntimeError(f"{what}: waiting without a timeout, from inside process_batch, "
+                               f"for a request of the same batcher would deadlock; pass a "
+                               f"timeout or use another batcher")
 
     def _cancelled(self, r: _Request) -> None:
         """``r``'s future was cancelled by its owner: free its slot, count it as failed."""
@@ -668,6 +687,9 @@ class AdaptiveBatcher(DynamicBatcher):
         self._min_batch_size = lo
         self._current = start
         self._history = integer(history, "history", minimum=1)
+        if self._history > _LATENCY_WINDOW * 100:
+            raise ValueError(f"history: expected at most {_LATENCY_WINDOW * 100} requests (the "
+                             f"latencies kept between decisions), got {self._history}")
         self._window: list[float] = []
         self._changed_at = 0.0
         self._window_batches: list[tuple[int, int]] = []

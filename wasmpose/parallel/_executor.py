@@ -243,7 +243,7 @@ class BatchExecutor:
     backend : {"threads", "dask"}, default "threads"
         ``"threads"``: a thread pool in this process (wasmpose's kernels release the GIL).
         ``"dask"``: tasks on a Dask ``distributed`` cluster (``pip install 'wasmpose[dask]'``).
-    workers : int >= 1, optional
+    workers : int from 1 to 1024, optional
         Threads (``"threads"``) or Dask workers of the local cluster (``"dask"`` without
         ``client``). Default: :func:`set_thread_count`'s value, else the usable cores.
     client : distributed.Client, optional
