@@ -436,3 +436,20 @@ def test_map_after_close_from_another_thread_is_refused():
         ex._run_threads(None)  # the check under the lock, after map's own
     with pytest.raises(RuntimeError, match="closed"):
         ex.map_batches(_rows, _frames(2))
+
+
+def _failing_items():
+    yield 1
+    yield 2
+    raise KeyError("the source broke")
+
+
+@pytest.mark.parametrize("backend", ["threads", "dask"])
+def test_a_failing_iterable_gets_the_same_note_on_both_backends(backend):
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    with BatchExecutor(backend=backend, workers=2) as ex:
+        with pytest.raises(KeyError) as info:
+            ex.map(abs, _failing_items(), batch_size=1)
+    assert info.value.__notes__ == [
+        "BatchExecutor.map: raised while iterating the items (at index 2)"]

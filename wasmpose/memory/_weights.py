@@ -108,7 +108,14 @@ def _read(p: Path, mmap: bool):
         size = os.fstat(f.fileno()).st_size
         if not mmap:
             data = bytearray(size)
-            if f.readinto(data) != size:
+            view, pos = memoryview(data), 0
+            while pos < size:  # readinto may return less than asked (pipes, network files)
+                n = f.readinto(view[pos:])
+                if not n:
+                    raise _Bad("the file changed size while it was read")
+                pos += n
+            view.release()
+            if f.read(1):
                 raise _Bad("the file changed size while it was read")
             return data
         if size == 0:

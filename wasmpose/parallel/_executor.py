@@ -197,6 +197,18 @@ def _batch_task(fn: Callable, items: list, start: int) -> list | _Failure:
             return _Failure(exc)
 
 
+def _read_items(items: Iterable) -> list:
+    """``list(items)``; an exception raised by the iterable gets the note it gets on threads."""
+    out: list = []
+    try:
+        for x in items:
+            out.append(x)
+    except BaseException as exc:
+        add_note(exc, f"{_WHAT}: raised while iterating the items (at index {len(out)})")
+        raise
+    return out
+
+
 def _as_task(target: Callable[[], None]) -> None:
     """Run a map's worker loop in a pool thread, marked as inside a task."""
     with _Task():
@@ -364,7 +376,7 @@ class BatchExecutor:
                                            ordered=True, return_exceptions=False,
                                            progress=progress, what=_WHAT))
         if self.backend == "dask":
-            items = list(items)
+            items = _read_items(items)
             k = batch_size or max(1, -(-len(items) // (4 * self.workers)))
             args = [(fn, items[s:s + k], s) for s in range(0, len(items), k)]
             parts = self._submit_dask(_run_batch, args, progress, _WHAT,
