@@ -580,3 +580,36 @@ def test_adaptive_history_is_bounded():
 
     with pytest.raises(ValueError, match=r"^history: expected at most 1000000 requests"):
         AdaptiveBatcher(lambda xs: xs, target_latency_ms=10, history=10**12)
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_close_racing_with_producers_resolves_every_accepted_request(drain):
+    b = DynamicBatcher(lambda xs: [x * 2 for x in xs], max_batch_size=4, max_wait_ms=0.5,
+                       workers=2, max_queue_size=100_000)
+    accepted = []
+    start = threading.Event()
+
+    def produce():
+        start.wait()
+        for i in range(3000):
+            try:
+                accepted.append((i, b.submit(i)))
+            except RuntimeError:  # closed
+                return
+
+    threads = [threading.Thread(target=produce) for _ in range(3)]
+    for t in threads:
+        t.start()
+    start.set()
+    time.sleep(0.01)
+    b.close(drain=drain)
+    for t in threads:
+        t.join(WAIT)
+    for i, f in accepted:
+        if drain:
+            assert f.result(0) == 2 * i  # done at once: close() drained it
+        else:
+            assert f.done() and (f.cancelled() or f.result(0) == 2 * i)
+    s = b.stats()
+    assert s.submitted == len(accepted) == s.completed + s.failed
+    assert s.queue_size == 0

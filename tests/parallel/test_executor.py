@@ -453,3 +453,15 @@ def test_a_failing_iterable_gets_the_same_note_on_both_backends(backend):
             ex.map(abs, _failing_items(), batch_size=1)
     assert info.value.__notes__ == [
         "BatchExecutor.map: raised while iterating the items (at index 2)"]
+
+
+def test_map_batches_object_array_of_views_is_detached():
+    def objects(batch):
+        out = np.empty(len(batch), object)
+        for i, row in enumerate(batch):
+            out[i] = row
+        return out
+
+    with BatchExecutor(workers=2) as ex:
+        got = ex.map_batches(objects, [np.full(2, i) for i in range(6)], batch_size=3)
+    assert [g.tolist() for g in got] == [[i, i] for i in range(6)]

@@ -112,7 +112,7 @@ def _stack_and_call(fn: Callable, items: list, pool: BufferPool | None) -> list:
             batch[j] = x
         out = fn(batch)
         check_batch_results(out, len(items), "fn", "items")
-        if isinstance(out, np.ndarray):
+        if isinstance(out, np.ndarray) and not out.dtype.hasobject:
             out = out.copy() if np.may_share_memory(out, batch) else out
             return list(out)
         values = list(out)
