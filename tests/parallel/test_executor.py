@@ -465,3 +465,27 @@ def test_map_batches_object_array_of_views_is_detached():
     with BatchExecutor(workers=2) as ex:
         got = ex.map_batches(objects, [np.full(2, i) for i in range(6)], batch_size=3)
     assert [g.tolist() for g in got] == [[i, i] for i in range(6)]
+
+
+class Pair(tuple):
+    """A tuple subclass whose constructor takes two arguments: it cannot be rebuilt."""
+
+    def __new__(cls, a, b):
+        return super().__new__(cls, (a, b))
+
+
+@dataclasses.dataclass(slots=True)
+class Slotted:
+    row: np.ndarray
+
+
+def test_map_batches_containers_that_cannot_be_rebuilt_are_a_clear_error():
+    with BatchExecutor(workers=1) as ex:
+        got = ex.map_batches(lambda b: [Slotted(r) for r in b], _frames(3), batch_size=3)
+        assert [int(g.row[0, 0]) for g in got] == [0, 1, 2]
+        with pytest.raises(TypeError, match=r"^fn: returned a Pair holding views of the pooled "
+                                            r"batch that cannot be rebuilt"):
+            ex.map_batches(lambda b: [Pair(r, 1) for r in b], _frames(2), batch_size=2)
+        with pytest.raises(TypeError, match=r"^fn: returned a Pair") as info:  # nested: once
+            ex.map_batches(lambda b: [[{"p": Pair(r, 1)}] for r in b], _frames(2), batch_size=2)
+        assert str(info.value).count("fn:") == 1
