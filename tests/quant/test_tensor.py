@@ -250,3 +250,18 @@ def test_float_dtype_argument():
     with pytest.raises(ValueError, match="float_dtype"):
         QuantizedTensor(q, p, (2,), float_dtype="int8")
     assert QuantizedTensor(q, p, (2,), float_dtype=">f8").float_dtype == "float64"
+
+
+def test_path_argument(tmp_path):
+    qt = QuantizedTensor.from_float(np.ones(3, np.float32))
+    # an int is not a path: open() would take it for a file descriptor (1 is stdout)
+    for bad in (1, None, 2.5, ["w.npz"]):
+        with pytest.raises(TypeError, match="path: expected a path or a binary file object"):
+            qt.save(bad)
+        with pytest.raises(TypeError, match="path: expected a path or a binary file object"):
+            QuantizedTensor.load(bad)
+    path = tmp_path / "w.npz"
+    qt.save(bytes(path))  # bytes paths, as open() takes them
+    assert QuantizedTensor.load(bytes(path)).params == qt.params
+    with pytest.raises(ValueError, match="missing.npz is not a readable"):
+        QuantizedTensor.load(tmp_path / "missing.npz")

@@ -106,6 +106,18 @@ def _member(zf, name):
     return a
 
 
+def _source(path, op):
+    """``(path, name for messages)``: a path (str, bytes or os.PathLike, as a str) or a binary
+    file object with ``op`` ("read" or "write") and ``seek``; anything else is a TypeError (an
+    int would be taken for a file descriptor by ``open``)."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        path = os.fsdecode(path)
+        return path, path
+    if hasattr(path, op) and hasattr(path, "seek"):
+        return path, str(getattr(path, "name", "the file object"))
+    raise TypeError(f"path: expected a path or a binary file object, got {type(path).__name__}")
+
+
 def _read(path):
     """The arrays of a QuantizedTensor file (the digest checked), in native byte order."""
     with zipfile.ZipFile(path) as zf:
@@ -242,8 +254,11 @@ class QuantizedTensor:
         """Write to ``path`` (a path or a binary file object) as an uncompressed ``.npz``.
 
         The file holds plain arrays only (no pickled objects) and a SHA-256 digest of them, so
-        that :meth:`load` detects truncated or altered files.
+        that :meth:`load` detects truncated or altered files. ``path`` is a str, bytes or
+        ``os.PathLike`` path, or an object with ``write`` and ``seek`` (an int is refused with a
+        ``TypeError``: ``open`` would take it for a file descriptor).
         """
+        _source(path, "write")
         arrays = self._arrays()
         arrays["sha256"] = _digest(arrays)
         if hasattr(path, "write"):
@@ -264,9 +279,10 @@ class QuantizedTensor:
         ValueError
             The file is missing, truncated, not a ``.npz`` (e.g. a plain ``.npy``), not of
             this format, or its content does not match its digest. The message names the file.
+        TypeError
+            ``path`` is neither a path nor a binary file object with ``read`` and ``seek``.
         """
-        where = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else \
-            getattr(path, "name", "the file object")
+        path, where = _source(path, "read")
         try:
             arrays = _read(path)
         except _Bad as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fractions
 import math
 
 import numpy as np
@@ -44,7 +45,9 @@ class TopKCompressor:
     def k(self, size):
         """Entries sent for a gradient of ``size`` entries (an int >= 0)."""
         size = _checks.integer(size, "size", minimum=0)
-        return min(size, math.ceil(round(self.ratio * size, 9)))
+        if size < 2**53:
+            return min(size, math.ceil(round(self.ratio * size, 9)))
+        return min(size, math.ceil(round(fractions.Fraction(self.ratio) * size, 9)))  # exact
 
     def reset(self):
         """Drop the residual."""
