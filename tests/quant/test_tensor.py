@@ -1,5 +1,6 @@
 """QuantizedTensor: from_float, sizes, save/load without pickle, damaged and crafted files."""
 
+import contextlib
 import io
 import zipfile
 
@@ -189,6 +190,8 @@ def test_load_crafted_header_allocates_nothing(tmp_path):
     ("format", "{'descr': '<U4000000000', 'fortran_order': False, 'shape': (), }", "dtype"),
     ("shape", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), 'x': 1}", "keys"),
     ("shape", "not a dict", "header"),
+    ("shape", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,", "TokenError"),  # unbalanced
+    ("shape", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), } + ((((", "header"),
 ])
 def test_load_crafted_headers_name_the_file(tmp_path, field, header, why):
     members = _members(QuantizedTensor.from_float(np.ones(8, np.float32)))
@@ -265,3 +268,57 @@ def test_path_argument(tmp_path):
     assert QuantizedTensor.load(bytes(path)).params == qt.params
     with pytest.raises(ValueError, match="missing.npz is not a readable"):
         QuantizedTensor.load(tmp_path / "missing.npz")
+
+
+@contextlib.contextmanager
+def _address_space_cap(extra):
+    """Cap this process's address space at its current size + ``extra`` bytes (Linux), so that a
+    blow-up is a MemoryError here rather than a dead machine."""
+    resource = pytest.importorskip("resource")
+    with open("/proc/self/status") as f:
+        vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vm + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fuzzed_files_load_or_raise_value_error(data):
+    # mutations of the archive's bytes (mostly caught by zip's CRC) or of one member's .npy
+    # bytes in a rebuilt, CRC-valid archive (reaching the header checks)
+    qt = QuantizedTensor.from_float(np.linspace(-1, 1, 50, dtype=np.float32), dtype="int4",
+                                    axis=0)
+    members = _members(qt)
+    field = data.draw(st.sampled_from([None, *members]))
+    raw = bytearray(_saved(qt) if field is None else members[field])
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert"]))
+        i = data.draw(st.integers(0, len(raw) - 1))
+        if kind == "flip":
+            raw[i] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "set":  # sizes and counts: 0xff bytes make them huge
+            raw[i:i + 4] = data.draw(st.sampled_from([b"\xff\xff\xff\xff", b"\0\0\0\0",
+                                                      b"\xff\xff\xff\x7f", b"99999"]))
+        elif kind == "cut":
+            del raw[i:]
+            if not raw:
+                raw += b"P"
+        else:
+            raw[i:i] = data.draw(st.binary(min_size=1, max_size=8)
+                                 | st.text("0123456789(),'<>|iufbUV:{} ", min_size=1,
+                                           max_size=8).map(str.encode))
+    if field is not None:
+        compression = data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+        raw = _zip({**members, field: bytes(raw)}, compression)
+    with _address_space_cap(256 << 20):
+        try:
+            back = QuantizedTensor.load(io.BytesIO(bytes(raw)))
+        except ValueError:
+            return
+    # only a change the digest cannot see (zip metadata, header padding) may load, unchanged
+    assert back.params == qt.params
+    np.testing.assert_array_equal(back.data, qt.data)

@@ -36,11 +36,16 @@ PACKED = ("int4", "uint4")  # stored two a byte by QuantizedTensor
 _MAX_INTP = np.iinfo(np.intp).max
 
 
-def array(x, name, dtypes, **kwargs):
-    """``x`` as a plain, native-byte-order ndarray of one of ``dtypes`` (``_checks.as_array``)."""
+def refuse_masked(x, name):
+    """``TypeError`` for a masked array: every function here would ignore its mask."""
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"{name}: expected a numpy array, got a masked array (its mask would be "
                         f"ignored: pass x.filled(value) or x.compressed())")
+
+
+def array(x, name, dtypes, **kwargs):
+    """``x`` as a plain, native-byte-order ndarray of one of ``dtypes`` (``_checks.as_array``)."""
+    refuse_masked(x, name)
     if isinstance(x, np.ndarray):
         if type(x) is not np.ndarray:
             x = np.asarray(x)  # np.matrix and other subclasses: the plain array beneath

@@ -11,12 +11,12 @@ import math
 
 import numpy as np
 
+from wasmpose.quant._common import refuse_masked
+
 
 def _real_array(x, name):
     """``x`` as a real numeric array (a masked array is refused: its mask would be ignored)."""
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(f"{name}: expected a numpy array, got a masked array (its mask would be "
-                        f"ignored: pass x.filled(value) or x.compressed())")
+    refuse_masked(x, name)
     v = np.asarray(x)
     if v.dtype == object and v.size and all(type(e) is int for e in v.flat):
         try:  # Python ints beyond int64

@@ -10,10 +10,13 @@ crafted file cannot make it allocate more than the file holds.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
+import struct
+import tokenize
+import warnings
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -59,12 +62,32 @@ class _Bad(Exception):
     """A problem with the file's structure (turned into a ``ValueError`` naming the file)."""
 
 
+def _header(f, name):
+    """``(shape, fortran_order, dtype)`` of the .npy header at the start of ``f``: NumPy's parser
+    (``ast.literal_eval``, never code), its failures turned into ``_Bad``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # of crafted header text
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                return np.lib.format.read_array_header_1_0(f)
+            if version == (2, 0):
+                return np.lib.format.read_array_header_2_0(f)
+    except (ValueError, TypeError, SyntaxError, tokenize.TokenError, RecursionError,
+            MemoryError) as exc:  # MemoryError: the parser's stack, on a <= 64 KiB header
+        raise _Bad(f"array {name!r} has a malformed .npy header ({type(exc).__name__}: "
+                   f"{str(exc)[:200]})") from None
+    raise _Bad(f"array {name!r} has .npy version {version}, expected 1.0 or 2.0")
+
+
 def _member(zf, name):
     """The array ``name`` of the open archive ``zf``, its header checked before any allocation."""
     try:
         info = zf.getinfo(name + ".npy")
     except KeyError:
         raise _Bad(f"no array {name!r}") from None
+    if info.flag_bits & 0x1:
+        raise _Bad(f"array {name!r} is encrypted")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise _Bad(f"array {name!r} is compressed with method {info.compress_type}, "
                    f"expected none (stored) or deflate")
@@ -73,13 +96,7 @@ def _member(zf, name):
         raise _Bad(f"array {name!r} declares {info.file_size} bytes, more than deflate makes "
                    f"of {info.compress_size}")
     with zf.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise _Bad(f"array {name!r} has .npy version {version}, expected 1.0 or 2.0")
+        shape, fortran, dtype = _header(f, name)
         kinds, sizes, ranks = _LAYOUT[name]
         if (dtype.hasobject or dtype.kind not in kinds or dtype.subdtype is not None
                 or (sizes is not None and dtype.itemsize not in sizes)
@@ -289,8 +306,10 @@ class QuantizedTensor:
             raise ValueError(f"path: {where!s} is not a QuantizedTensor file ({exc})") from None
         except ValueError as exc:  # a malformed .npy header
             raise ValueError(f"path: {where!s} is not a QuantizedTensor file ({exc})") from exc
-        except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile,
-                io.UnsupportedOperation) as exc:
+        except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
+                struct.error, UnicodeDecodeError, NotImplementedError, OverflowError) as exc:
+            # what zipfile and zlib raise on damaged archives (io.UnsupportedOperation is an
+            # OSError)
             raise ValueError(f"path: {where!s} is not a readable .npz file "
                              f"({type(exc).__name__}: {exc})") from exc
         try:
