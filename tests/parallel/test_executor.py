@@ -1,6 +1,7 @@
 """wasmpose.parallel.BatchExecutor: the same results, order and errors on threads and Dask."""
 
 import collections
+import concurrent.futures as cf
 import dataclasses
 import functools
 import math
@@ -246,6 +247,14 @@ def test_dask_two_worker_processes_after_a_parallel_kernel_ran(rng):
             with pytest.raises(ValueError, match="math domain error") as info:
                 ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
             assert info.value.__notes__ == ["BatchExecutor.map: raised by item 2"]
+            # a SystemExit in a worker process neither kills it nor hangs the map (issue 13)
+            exits = lambda x: sys.exit(3) if x == 2 else x  # noqa: E731 - pickled by value
+            with cf.ThreadPoolExecutor(1) as waiter:  # a regression fails after 60 s, no hang
+                job = waiter.submit(ex.map, exits, range(4), batch_size=1)
+                with pytest.raises(SystemExit) as info3:
+                    job.result(timeout=60)
+            assert info3.value.__notes__ == ["BatchExecutor.map: raised by item 2"]
+            assert ex.map(abs, [-1, -2]) == [1, 2]
     with BatchExecutor(workers=2) as ex, pytest.raises(ValueError) as info2:
         ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
     assert (info2.value.args, info2.value.__notes__) == (info.value.args, info.value.__notes__)
