@@ -629,3 +629,21 @@ def test_close_racing_with_producers_resolves_every_accepted_request(drain):
     s = b.stats()
     assert s.submitted == len(accepted) == s.completed + s.failed
     assert s.queue_size == 0
+
+
+def test_close_never_returns_with_accepted_requests_pending():
+    """The safety net behind "workers never die": if every worker is gone, close() fails the
+    requests still queued instead of returning with them pending."""
+
+    class Dead(DynamicBatcher):
+        def _work(self):  # a worker that died at once
+            return
+
+    b = Dead(lambda xs: xs, max_wait_ms=0)
+    futures = [b.submit(i) for i in range(3)]
+    b.close(drain=True)
+    for f in futures:
+        with pytest.raises(BatchProcessingError, match="the batcher's workers stopped"):
+            f.result(0)
+    s = b.stats()
+    assert (s.submitted, s.completed, s.failed, s.queue_size) == (3, 0, 3, 0)

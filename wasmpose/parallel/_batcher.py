@@ -607,7 +607,10 @@ class DynamicBatcher:
             # (from process_batch): that worker drains the rest when it returns.
             stranded = ([] if me in self._threads
                         else [r for r in self._queue if not r.resolved])
-        if stranded:  # pragma: no cover - a safety net: workers never die while open
+            if stranded:
+                self._queue.clear()
+                self._dead = 0
+        if stranded:  # a safety net: workers never die while open
             self._rescue(stranded, RuntimeError("the batcher's workers stopped"))
         if self._timer is not None and self._timer is not me:
             self._timer.join()
