@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wasmpose import opt_level
 from wasmpose.cpu import get_kernel, threading_layer
@@ -513,3 +515,46 @@ def test_map_batches_containers_that_cannot_be_rebuilt_are_a_clear_error():
         with pytest.raises(TypeError, match=r"^fn: returned a Pair") as info:  # nested: once
             ex.map_batches(lambda b: [[{"p": Pair(r, 1)}] for r in b], _frames(2), batch_size=2)
         assert str(info.value).count("fn:") == 1
+
+
+# a result shape: nested containers whose leaves are "row" (the batch row), "slice" (a view of
+# part of it), "int" (the row index) or "own" (an array that is not a view)
+_LEAF = st.sampled_from(["row", "slice", "int", "own"])
+_SHAPE = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.tuples(inner, inner),
+    st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    inner.map(lambda x: Out(x, {"k": x}))), max_leaves=8)
+
+
+def _build(shape, row, i):
+    if isinstance(shape, str):
+        return {"row": row, "slice": row[1:], "int": i, "own": np.array(row)}[shape]
+    if isinstance(shape, Out):
+        return Out(_build(shape.row, row, i), {"k": _build(shape.extra["k"], row, i)})
+    if isinstance(shape, dict):
+        return {k: _build(v, row, i) for k, v in shape.items()}
+    return type(shape)(_build(v, row, i) for v in shape)
+
+
+def _plain(x):
+    """``x`` with arrays as lists: comparable with ==."""
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Out):
+        return ("Out", _plain(x.row), _plain(x.extra))
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=_SHAPE, batch_size=st.integers(1, 4))
+def test_map_batches_results_never_view_the_pool_whatever_their_nesting(shape, batch_size):
+    items = [np.full(3, k, np.int64) for k in range(7)]
+    with BatchExecutor(workers=2) as ex:
+        got = ex.map_batches(lambda b: [_build(shape, r, i) for i, r in enumerate(b)], items,
+                             batch_size=batch_size)
+    want = [_build(shape, items[k], k % batch_size) for k in range(7)]
+    assert [_plain(g) for g in got] == [_plain(w) for w in want]
