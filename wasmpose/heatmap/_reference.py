@@ -120,7 +120,8 @@ def decode_simcc(x, y, xb, yb, ratio, rule):
 
     locs = np.stack((np.argmax(x, axis=1), np.argmax(y, axis=1)), axis=-1).astype(np.float32)
     mx, my = np.amax(x, axis=1), np.amax(y, axis=1)
-    scores = np.float32(0.5) * (mx + my) if rule == SCORE_MEAN else np.where(mx > my, my, mx)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = np.float32(0.5) * (mx + my) if rule == SCORE_MEAN else np.where(mx > my, my, mx)
     locs[scores <= 0] = -1
     return locs / ratio, scores
 
