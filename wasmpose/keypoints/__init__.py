@@ -9,6 +9,8 @@ layout; everything is computed in float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from wasmpose import _checks
@@ -708,12 +710,12 @@ def transform_points(points, matrix):
                          f"shape {p.shape}")
     dtype = p.dtype if p.dtype.kind == "f" else _F64
     if single:
-        rows = p.reshape(1, -1, p.shape[-1]) if p.size else p.reshape(1, 0, p.shape[-1])
+        rows = p.reshape(1, math.prod(p.shape[:-1]), p.shape[-1])
     else:
         if p.ndim < 2 or p.shape[0] != len(m):
             raise ValueError(f"points: expected {len(m)} in the first axis (one per matrix), "
                              f"got shape {p.shape}")
-        rows = p.reshape(len(m), -1, p.shape[-1])
+        rows = p.reshape(len(m), math.prod(p.shape[1:-1]), p.shape[-1])
     rows = np.ascontiguousarray(rows, dtype=_F64)
     out = rows.copy()
     if rows.size:
