@@ -15,7 +15,15 @@ import functools
 import numpy as np
 
 from wasmpose import _data, get_opt_level, set_opt_level
-from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
+from wasmpose._data import (
+    heatmaps,
+    landmark_heatmaps,
+    person_boxes,
+    points,
+    pose_crowd,
+    pose_scene,
+    simcc_vectors,
+)
 from wasmpose._peers import peer
 
 __all__ = [
@@ -36,6 +44,9 @@ __all__ = [
     "points",
     "pose_crowd",
     "walking_people",
+    "simcc_vectors",
+    "landmark_heatmaps",
+    "person_boxes",
 ]
 
 # The seeds must never change: results of different commits are only comparable when they time

@@ -275,7 +275,7 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
 _SCORE_RULES = {"min": _sc.SCORE_MIN, "mean": _sc.SCORE_MEAN}
 
 
-def _simcc(x, name):
+def _simcc_array(x, name):
     return _checks.as_array(x, name, (_F32,), min_ndim=2, max_ndim=3,
                             ndim_text="(K, W) or (N, K, W)")
 
@@ -331,8 +331,8 @@ def decode_simcc(simcc_x, simcc_y, *, split_ratio=2.0, score="min"):
     >>> scores
     array([0.7, 0. ], dtype=float32)
     """
-    x = _simcc(simcc_x, "simcc_x")
-    y = _simcc(simcc_y, "simcc_y")
+    x = _simcc_array(simcc_x, "simcc_x")
+    y = _simcc_array(simcc_y, "simcc_y")
     if x.shape[:-1] != y.shape[:-1]:
         raise ValueError(f"simcc_y: expected the leading shape {x.shape[:-1]} of simcc_x "
                          f"(one vector per keypoint), got shape {y.shape}")

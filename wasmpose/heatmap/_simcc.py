@@ -7,10 +7,11 @@ and the score rule, and have the signature of ``_reference.decode_simcc``.
 The argmax of a row is found in one vectorised pass over order-preserving integer keys of the
 float32 bits (a float compare does not vectorise as a reduction without fast-math, which would
 lose NaN): per block of :data:`BLOCK` values the maximum key, and the first block holding the
-row's maximum; then the first value of that block with that key. The key of ``-0.0`` is that
-of ``0.0`` (they compare equal, so the first of them is the argmax, as ``np.argmax`` says).
-A NaN has a key beyond every number's; a row holding one is scanned again for its first NaN,
-which is ``np.argmax``'s answer (and ``np.amax`` is NaN).
+row's maximum; then the first value of that block with that key. A NaN's key lies beyond
+every number's (above +inf's, or below -inf's with the sign bit set); a row holding one is
+scanned again for its first NaN, which is ``np.argmax``'s answer (and ``np.amax`` is NaN).
+``-0.0`` and ``0.0`` have different keys but compare equal: when the maximum is a zero, the
+row is scanned again for its first zero of either sign, as ``np.argmax`` finds.
 All helpers live in this module because Numba's cache does not notice edits to other files.
 """
 
@@ -32,15 +33,12 @@ _KEY_POS_INF = np.int32(0x7F800000)  # key of +inf
 _KEY_NEG_INF = np.int32(-0x7F800001)  # key of -inf (bits 0xFF800000)
 _LOW31 = np.int32(0x7FFFFFFF)
 _SHIFT = np.int32(31)
-_MINUS_ONE = np.int32(-1)
-_ZERO = np.int32(0)
 
 
 @njit(inline="always", **_SERIAL)
 def _key(b):
-    """An int32 whose order is the order of the float32 with bits ``b``; -0.0 maps to 0.0."""
-    k = np.int32(b ^ ((b >> _SHIFT) & _LOW31))
-    return _ZERO if k == _MINUS_ONE else k
+    """An int32 whose order is the order of the float32 with bits ``b`` (-0.0 just below 0.0)."""
+    return np.int32(b ^ ((b >> _SHIFT) & _LOW31))
 
 
 @njit(**_SERIAL)
@@ -73,6 +71,10 @@ def _row_argmax(vals, bits):
     if best > _KEY_POS_INF or lo < _KEY_NEG_INF:  # a NaN (positive or negative)
         for j in range(n):
             if vals[j] != vals[j]:
+                return vals[j], j
+    if best == 0 or best == -1:  # the maximum is a zero (keys of 0.0 and -0.0)
+        for j in range(n):
+            if vals[j] == 0:
                 return vals[j], j
     if at < 0:
         base = block * BLOCK

@@ -99,14 +99,16 @@ _NMS = register(Kernel("oks_nms", reference=_ref.nms, serial=_nb.nms_serial,
 def _warm_transforms(variant):
     z = np.zeros((1, 2))
     one = np.ones(1)
-    _WARP.variant(variant)(z, np.ones((1, 2)), z[0, :1], one, np.zeros(2), 4.0, 4.0, False,
-                           np.empty((1, 2, 3)))
+    for inv in (False, True):
+        _WARP.variant(variant)(z, np.ones((1, 2)), z[0, :1], one, np.zeros(2), 4.0, 4.0, inv,
+                               np.empty((1, 2, 3)))
     _CENTER_SCALE.variant(variant)(np.ones((1, 4)), 1.25, 0.75, z.copy(), z.copy())
     m = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
     _INVERT.variant(variant)(m, np.empty_like(m))
     for c in (2, 3):
         p = np.zeros((1, 1, c))
-        _TRANSFORM.variant(variant)(p, m, np.zeros(1, np.intp), p.copy())
+        for per_row in (False, True):
+            _TRANSFORM.variant(variant)(p, m, per_row, p.copy())
 
 
 # The transforms cost a few ns per box or point: threads pay only for very large batches.
@@ -436,7 +438,7 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
 # top-down transforms
 # ---------------------------------------------------------------------------------------------
 def _finite(x, name, what):
-    """``x`` (float64) unless it holds NaN or infinity (``ValueError`` naming the first)."""
+    """Raise ``ValueError`` naming the first NaN or infinite value of ``x``, if any."""
     bad = ~np.isfinite(x)
     if bad.any():
         i = np.argwhere(bad)[0]
@@ -445,15 +447,39 @@ def _finite(x, name, what):
     return x
 
 
-def _pair(x, name, *, positive=False, allow_zero=True):
+def _f64(x, name, min_ndim, max_ndim, ndim_text):
+    """``x`` as a float64 array (validated dtype and rank; a no-op for float64 arrays)."""
+    a = _checks.as_array(x, name, _COORDS, min_ndim=min_ndim, max_ndim=max_ndim,
+                         ndim_text=ndim_text)
+    return a if a.dtype == _F64 else a.astype(_F64)
+
+
+def _pair(x, name, *, positive=False):
     """A pair of finite numbers (``output_size``, ``shift``) as two Python floats."""
-    a = _checks.as_array(x, name, _COORDS, min_ndim=1, max_ndim=1, ndim_text="(2,)")
-    if a.shape != (2,):
-        raise ValueError(f"{name}: expected 2 values, got shape {a.shape}")
-    a = _finite(a.astype(_F64), name, "values")
-    if positive and not (a > 0).all():
-        raise ValueError(f"{name}: expected positive values, got {tuple(a.tolist())}")
-    return float(a[0]), float(a[1])
+    if type(x) in (tuple, list) and len(x) == 2 and all(
+            type(v) in (int, float) for v in x):  # the usual call: a tuple of numbers
+        a, b = float(x[0]), float(x[1])
+        if math.isfinite(a) and math.isfinite(b) and (not positive or (a > 0 and b > 0)):
+            return a, b
+    arr = _f64(x, name, 1, 1, "(2,)")
+    if arr.shape != (2,):
+        raise ValueError(f"{name}: expected 2 values, got shape {arr.shape}")
+    _finite(arr, name, "values")
+    if positive and not (arr > 0).all():
+        raise ValueError(f"{name}: expected positive values, got {tuple(arr.tolist())}")
+    return float(arr[0]), float(arr[1])
+
+
+def _sin_cos(rot, n):
+    """NumPy's sin and cos of ``np.deg2rad(rot)``, as rtmlib computes them, ``(n,)`` each."""
+    if type(rot) in (int, float) and rot == 0:
+        return np.zeros(n), np.ones(n)
+    r = _f64(rot, "rot", 0, 1, "scalar or (N,)")
+    rad = np.deg2rad(r)
+    sn, cs = np.sin(rad), np.cos(rad)
+    if r.ndim == 0:
+        return np.full(n, sn), np.full(n, cs)
+    return np.ascontiguousarray(sn), np.ascontiguousarray(cs)
 
 
 def get_affine_transform(center, scale, rot, output_size, *, shift=(0.0, 0.0), inv=False):
@@ -506,42 +532,39 @@ def get_affine_transform(center, scale, rot, output_size, *, shift=(0.0, 0.0), i
     >>> m @ [100.0, 200.0, 1.0]  # the box centre lands on the input's centre
     array([ 96., 128.])
     """
-    c = _checks.as_array(center, "center", _COORDS, min_ndim=1, max_ndim=2,
-                         ndim_text="(2,) or (N, 2)")
+    c = _f64(center, "center", 1, 2, "(2,) or (N, 2)")
     single = c.ndim == 1
-    c = np.atleast_2d(c)
-    if c.shape[1] != 2:
+    if c.shape[-1] != 2:
         raise ValueError(f"center: expected (x, y) in the last axis, got shape {c.shape}")
+    c = c.reshape(-1, 2)
     n = c.shape[0]
-    s = _checks.as_array(scale, "scale", _COORDS, min_ndim=1, max_ndim=2,
-                         ndim_text="(2,) or (N, 2)")
-    want = (2,) if single else c.shape
-    if s.shape != want:
-        raise ValueError(f"scale: expected the shape of center {want}, got shape {s.shape}")
-    r = _checks.as_array(rot, "rot", _COORDS, min_ndim=0, max_ndim=1,
-                         ndim_text="scalar or (N,)")
-    if r.ndim == 1 and (single or r.shape[0] != n):
+    sz = _f64(scale, "scale", 1, 2, "(2,) or (N, 2)")
+    want = (2,) if single else (n, 2)
+    if sz.shape != want:
+        raise ValueError(f"scale: expected the shape of center {want}, got shape {sz.shape}")
+    sz = sz.reshape(-1, 2)
+    if type(rot) not in (int, float) and np.ndim(rot) == 1 and (
+            single or np.shape(rot)[0] != n):
         raise ValueError(f"rot: expected a scalar{'' if single else f' or {n} values'}, "
-                         f"got shape {r.shape}")
-    c = _finite(np.ascontiguousarray(c, dtype=_F64), "center", "coordinates")
-    s = _finite(np.ascontiguousarray(np.atleast_2d(s), dtype=_F64), "scale", "sizes")
-    zero = s[:, 0] == 0
-    if zero.any():
-        raise ValueError(f"scale: expected a non-zero width, got {s[zero][0].tolist()} at "
-                         f"index {int(np.argmax(zero))}")
-    r = _finite(np.broadcast_to(r.astype(_F64), (n,)), "rot", "angles")
+                         f"got shape {np.shape(rot)}")
+    sn, cs = _sin_cos(rot, n)
     dst_w, dst_h = _pair(output_size, "output_size", positive=True)
     sh = np.array(_pair(shift, "shift"))
     if not isinstance(inv, (bool, np.bool_)):
         raise TypeError(f"inv: expected a bool, got {type(inv).__name__}")
-    rad = np.deg2rad(r)  # sin and cos from NumPy, as rtmlib's (Numba's libm may differ by 1 ulp)
     out = np.empty((n, 2, 3))
-    if n:
-        _WARP(n, c, s, np.sin(rad), np.cos(rad), sh, dst_w, dst_h, bool(inv), out)
-        if not np.isfinite(out).all():  # a width so small that its float32 points coincide
-            i = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0])
-            raise ValueError(f"scale: expected a width that float32 can resolve, got "
-                             f"{s[i, 0]} at index {i} (singular transform)")
+    if n and _WARP(n, np.ascontiguousarray(c), np.ascontiguousarray(sz), sn, cs, sh, dst_w,
+                   dst_h, bool(inv), out):
+        _finite(c, "center", "coordinates")  # raise, naming the first bad row
+        _finite(sz, "scale", "sizes")
+        _finite(np.broadcast_to(np.asarray(rot, _F64), (n,)), "rot", "angles")
+        zero = sz[:, 0] == 0
+        if zero.any():
+            raise ValueError(f"scale: expected a non-zero width, got {sz[zero][0].tolist()} "
+                             f"at index {int(np.argmax(zero))}")
+        i = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0])
+        raise ValueError(f"scale: expected a width that float32 can resolve, got "
+                         f"{sz[i, 0]} at index {i} (singular transform)")
     return out[0] if single else out
 
 
@@ -585,19 +608,12 @@ def bbox_to_center_scale(boxes, *, padding=1.25, aspect_ratio=None):
     >>> center, scale
     (array([[30., 80.]]), array([[112.5, 150. ]]))
     """
-    b = _checks.as_array(boxes, "boxes", _COORDS, min_ndim=1, max_ndim=2,
-                         ndim_text="(4,) or (N, 4)")
+    b = _f64(boxes, "boxes", 1, 2, "(4,) or (N, 4)")
     single = b.ndim == 1
-    b = np.atleast_2d(b)
-    if b.shape[1] != 4:
+    if b.shape[-1] != 4:
         raise ValueError(f"boxes: expected (x1, y1, x2, y2) in the last axis, got shape "
                          f"{b.shape}")
-    b = _finite(np.ascontiguousarray(b, dtype=_F64), "boxes", "coordinates")
-    neg = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
-    if neg.any():
-        i = int(np.argmax(neg))
-        raise ValueError(f"boxes: expected x2 >= x1 and y2 >= y1 (xyxy), got "
-                         f"{b[i].tolist()} at index {i}")
+    b = np.ascontiguousarray(b.reshape(-1, 4))
     pad = _checks.real_scalar(padding, "padding", allow_inf=False)
     if not pad > 0:
         raise ValueError(f"padding: expected a positive number, got {pad}")
@@ -609,18 +625,20 @@ def bbox_to_center_scale(boxes, *, padding=1.25, aspect_ratio=None):
     n = b.shape[0]
     center = np.empty((n, 2))
     scale = np.empty((n, 2))
-    if n:
-        _CENTER_SCALE(n, b, pad, ratio, center, scale)
+    if n and _CENTER_SCALE(n, b, pad, ratio, center, scale):
+        _finite(b, "boxes", "coordinates")
+        neg = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+        i = int(np.argmax(neg))
+        raise ValueError(f"boxes: expected x2 >= x1 and y2 >= y1 (xyxy), got "
+                         f"{b[i].tolist()} at index {i}")
     return (center[0], scale[0]) if single else (center, scale)
 
 
 def _matrices(matrix, name="matrix"):
-    m = _checks.as_array(matrix, name, _COORDS, min_ndim=2, max_ndim=3,
-                         ndim_text="(2, 3) or (N, 2, 3)")
+    m = _f64(matrix, name, 2, 3, "(2, 3) or (N, 2, 3)")
     if m.shape[-2:] != (2, 3):
         raise ValueError(f"{name}: expected (2, 3) affine matrices, got shape {m.shape}")
-    return m.ndim == 2, _finite(np.ascontiguousarray(m.reshape(-1, 2, 3), dtype=_F64), name,
-                                "entries")
+    return m.ndim == 2, np.ascontiguousarray(m.reshape(-1, 2, 3))
 
 
 def invert_affine(matrix):
@@ -655,16 +673,14 @@ def invert_affine(matrix):
            [ 0.  ,  0.25,  2.  ]])
     """
     single, m = _matrices(matrix)
-    det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
-    bad = ~(det != 0)
-    if bad.any():
-        i = int(np.argmax(bad))
+    out = np.empty_like(m)
+    if len(m) and _INVERT(len(m), m, out):
+        _finite(m, "matrix", "entries")
+        det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+        i = int(np.argmax(det == 0))
         at = "" if single else f" at index {i}"
         raise ValueError(f"matrix: expected an invertible affine matrix, got a singular one "
                          f"(determinant 0){at}: {m[i].tolist()}")
-    out = np.empty_like(m)
-    if len(m):
-        _INVERT(len(m), m, out)
     return out[0] if single else out
 
 
@@ -718,7 +734,6 @@ def transform_points(points, matrix):
         rows = p.reshape(len(m), math.prod(p.shape[1:-1]), p.shape[-1])
     rows = np.ascontiguousarray(rows, dtype=_F64)
     out = rows.copy()
-    if rows.size:
-        which = np.zeros(len(rows), np.intp) if single else np.arange(len(rows))
-        _TRANSFORM(rows.shape[0] * rows.shape[1], rows, m, which, out)
+    if len(m) and _TRANSFORM(rows.shape[0] * rows.shape[1], rows, m, not single, out):
+        _finite(m, "matrix", "entries")
     return out.reshape(p.shape).astype(dtype, copy=False)

@@ -77,7 +77,20 @@ def _third(pts):
 
 
 @njit(**_SERIAL)
+def _finite(v):
+    return abs(v) < np.inf
+
+
+@njit(**_SERIAL)
 def _warp_one(i, center, scale, sn, cs, shift, inv, src, dst, a, out):
+    """Row ``i``; returns 1 if its input is invalid (non-finite, zero width) or its system
+    singular, else 0 (the public function then raises, naming the row)."""
+    ok = (_finite(center[i, 0]) and _finite(center[i, 1]) and _finite(scale[i, 0])
+          and _finite(scale[i, 1]) and _finite(sn[i]) and _finite(cs[i]) and scale[i, 0] != 0)
+    if not ok:
+        for j in range(6):
+            out[i, j // 3, j % 3] = np.nan
+        return 1
     # src_dir = [[cs, -sn], [sn, cs]] @ [0, -w / 2]: the products with 0 are exact zeros
     p1 = scale[i, 0] * -0.5
     sdx, sdy = -sn[i] * p1, cs[i] * p1
@@ -91,6 +104,7 @@ def _warp_one(i, center, scale, sn, cs, shift, inv, src, dst, a, out):
         _solve3(dst, src, a, out[i])
     else:
         _solve3(src, dst, a, out[i])
+    return 0 if _finite(out[i, 0, 0]) else 1
 
 
 @njit(**_SERIAL)
@@ -107,8 +121,10 @@ def warp_matrix_serial(center, scale, sn, cs, shift, dst_w, dst_h, inv, out):
     dst = _dst_points(dst_w, dst_h)
     src = np.empty((3, 2))
     a = np.empty((6, 7))
+    bad = 0
     for i in range(center.shape[0]):
-        _warp_one(i, center, scale, sn, cs, shift, inv, src, dst, a, out)
+        bad += _warp_one(i, center, scale, sn, cs, shift, inv, src, dst, a, out)
+    return bad
 
 
 @njit(**_PARALLEL)
@@ -116,17 +132,23 @@ def warp_matrix_parallel(center, scale, sn, cs, shift, dst_w, dst_h, inv, out):
     dst = _dst_points(dst_w, dst_h)
     n = center.shape[0]
     nt = (n + 63) // 64
+    bad = 0
     for t in prange(nt):
         src = np.empty((3, 2))
         a = np.empty((6, 7))
         for i in range(t * 64, min(n, (t + 1) * 64)):
-            _warp_one(i, center, scale, sn, cs, shift, inv, src, dst, a, out)
+            bad += _warp_one(i, center, scale, sn, cs, shift, inv, src, dst, a, out)
+    return bad
 
 
 # --- bbox_to_center_scale ---------------------------------------------------------------------
 @njit(**_SERIAL)
 def _cs_one(i, boxes, padding, ratio, center, scale):
+    """Row ``i``; returns 1 for a non-finite box or one with x2 < x1 or y2 < y1, else 0."""
     x1, y1, x2, y2 = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
+    if not (_finite(x1) and _finite(y1) and _finite(x2) and _finite(y2)
+            and x2 >= x1 and y2 >= y1):
+        return 1
     center[i, 0] = (x1 + x2) * 0.5
     center[i, 1] = (y1 + y2) * 0.5
     w = (x2 - x1) * padding
@@ -138,50 +160,66 @@ def _cs_one(i, boxes, padding, ratio, center, scale):
             w = h * ratio
     scale[i, 0] = w
     scale[i, 1] = h
+    return 0
 
 
 @njit(**_SERIAL)
 def center_scale_serial(boxes, padding, ratio, center, scale):
+    bad = 0
     for i in range(boxes.shape[0]):
-        _cs_one(i, boxes, padding, ratio, center, scale)
+        bad += _cs_one(i, boxes, padding, ratio, center, scale)
+    return bad
 
 
 @njit(**_PARALLEL)
 def center_scale_parallel(boxes, padding, ratio, center, scale):
+    bad = 0
     for i in prange(boxes.shape[0]):
-        _cs_one(i, boxes, padding, ratio, center, scale)
+        bad += _cs_one(i, boxes, padding, ratio, center, scale)
+    return bad
 
 
 # --- invert_affine ----------------------------------------------------------------------------
 @njit(**_SERIAL)
 def _invert_one(m, out):
-    # cv2.invertAffineTransform: D = 1 / (a e - b d), then the adjugate times D
+    """cv2.invertAffineTransform: D = 1 / (a e - b d), then the adjugate times D. Returns 1 for
+    a non-finite entry or a zero determinant, else 0."""
+    for j in range(6):
+        if not _finite(m[j // 3, j % 3]):
+            return 1
     det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+    if det == 0:
+        return 1
     r = 1.0 / det if det != 0 else 0.0
     a11, a22 = m[1, 1] * r, m[0, 0] * r
     a12, a21 = -m[0, 1] * r, -m[1, 0] * r
     out[0, 0], out[0, 1], out[1, 0], out[1, 1] = a11, a12, a21, a22
     out[0, 2] = -a11 * m[0, 2] - a12 * m[1, 2]
     out[1, 2] = -a21 * m[0, 2] - a22 * m[1, 2]
+    return 0
 
 
 @njit(**_SERIAL)
 def invert_serial(m, out):
+    bad = 0
     for i in range(m.shape[0]):
-        _invert_one(m[i], out[i])
+        bad += _invert_one(m[i], out[i])
+    return bad
 
 
 @njit(**_PARALLEL)
 def invert_parallel(m, out):
+    bad = 0
     for i in prange(m.shape[0]):
-        _invert_one(m[i], out[i])
+        bad += _invert_one(m[i], out[i])
+    return bad
 
 
 # --- transform_points -------------------------------------------------------------------------
 @njit(**_SERIAL)
-def _transform_rows(p, m, which, r0, r1, out):
+def _transform_rows(p, m, per_row, r0, r1, out):
     for i in range(r0, r1):
-        mm = m[which[i]]
+        mm = m[i if per_row else 0]
         for j in range(p.shape[1]):
             x, y = p[i, j, 0], p[i, j, 1]
             out[i, j, 0] = mm[0, 0] * x + mm[0, 1] * y + mm[0, 2]
@@ -189,12 +227,30 @@ def _transform_rows(p, m, which, r0, r1, out):
 
 
 @njit(**_SERIAL)
-def transform_serial(p, m, which, out):
-    _transform_rows(p, m, which, 0, p.shape[0], out)
+def transform_serial(p, m, per_row, out):
+    """``per_row``: row ``i`` of ``p`` uses matrix ``i``, else all use matrix 0. Returns the
+    count of matrices with a non-finite entry (nothing is written then)."""
+    bad = 0
+    for i in range(m.shape[0]):
+        for j in range(6):
+            if not _finite(m[i, j // 3, j % 3]):
+                bad += 1
+                break
+    if bad == 0:
+        _transform_rows(p, m, per_row, 0, p.shape[0], out)
+    return bad
 
 
 @njit(**_PARALLEL)
-def transform_parallel(p, m, which, out):
-    n = p.shape[0]
-    for t in prange((n + 15) // 16):
-        _transform_rows(p, m, which, t * 16, min(n, (t + 1) * 16), out)
+def transform_parallel(p, m, per_row, out):
+    bad = 0
+    for i in range(m.shape[0]):
+        for j in range(6):
+            if not _finite(m[i, j // 3, j % 3]):
+                bad += 1
+                break
+    if bad == 0:
+        n = p.shape[0]
+        for t in prange((n + 15) // 16):
+            _transform_rows(p, m, per_row, t * 16, min(n, (t + 1) * 16), out)
+    return bad

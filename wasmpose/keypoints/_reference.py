@@ -132,10 +132,15 @@ def warp_matrix(center, scale, sn, cs, shift, dst_w, dst_h, inv, out):
     dst[:, 2] = _third_point(dst[:, 0], dst[:, 1])
     with np.errstate(all="ignore"):
         out[...] = _solve3(dst, src) if inv else _solve3(src, dst)
+    bad = ~(np.isfinite(center).all(axis=1) & np.isfinite(scale).all(axis=1) & np.isfinite(sn)
+            & np.isfinite(cs) & (scale[:, 0] != 0) & np.isfinite(out).all(axis=(1, 2)))
+    out[bad] = np.nan
+    return int(bad.sum())
 
 
 def center_scale(boxes, padding, ratio, center, scale):
-    """rtmlib's ``bbox_xyxy2cs`` and, when ``ratio > 0``, mmpose's ``_fix_aspect_ratio``."""
+    """rtmlib's ``bbox_xyxy2cs`` and, when ``ratio > 0``, mmpose's ``_fix_aspect_ratio``.
+    Returns the count of invalid boxes (non-finite, x2 < x1 or y2 < y1)."""
     x1, y1, x2, y2 = boxes.T
     center[:, 0] = (x1 + x2) * 0.5
     center[:, 1] = (y1 + y2) * 0.5
@@ -146,24 +151,33 @@ def center_scale(boxes, padding, ratio, center, scale):
         w, h = np.where(wide, w, h * ratio), np.where(wide, w / ratio, h)
     scale[:, 0] = w
     scale[:, 1] = h
+    return int((~(np.isfinite(boxes).all(axis=1) & (x2 >= x1) & (y2 >= y1))).sum())
 
 
 def invert(m, out):
-    """``cv2.invertAffineTransform`` of each ``(2, 3)`` matrix of ``m`` (``(N, 2, 3)``)."""
+    """``cv2.invertAffineTransform`` of each ``(2, 3)`` matrix of ``m`` (``(N, 2, 3)``).
+    Returns the count of matrices with a non-finite entry or a zero determinant."""
     det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(det != 0, 1.0 / det, 0.0)
     a11, a22 = m[:, 1, 1] * r, m[:, 0, 0] * r
     a12, a21 = -m[:, 0, 1] * r, -m[:, 1, 0] * r
     out[:, 0, 0], out[:, 0, 1], out[:, 1, 0], out[:, 1, 1] = a11, a12, a21, a22
-    out[:, 0, 2] = -a11 * m[:, 0, 2] - a12 * m[:, 1, 2]
-    out[:, 1, 2] = -a21 * m[:, 0, 2] - a22 * m[:, 1, 2]
+    with np.errstate(invalid="ignore"):
+        out[:, 0, 2] = -a11 * m[:, 0, 2] - a12 * m[:, 1, 2]
+        out[:, 1, 2] = -a21 * m[:, 0, 2] - a22 * m[:, 1, 2]
+    return int((~(np.isfinite(m).all(axis=(1, 2)) & (det != 0))).sum())
 
 
-def transform(p, m, which, out):
+def transform(p, m, per_row, out):
     """``(x, y) -> M @ (x, y, 1)`` for the points ``p`` ``(R, P, C)`` of row ``i`` with matrix
-    ``m[which[i]]``; only the first two fields are written."""
-    mm = m[which][:, None]  # (R, 1, 2, 3)
+    ``m[i]`` (``per_row``) or ``m[0]``; only the first two fields are written. Returns the count
+    of matrices with a non-finite entry (nothing written then)."""
+    bad = int((~np.isfinite(m).all(axis=(1, 2))).sum())
+    if bad:
+        return bad
+    mm = (m if per_row else m[:1])[:, None]  # (R or 1, 1, 2, 3)
     x, y = p[..., 0], p[..., 1]
     out[..., 0] = mm[..., 0, 0] * x + mm[..., 0, 1] * y + mm[..., 0, 2]
     out[..., 1] = mm[..., 1, 0] * x + mm[..., 1, 1] * y + mm[..., 1, 2]
+    return 0
