@@ -30,8 +30,8 @@ import itertools
 
 import numpy as np
 
-from wasmpose._peers import torch_peaks
 from wasmpose.heatmap import decode_heatmaps, decode_simcc, find_peaks, refine_landmarks
+from wasmpose.tools.peers import torch_peaks
 
 from . import common
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import coco_oks, mmpose_oks_nms
 from wasmpose.keypoints import (
     COCO_SIGMAS,
     bbox_to_center_scale,
@@ -34,8 +33,10 @@ from wasmpose.keypoints import (
     pairwise_distances,
     transform_points,
 )
+from wasmpose.tools.peers import coco_oks
 
 from . import common
+from .peers import mmpose_oks_nms
 
 IMPLS = ["wasmpose", "wasmpose-simd", "numpy"]
 
