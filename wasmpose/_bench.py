@@ -260,8 +260,8 @@ def _oks_nms_cases() -> Iterator[_Case]:
 
 
 def _simcc_cases() -> Iterator[_Case]:
-    from wasmpose.tools.data import simcc_vectors
     from wasmpose.heatmap import decode_simcc
+    from wasmpose.tools.data import simcc_vectors
 
     def build(wx, wy):
         x, y = simcc_vectors(10, 17, wx, wy)
@@ -280,8 +280,8 @@ def _simcc_cases() -> Iterator[_Case]:
 
 
 def _refine_landmarks_cases() -> Iterator[_Case]:
-    from wasmpose.tools.data import landmark_heatmaps
     from wasmpose.heatmap import refine_landmarks
+    from wasmpose.tools.data import landmark_heatmaps
 
     def build(n):
         lm, hm = landmark_heatmaps(n)
@@ -294,8 +294,8 @@ def _refine_landmarks_cases() -> Iterator[_Case]:
 
 
 def _affine_cases() -> Iterator[_Case]:
-    from wasmpose.tools.data import person_boxes
     from wasmpose.keypoints import bbox_to_center_scale, get_affine_transform
+    from wasmpose.tools.data import person_boxes
 
     def build(n):
         center, scale = bbox_to_center_scale(person_boxes(n), aspect_ratio=0.75)
