@@ -108,6 +108,7 @@ def test_nan_rows_follow_argmax(variant, where):
     assert np.isnan(decode_simcc(x, y, score="mean")[1][3])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_hypothesis_shapes_values_layouts(data):

@@ -190,7 +190,7 @@ def _invert_one(m, out):
     det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
     if det == 0:
         return 1
-    r = 1.0 / det if det != 0 else 0.0
+    r = 1.0 / det
     a11, a22 = m[1, 1] * r, m[0, 0] * r
     a12, a21 = -m[0, 1] * r, -m[1, 0] * r
     out[0, 0], out[0, 1], out[1, 0], out[1, 1] = a11, a12, a21, a22
@@ -227,15 +227,22 @@ def _transform_rows(p, m, per_row, r0, r1, out):
 
 
 @njit(**_SERIAL)
-def transform_serial(p, m, per_row, out):
-    """``per_row``: row ``i`` of ``p`` uses matrix ``i``, else all use matrix 0. Returns the
-    count of matrices with a non-finite entry (nothing is written then)."""
+def _non_finite(m):
+    """How many of the ``(2, 3)`` matrices of ``m`` hold a NaN or an infinity."""
     bad = 0
     for i in range(m.shape[0]):
         for j in range(6):
             if not _finite(m[i, j // 3, j % 3]):
                 bad += 1
                 break
+    return bad
+
+
+@njit(**_SERIAL)
+def transform_serial(p, m, per_row, out):
+    """``per_row``: row ``i`` of ``p`` uses matrix ``i``, else all use matrix 0. Returns the
+    count of matrices with a non-finite entry (nothing is written then)."""
+    bad = _non_finite(m)
     if bad == 0:
         _transform_rows(p, m, per_row, 0, p.shape[0], out)
     return bad
@@ -243,12 +250,7 @@ def transform_serial(p, m, per_row, out):
 
 @njit(**_PARALLEL)
 def transform_parallel(p, m, per_row, out):
-    bad = 0
-    for i in range(m.shape[0]):
-        for j in range(6):
-            if not _finite(m[i, j // 3, j % 3]):
-                bad += 1
-                break
+    bad = _non_finite(m)
     if bad == 0:
         n = p.shape[0]
         for t in prange((n + 15) // 16):
