@@ -100,9 +100,12 @@ def _warm_refine(variant):
                                         np.float32(0.5), True, out.astype(dt))
 
 
-# SimCC: size = values read (N * K * (Wx + Wy)); one pass at ~0.1 ns a value, so threads only
-# pay from about a million values. Landmark refinement: size = landmarks * window cells (one
-# exp each, ~5 ns): a BlazePose person (39 x 49) takes ~10 us serial.
+# SimCC: size = values read (N * K * (Wx + Wy)), one pass at ~0.1-0.2 ns a value. Measured at
+# load average 5.5 on 2 cores (serial vs parallel, 384 + 512 bins): 1.06x at 0.15M and 0.6M
+# values, 1.49x at 2.4M, 0.92x at 9.7M: threads from about a million values. Landmark
+# refinement: size = landmarks * window cells (one exp each): a BlazePose person (39 x 49)
+# takes ~19 us serial; at that load the parallel variant never won (0.88x-1.07x for 1 to 40
+# people), as no core was free; the threshold (17 people) is a guess for an idle machine.
 _SIMCC = register(Kernel("decode_simcc", reference=_ref.decode_simcc,
                          serial=_sc.decode_simcc_serial, parallel=_sc.decode_simcc_parallel,
                          parallel_min_size=1 << 20, warmup=_warm_simcc))
