@@ -87,8 +87,8 @@ _DECODE = register(Kernel("decode_heatmaps", reference=_ref.decode, serial=_nb.d
 
 def _warm_simcc(variant):
     x = np.zeros((1, 4), np.float32)
-    _SIMCC.variant(variant)(x, x, x.view(np.int32), x.view(np.int32), np.float32(2.0),
-                            _sc.SCORE_MIN)
+    am = np.zeros(1, np.intp)
+    _SIMCC.variant(variant)(x, x, am, am, np.float32(2.0), _sc.SCORE_MIN)
 
 
 def _warm_refine(variant):
@@ -100,15 +100,14 @@ def _warm_refine(variant):
                                         np.float32(0.5), True, out.astype(dt))
 
 
-# SimCC: size = values read (N * K * (Wx + Wy)), one pass at ~0.1-0.2 ns a value. Measured at
-# load average 5.5 on 2 cores (serial vs parallel, 384 + 512 bins): 1.06x at 0.15M and 0.6M
-# values, 1.49x at 2.4M, 0.92x at 9.7M: threads from about a million values. Landmark
+# SimCC: size = keypoints (rows); the kernel only gathers two values per row after NumPy's
+# argmax, so threads never pay for a frame's worth of people. Landmark
 # refinement: size = landmarks * window cells (one exp each): a BlazePose person (39 x 49)
 # takes ~19 us serial; at that load the parallel variant never won (0.88x-1.07x for 1 to 40
 # people), as no core was free; the threshold (17 people) is a guess for an idle machine.
 _SIMCC = register(Kernel("decode_simcc", reference=_ref.decode_simcc,
                          serial=_sc.decode_simcc_serial, parallel=_sc.decode_simcc_parallel,
-                         parallel_min_size=1 << 20, warmup=_warm_simcc))
+                         parallel_min_size=1 << 18, warmup=_warm_simcc))
 _REFINE_LM = register(Kernel("refine_landmarks", reference=_ref.refine_landmarks,
                              serial=_lm.refine_serial, parallel=_lm.refine_parallel,
                              parallel_min_size=1 << 15, warmup=_warm_refine))
@@ -356,8 +355,9 @@ def decode_simcc(simcc_x, simcc_y, *, split_ratio=2.0, score="min"):
                          f"and {y.shape}")
     x = np.ascontiguousarray(x).reshape(rows, wx)
     y = np.ascontiguousarray(y).reshape(rows, wy)
-    coords, scores = _SIMCC(x.size + y.size, x, y, x.view(np.int32), y.view(np.int32),
-                            np.float32(ratio), _SCORE_RULES[score])
+    # NumPy's argmax is the definition and its SIMD loop the fastest pass (see _simcc.py)
+    ax, ay = np.argmax(x, axis=1), np.argmax(y, axis=1)
+    coords, scores = _SIMCC(rows, x, y, ax, ay, np.float32(ratio), _SCORE_RULES[score])
     return coords.reshape(*lead, 2), scores.reshape(lead)
 
 

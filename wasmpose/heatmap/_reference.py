@@ -108,13 +108,14 @@ def decode(h, am, refine, g):
 
 
 # --- decode_simcc -----------------------------------------------------------------------------
-def decode_simcc(x, y, xb, yb, ratio, rule):
+def decode_simcc(x, y, ax, ay, ratio, rule):
     """rtmlib's ``get_simcc_maximum`` and its division by the split ratio, for ``(R, W)`` rows.
 
     ``np.argmax``/``np.amax`` on each axis; the score is the mmpose rule
     ``np.where(mx > my, my, mx)`` (rule 0, rtmlib before 0.0.10) or ``0.5 * (mx + my)`` (rule
     1, rtmlib from 0.0.10); where the score is ``<= 0`` both locations are -1 before the
-    division. ``xb``, ``yb`` (the int32 views the kernels use) are unused.
+    division. ``ax``, ``ay`` (the kernels' argmax, computed by the caller) are not used: the
+    reference takes its own, as rtmlib.
     """
     from wasmpose.heatmap._simcc import SCORE_MEAN
 
