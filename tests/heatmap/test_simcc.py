@@ -191,8 +191,6 @@ def test_bad_input(args, kwargs, exc, match):
 
 def test_transcription_matches_installed_rtmlib(rng):
     post = rtmlib_module("post_processings")
-    if post is None:
-        pytest.skip("rtmlib is not installed (pip install rtmlib --no-deps)")
     x, y = _simcc(rng, 5, 17, 192), _simcc(rng, 5, 17, 256)
     x[0, :4] *= -1
     x[1, 1, 7] = np.nan

@@ -261,8 +261,6 @@ def test_bad_input(call, exc, match):
 
 def test_transcriptions_match_installed_rtmlib(rng):
     pre = rtmlib_module("pre_processings")
-    if pre is None:
-        pytest.skip("rtmlib is not installed (pip install rtmlib --no-deps)")
     center, scale, rot = _cases(rng, 40)
     for i in range(40):
         for inv in (False, True):
