@@ -647,3 +647,13 @@ def test_close_never_returns_with_accepted_requests_pending():
             f.result(0)
     s = b.stats()
     assert (s.submitted, s.completed, s.failed, s.queue_size) == (3, 0, 3, 0)
+
+
+def test_submitting_and_cancelling_while_the_worker_waits_keeps_the_queue_small():
+    with DynamicBatcher(lambda xs: xs, max_batch_size=1000, max_wait_ms=60_000,
+                        max_queue_size=10) as b:
+        for i in range(5000):
+            assert b.submit(i).cancel()
+        assert len(b._queue) <= 2 and b.queue_size == 0
+        s = b.stats()
+        assert (s.submitted, s.failed, s.rejected) == (5000, 5000, 0)

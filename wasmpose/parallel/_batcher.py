@@ -286,6 +286,8 @@ class DynamicBatcher:
             if self._closing:
                 raise RuntimeError("submit: the batcher is closed")
             q = self._queue
+            if self._dead * 2 > len(q):  # cancelled ones are dropped while workers wait
+                self._compact()
             if len(q) - self._dead >= self._max_queue_size:
                 self._rejected += 1
                 raise QueueFullError(f"the batcher's queue is full ({len(q) - self._dead} "
