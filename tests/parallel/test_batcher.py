@@ -649,11 +649,16 @@ def test_close_never_returns_with_accepted_requests_pending():
     assert (s.submitted, s.completed, s.failed, s.queue_size) == (3, 0, 3, 0)
 
 
-def test_submitting_and_cancelling_while_the_worker_waits_keeps_the_queue_small():
+@pytest.mark.parametrize("timeout_ms", [None, 1e9])
+def test_submitting_and_cancelling_while_the_worker_waits_keeps_the_queue_small(timeout_ms):
     with DynamicBatcher(lambda xs: xs, max_batch_size=1000, max_wait_ms=60_000,
-                        max_queue_size=10) as b:
+                        max_queue_size=10, timeout_ms=timeout_ms) as b:
+        keep = b.submit(-1)  # alive at the head of the deadlines while the rest is cancelled
         for i in range(5000):
             assert b.submit(i).cancel()
-        assert len(b._queue) <= 2 and b.queue_size == 0
+        assert len(b._queue) <= 3 and b.queue_size == 1
+        assert len(b._deadlines) <= 3
+        b.set_max_wait_ms(0)
+        assert keep.result(WAIT) == -1
         s = b.stats()
-        assert (s.submitted, s.failed, s.rejected) == (5000, 5000, 0)
+        assert (s.submitted, s.failed, s.rejected) == (5001, 5000, 0)

@@ -390,6 +390,11 @@ class DynamicBatcher:
         q.clear()
         q.extend(alive)
         self._dead = 0
+        dl = self._deadlines
+        if dl:  # the timeout thread drops resolved ones only from the head
+            live = [r for r in dl if not r.resolved]
+            dl.clear()
+            dl.extend(live)
 
     def _refuse_wait_in_worker(self, what: str) -> None:
         """RuntimeError if the calling thread is one of this batcher's workers: waiting there,
