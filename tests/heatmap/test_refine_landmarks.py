@@ -45,7 +45,11 @@ def _rule(lm, hm, kernel_size=7, min_confidence=0.5, sigmoid=True):
             rows = np.arange(max(0, row - r), min(hh, row + r + 1))
             cols = np.arange(max(0, col - r), min(ww, col + r + 1))
             v = flat_hm[b][np.ix_(rows, cols)][..., k]
-            conf = 1.0 / (1.0 + np.exp(-v)) if sigmoid else v
+            if sigmoid:  # MediaPipe's float: 1.0f / (1.0f + exp(-v)), the exp rounded to float
+                e = np.exp(-v).astype(np.float32)
+                conf = (np.float32(1) / (np.float32(1) + e)).astype(np.float64)
+            else:
+                conf = v
             best = max(0.0, np.nanmax(conf)) if not np.isnan(conf).all() else 0.0
             total = conf.sum()
             if best >= np.float32(min_confidence) and total > 0:
@@ -293,3 +297,11 @@ def test_blazepose_refined_close_to_regressed(blazepose):
     err = np.abs(got[well, :2] - lm[well, :2]).max(axis=1) * 64  # heatmap cells
     assert err.max() <= 1.5, dict(zip(well.tolist(), err.round(2).tolist(), strict=True))
     assert err.mean() <= 1.0, err.mean()
+
+
+def test_confidence_is_compared_in_float32_as_mediapipe(variant):
+    """sigmoid(-6e-8) is 0.49999998 in float64 but exactly 0.5 in MediaPipe's float: it passes
+    min_confidence=0.5 (found by hypothesis against a float64 statement of the rule)."""
+    hm = np.full((1, 1, 1), -5.9604645e-08, np.float32)
+    lm = np.array([[0.5, 0.0]], np.float32)
+    np.testing.assert_array_equal(refine_landmarks(lm, hm, kernel_size=2), [[0.0, 0.0]])
