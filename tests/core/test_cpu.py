@@ -95,9 +95,9 @@ def test_kernel_variants_follow_the_level():
 
 def test_full_level_is_serial_below_the_threshold():
     k = cpu.get_kernel("grayscale")
-    assert k.variant_name(k.parallel_min_size - 1) == "numba-serial"
+    assert k.variant_name(k.parallel_min_bytes - 1) == "numba-serial"
     if cpu._PARALLEL_CAPABLE:
-        assert k.variant_name(k.parallel_min_size) == "numba-parallel"
+        assert k.variant_name(k.parallel_min_bytes) == "numba-parallel"
     with pytest.raises(ValueError, match="name"):
         cpu.get_kernel("nope")
 

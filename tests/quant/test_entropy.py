@@ -14,7 +14,7 @@ from wasmpose.quant import _entropy_ranges, calibrate
 from wasmpose.quant import _kernels as nb
 from wasmpose.quant import _reference as ref
 
-KERNEL = cpu.get_kernel("calibrate[entropy]")
+KERNEL = cpu.get_kernel("calibrate[method=entropy]")
 COMPILED = ("numba-serial", "numba-parallel")
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.cpu import Kernel, register
+from wasmpose._registry import Kernel, register, rng, shape_hw
 from wasmpose.heatmap import _kernels as _nb
 from wasmpose.heatmap import _reference as _ref
 
@@ -62,25 +62,46 @@ class Peaks(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Thresholds (pixels) measured on a 2-core machine with benchmarks/benchmark_heatmap.
+# Kernels: one declaration each (see wasmpose/_registry.py). Thresholds are bytes of array
+# operands, measured on a 2-core machine with benchmarks/benchmark_heatmap (in pixels as the
+# comments give).
 # ---------------------------------------------------------------------------------------------
-def _warm_peaks(variant):
+def _blobs(nbytes, dt, k=17):
+    """``k`` heatmaps of about ``nbytes`` in all: a Gaussian blob each on faint noise."""
+    h, w = shape_hw(nbytes // k, dt.itemsize)
+    r = rng()
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = r.uniform(0, h, (k, 1, 1)), r.uniform(0, w, (k, 1, 1))
+    maps = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8.0) + 0.05 * r.random((k, h, w))
+    return maps.astype(dt)
+
+
+def _example_peaks(nbytes):
+    # (maps, channels per image, threshold, window, top_k or -1)
+    return [(_blobs(nbytes, dt), 17, dt.type(0.1), 3, 20) for dt in _FLOATS]
+
+
+def _example_decode(nbytes):
+    cases = []
     for dt in _FLOATS:
-        _PEAKS.variant(variant)(np.zeros((1, 4, 4), dt), 1, dt.type(0.1), 3, -1)
+        maps = _blobs(nbytes, dt)
+        am = np.argmax(maps.reshape(len(maps), -1), axis=1)
+        cases.append((maps, am, _nb.REFINE_DARK, _gaussian_kernel(11)))
+    return cases
 
 
-def _warm_decode(variant):
-    g = _gaussian_kernel(11)
-    for dt in _FLOATS:  # one compilation per dtype: ``refine`` is a runtime int
-        _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), _nb.REFINE_DARK, g)
-
-
-_PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
-                         serial=_nb.find_peaks_serial, parallel=_nb.find_peaks_parallel,
-                         parallel_min_size=1 << 19, warmup=_warm_peaks))
-_DECODE = register(Kernel("decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
-                          parallel=_nb.decode_parallel, parallel_min_size=1 << 20,
-                          warmup=_warm_decode))
+_PEAKS = register(Kernel(
+    "find_peaks", reference=_ref.find_peaks, serial=_nb.find_peaks_serial,
+    parallel=_nb.find_peaks_parallel,
+    parallel_min_bytes=(1 << 19) * 4,  # 2**19 float32 pixels read (the peaks are returned)
+    example=_example_peaks,
+))
+_DECODE = register(Kernel(
+    "decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
+    parallel=_nb.decode_parallel,
+    parallel_min_bytes=(1 << 20) * 4,  # 2**20 float32 pixels read
+    example=_example_decode,
+))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +187,7 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
         e = np.empty(0, np.int32)
         return Peaks(e, e.copy(), e.copy(), e.copy(), np.empty(0, h.dtype))
     maps = np.ascontiguousarray(h).reshape(-1, hh, w)
-    return Peaks(*_PEAKS(h.size, maps, kk, thr_t, window, k))
+    return Peaks(*_PEAKS(maps.nbytes, maps, kk, thr_t, window, k))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,5 +258,6 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
         raise ValueError(f"heatmaps: expected non-empty maps (H, W > 0), got shape {h.shape}")
     maps = np.ascontiguousarray(h).reshape(nmaps, hh, w)
     am = np.argmax(maps.reshape(nmaps, -1), axis=1)
-    coords, scores = _DECODE(h.size, maps, am, code, _gaussian_kernel(ksize))
+    g = _gaussian_kernel(ksize)
+    coords, scores = _DECODE(maps.nbytes + am.nbytes + g.nbytes, maps, am, code, g)
     return coords.reshape(*lead, 2), scores.reshape(lead)

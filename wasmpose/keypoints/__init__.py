@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.cpu import Kernel, register
+from wasmpose._registry import Companion, Kernel, count, operand_bytes, register, rng, side
 from wasmpose.keypoints import _kernels as _nb
 from wasmpose.keypoints import _reference as _ref
 
@@ -44,49 +44,89 @@ _COORDS = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Sizes are output elements (times K where each element sums K keypoints). Distances
-# are memory-bound (one sqrt per 8 bytes written): threads only pay off on large outputs; OKS
-# costs ~2 ns per keypoint pair (exp); on a 2-core machine shared with other busy processes
-# threads only won from ~100k pairs. The parallel NMS computes the whole OKS triangle (the
-# serial one only the kept poses' rows), so it is only chosen for thousands of poses.
+# Kernels: one declaration each (see wasmpose/_registry.py); thresholds in bytes of array
+# operands. Distances are memory-bound (one sqrt per 8 bytes written): threads only pay off on
+# large outputs. OKS costs ~2 ns per keypoint pair (exp); on a 2-core machine shared with other
+# busy processes threads only won from ~100k pairs. The parallel NMS computes the whole OKS
+# triangle (the serial one only the kept poses' rows), so it is only chosen for thousands of
+# poses. The examples are crowds of 17-keypoint poses (float64, as the public functions pass).
 # ---------------------------------------------------------------------------------------------
-def _warm_pairwise(variant):
-    for d in (2, 3, 4):
-        _PAIRWISE.variant(variant)(np.zeros((2, d)), np.zeros((d, 3)), np.empty((2, 3)))
+_K = 17
 
 
-def _warm_keypoint(variant):
-    z = np.zeros((2, 17))
-    _KEYPOINT.variant(variant)(z, z, z, z, np.empty((2, 2, 17)))
+def _crowd(n, spread=50.0):
+    """``n`` poses ``(n, 17, 2)`` around a few centres, and their areas ``(n,)``."""
+    r = rng()
+    centres = r.uniform(0, 640, (max(1, n // 4), 1, 2))
+    poses = centres[r.integers(0, len(centres), n)] + r.normal(0, spread, (n, _K, 2))
+    return poses, r.uniform(500, 5000, n)
 
 
-def _warm_oks(variant):
-    z = np.zeros((17, 2))
-    _OKS.variant(variant)(np.zeros((2, 17)), np.zeros((2, 17)), z, z, np.ones((17, 2), bool),
-                          np.full(2, 17.0), np.zeros(2, bool), np.zeros((4, 2)),
-                          np.ones(17), np.ones(2), np.empty((2, 2)))
-    _OKS_MEAN.variant(variant)(np.zeros((2, 17)), np.zeros((2, 17)), np.ones(2), z, z,
-                               np.ones(2), np.ones(17), np.empty((2, 2)))
+def _example_pairwise(nbytes):
+    n = max(2, side(nbytes, 8, 32))  # out (n, n) and 2-D points
+    a, _ = _crowd(2 * n)
+    pts = a.reshape(-1, 2)
+    return [(np.ascontiguousarray(pts[:n]), np.ascontiguousarray(pts[n:2 * n].T),
+             np.empty((n, n)))]
 
 
-def _warm_nms(variant):
-    z = np.zeros((17, 3))
-    _NMS.variant(variant)(z, z, np.ones(3), np.ones(17), 0.9, np.empty(3, np.int64))
+def _example_keypoint(nbytes):
+    n = side(nbytes, 8 * _K, 32 * _K)
+    a, _ = _crowd(2 * n)
+    return [(*_planes(a[:n]), *_planes(a[n:]), np.empty((n, n, _K)))]
 
 
-_PAIRWISE = register(Kernel("pairwise_distances", reference=_ref.pairwise,
-                            serial=_nb.pairwise_serial, parallel=_nb.pairwise_parallel,
-                            parallel_min_size=1 << 21, warmup=_warm_pairwise))
-_KEYPOINT = register(Kernel("keypoint_distances", reference=_ref.keypoint,
-                            serial=_nb.keypoint_serial, parallel=_nb.keypoint_parallel,
-                            parallel_min_size=1 << 19, warmup=_warm_keypoint))
-_OKS = register(Kernel("oks", reference=_ref.oks, serial=_nb.oks_serial,
-                       parallel=_nb.oks_parallel, parallel_min_size=1 << 17, warmup=_warm_oks))
-# the mean-area OKS matrix (mmpose's oks_iou) used by PoseTracker; warmed up with "oks"
-_OKS_MEAN = Kernel("oks[mean area]", reference=_ref.oks_mean, serial=_nb.oks_mean_serial,
-                   parallel=_nb.oks_mean_parallel, parallel_min_size=1 << 17)
-_NMS = register(Kernel("oks_nms", reference=_ref.nms, serial=_nb.nms_serial,
-                       parallel=_nb.nms_parallel, parallel_min_size=1 << 24, warmup=_warm_nms))
+def _example_oks(nbytes):
+    # D = 5 G detections: out (D, G) 40 G**2 bytes, poses and per-truth arrays 1810 G
+    g = side(nbytes, 40, 1810)
+    gt, area = _crowd(g)
+    dt = np.concatenate([gt + rng().normal(0, 2.0, gt.shape) for _ in range(5)])
+    use = np.ones((_K, g), bool)
+    return [(*_planes(dt), *_planes_t(gt), use, np.full(g, float(_K)), np.zeros(g, bool),
+             np.zeros((4, g)), _variances(COCO_SIGMAS), area + _ref.EPS, np.empty((5 * g, g)))]
+
+
+def _example_oks_mean(nbytes):
+    n = side(nbytes, 8, 32 * _K + 16)
+    a, area = _crowd(2 * n)
+    return [(*_planes(a[:n]), area[:n], *_planes_t(a[n:]), area[n:], _variances(COCO_SIGMAS),
+             np.empty((n, n)))]
+
+
+def _example_nms(nbytes):
+    p = count(nbytes, 16 * _K + 16, 2)
+    poses, area = _crowd(p, spread=5.0)  # many duplicates, as a detector gives
+    return [(*_planes_t(poses), area, _variances(COCO_SIGMAS), 0.9, np.empty(p, np.int64))]
+
+
+_PAIRWISE = register(Kernel(
+    "pairwise_distances", reference=_ref.pairwise, serial=_nb.pairwise_serial,
+    parallel=_nb.pairwise_parallel,
+    parallel_min_bytes=(1 << 21) * 8,  # 2**21 float64 distances written
+    example=_example_pairwise,
+))
+_KEYPOINT = register(Kernel(
+    "keypoint_distances", reference=_ref.keypoint, serial=_nb.keypoint_serial,
+    parallel=_nb.keypoint_parallel,
+    parallel_min_bytes=(1 << 19) * 8,  # 2**19 float64 distances written
+    example=_example_keypoint,
+))
+_OKS = register(Kernel(
+    "oks", reference=_ref.oks, serial=_nb.oks_serial, parallel=_nb.oks_parallel,
+    parallel_min_bytes=1 << 17,  # 88 x 88 poses of 17 keypoints: 2**17 keypoint pairs
+    example=_example_oks,
+    # the mean-area OKS matrix (mmpose's oks_iou) that PoseTracker matches with
+    companions=(Companion(
+        "formula", "mean-area", reference=_ref.oks_mean, serial=_nb.oks_mean_serial,
+        parallel=_nb.oks_mean_parallel, parallel_min_bytes=1 << 17, example=_example_oks_mean),),
+))
+_OKS_MEAN = _OKS.companions["formula=mean-area"]
+_NMS = register(Kernel(
+    "oks_nms", reference=_ref.nms, serial=_nb.nms_serial, parallel=_nb.nms_parallel,
+    # 1405 poses of 17 keypoints (P**2 K / 2 = 2**24 OKS pairs), 16 K + 16 bytes each
+    parallel_min_bytes=1405 * (16 * _K + 16),
+    example=_example_nms,
+))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,7 +226,8 @@ def pairwise_distances(a, b):
                          f"got shape {b.shape}")
     out = np.empty((a.shape[0], b.shape[0]))
     if out.size:
-        _PAIRWISE(out.size, np.ascontiguousarray(a), np.ascontiguousarray(b.T), out)
+        ac, bt = np.ascontiguousarray(a), np.ascontiguousarray(b.T)
+        _PAIRWISE(ac.nbytes + bt.nbytes + out.nbytes, ac, bt, out)
     return out
 
 
@@ -225,7 +266,8 @@ def keypoint_distances(a, b):
     _same_k(a, b, "a", "b")
     out = np.empty((a.shape[0], b.shape[0], a.shape[1]))
     if out.size:
-        _KEYPOINT(out.size, *_planes(a), *_planes(b), out)
+        # the x and y planes of float64 (N, K, 2) poses hold as many bytes as the poses
+        _KEYPOINT(a.nbytes + b.nbytes + out.nbytes, *_planes(a), *_planes(b), out)
     return out
 
 
@@ -317,8 +359,8 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
     if out.size:
         use = np.ascontiguousarray((vis | boxrule[:, None]).T)
         count = np.where(boxrule, k, nvis).astype(_F64)
-        _OKS(out.size * k, *_planes(dt), *_planes_t(gt), use, count, boxrule, box, var,
-             area + _ref.EPS, out)
+        args = (*_planes(dt), *_planes_t(gt), use, count, boxrule, box, var, area + _ref.EPS, out)
+        _OKS(operand_bytes(args), *args)
     return out
 
 
@@ -330,7 +372,8 @@ def _oks_mean_area(a, a_area, b, b_area, var):
     out = np.empty((a.shape[0], b.shape[0]))
     if out.size:
         bx, by = _planes_t(b)
-        _OKS_MEAN(out.size * a.shape[1], *_planes(a), a_area, bx, by, b_area, var, out)
+        args = (*_planes(a), a_area, bx, by, b_area, var, out)
+        _OKS_MEAN(operand_bytes(args), *args)
     return out
 
 
@@ -393,6 +436,7 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
     order = np.argsort(s)[::-1]  # mmpose's order, ties included
     keep = np.empty(n, np.int64)
     thr32 = float(np.float32(thr))
-    nk = _NMS(n * n * k // 2, *_planes_t(poses[order]), np.ascontiguousarray(area[order]), var,
-              thr32, keep)
+    xt, yt = _planes_t(poses[order])
+    nk = _NMS(2 * xt.nbytes + 2 * keep.nbytes + var.nbytes, xt, yt,
+              np.ascontiguousarray(area[order]), var, thr32, keep)
     return order[keep[:nk]].astype(np.int64)

@@ -25,7 +25,7 @@ import zipfile
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.cpu import Kernel, register
+from wasmpose._registry import Companion, Kernel, count, register, rng
 from wasmpose.quant import _kernels as _nb
 from wasmpose.quant import _reference as _ref
 
@@ -65,73 +65,129 @@ _LITTLE = sys.byteorder == "little"
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Thresholds (elements) from which FULL runs the threaded variant: development
-# estimates on a 2-core machine, not recorded anywhere (`python -m wasmpose bench --thresholds`
-# has no input builders for these kernels yet).
+# Kernels: one declaration each (see wasmpose/_registry.py). Thresholds are bytes of array
+# operands, converted from development estimates in elements on a 2-core machine (the comments
+# give them); `python -m wasmpose bench --thresholds` measures them now. The examples are
+# weights-like data: normal values, per-tensor and per-channel, int8 and uint8.
 # ---------------------------------------------------------------------------------------------
-def _warm_quantize(variant):
+def _weights(n):
+    return (rng().standard_normal(n) * 0.05).astype(_F32)
+
+
+def _example_quantize(nbytes):
+    x = _weights(count(nbytes, 5))
     f = np.float32
-    for dt in (_I8, _U8):
-        _Q_TENSOR.variant(variant)(np.zeros(8, _F32), np.empty(8, dt), f(1), f(0), f(0), f(1))
-        for inner in (1, 2):
-            _Q_CHANNEL.variant(variant)(np.zeros((1, 2, inner), _F32), np.empty((1, 2, inner), dt),
-                                        np.ones(2, _F32), np.zeros(2, _F32), f(0), f(1))
+    inv = f(127) / np.abs(x).max()
+    return [(x, np.empty(x.size, dt), inv, f(zp), f(lo), f(hi))
+            for dt, zp, lo, hi in ((_I8, 0, -128, 127), (_U8, 128, 0, 255))]
 
 
-def _warm_dequantize(variant):
-    for dt in (_I8, _U8):
-        _DQ_TENSOR.variant(variant)(np.zeros(8, dt), np.empty(8, _F32), np.float32(1), 0)
-        for inner in (1, 2):
-            _DQ_CHANNEL.variant(variant)(np.zeros((1, 2, inner), dt),
-                                         np.empty((1, 2, inner), _F32), np.ones(2, _F32),
-                                         np.zeros(2, np.int32))
+def _example_quantize_channel(nbytes):
+    c = 16
+    x = _weights(count(nbytes, 5 * c, 1) * c).reshape(1, c, -1)  # (outer, C, inner)
+    inv = (np.float32(127) / np.abs(x).max(axis=(0, 2))).astype(_F32)
+    f = np.float32
+    return [(x, np.empty(x.shape, dt), inv, np.full(c, zp, _F32), f(lo), f(hi))
+            for dt, zp, lo, hi in ((_I8, 0, -128, 127), (_U8, 128, 0, 255))]
 
 
-def _warm_minmax(variant):
-    _MINMAX.variant(variant)(np.zeros(8, np.int32))
-    for inner in (1, 2):
-        _MINMAX_CHANNEL.variant(variant)(np.zeros((1, 2, inner), np.int32), np.empty(2, _F32),
-                                         np.empty(2, _F32))
+def _example_dequantize(nbytes):
+    n = count(nbytes, 5)
+    q = rng().integers(-128, 128, n).astype(_I8)
+    return [(q, np.empty(n, _F32), np.float32(0.004), 0),
+            (q.view(_U8), np.empty(n, _F32), np.float32(0.004), 128)]
 
 
-def _warm_pack(variant):
-    for signed in (True, False):
-        _PACK.variant(variant)(np.zeros(4, np.uint16), np.empty(4, _U8), signed)
-        _UNPACK.variant(variant)(np.zeros(4, _U8), np.empty(4, np.uint16), signed)
+def _example_dequantize_channel(nbytes):
+    c = 16
+    n = count(nbytes, 5 * c, 1) * c
+    q = rng().integers(-128, 128, n).astype(_I8).reshape(1, c, -1)
+    scale = np.full(c, 0.004, _F32)
+    return [(q, np.empty(q.shape, _F32), scale, np.zeros(c, np.int32)),
+            (q.view(_U8), np.empty(q.shape, _F32), scale, np.full(c, 128, np.int32))]
 
 
-def _warm_entropy(variant):
-    _ENTROPY.variant(variant)(np.ones((1, 8), np.int64), 2, np.empty((1, 4), _F32))
+def _example_minmax(nbytes):
+    return [(_weights(count(nbytes, 4)).view(np.int32),)]  # float32 bits, as calibrate passes
 
 
-_Q_TENSOR = register(Kernel("quantize", reference=_ref.quantize_tensor,
-                            serial=_nb.quantize_tensor_serial,
-                            parallel=_nb.quantize_tensor_parallel,
-                            parallel_min_size=1 << 18, warmup=_warm_quantize))
-_Q_CHANNEL = Kernel("quantize[channel]", reference=_ref.quantize_channel,
-                    serial=_nb.quantize_channel_serial, parallel=_nb.quantize_channel_parallel,
-                    parallel_min_size=1 << 17)
-_DQ_TENSOR = register(Kernel("dequantize", reference=_ref.dequantize_tensor,
-                             serial=_nb.dequantize_tensor_serial,
-                             parallel=_nb.dequantize_tensor_parallel,
-                             parallel_min_size=1 << 18, warmup=_warm_dequantize))
-_DQ_CHANNEL = Kernel("dequantize[channel]", reference=_ref.dequantize_channel,
-                     serial=_nb.dequantize_channel_serial,
-                     parallel=_nb.dequantize_channel_parallel, parallel_min_size=1 << 18)
-_MINMAX = register(Kernel("calibrate", reference=_ref.minmax, serial=_nb.minmax_serial,
-                          parallel=_nb.minmax_parallel, parallel_min_size=1 << 18,
-                          warmup=_warm_minmax))
-_MINMAX_CHANNEL = Kernel("calibrate[channel]", reference=_ref.minmax_channel,
-                         serial=_nb.minmax_channel_serial, parallel=_nb.minmax_channel_parallel,
-                         parallel_min_size=1 << 18)
-_PACK = register(Kernel("pack_int4", reference=_ref.pack4, serial=_nb.pack4_serial,
-                        parallel=_nb.pack4_parallel, parallel_min_size=1 << 19,
-                        warmup=_warm_pack))
-_ENTROPY = register(Kernel("calibrate[entropy]", reference=_ref.entropy_kl,
-                           serial=_nb.entropy_kl_serial, parallel=_nb.entropy_kl_parallel,
-                           parallel_min_size=1 << 10, warmup=_warm_entropy))
-_UNPACK = register(Kernel("unpack_int4", reference=_ref.unpack4, serial=_nb.unpack4_serial,
-                          parallel=_nb.unpack4_parallel, parallel_min_size=1 << 19))
+def _example_minmax_channel(nbytes):
+    c = 16
+    x = _weights(count(nbytes, 4 * c, 1) * c).reshape(1, c, -1)
+    return [(x.view(np.int32), np.empty(c, _F32), np.empty(c, _F32))]
+
+
+def _example_pack(nbytes):
+    m = count(nbytes, 3)  # pairs of int4 values: 2 bytes in, 1 out
+    q = rng().integers(-8, 8, 2 * m).astype(_I8)
+    return [(q.view(np.uint16), np.empty(m, _U8), True),
+            ((q & 15).astype(_U8).view(np.uint16), np.empty(m, _U8), False)]
+
+
+def _example_unpack(nbytes):
+    m = count(nbytes, 3)  # one packed byte in, two values out
+    packed = rng().integers(0, 256, m).astype(_U8)
+    return [(packed, np.empty(m, np.uint16), True), (packed, np.empty(m, np.uint16), False)]
+
+
+def _example_entropy(nbytes):
+    bins, qbins = 2048, 128  # ONNX Runtime's defaults (num_bins, num_quantized_bins)
+    rows = count(nbytes, 8 * bins)
+    x = np.abs(rng().standard_normal((rows, 1 << 14)))
+    hists = np.stack([np.histogram(r, bins=bins, range=(0, 5))[0] for r in x]).astype(np.int64)
+    return [(hists, qbins, np.empty((rows, bins // 2 - qbins // 2 + 1), _F32))]
+
+
+_Q_TENSOR = register(Kernel(
+    "quantize", reference=_ref.quantize_tensor, serial=_nb.quantize_tensor_serial,
+    parallel=_nb.quantize_tensor_parallel,
+    parallel_min_bytes=(1 << 18) * 5,  # 2**18 elements: 4 bytes in, 1 out
+    example=_example_quantize,
+    companions=(Companion(
+        "layout", "per-channel", reference=_ref.quantize_channel,
+        serial=_nb.quantize_channel_serial, parallel=_nb.quantize_channel_parallel,
+        parallel_min_bytes=(1 << 17) * 5, example=_example_quantize_channel),),
+))
+_Q_CHANNEL = _Q_TENSOR.companions["layout=per-channel"]
+_DQ_TENSOR = register(Kernel(
+    "dequantize", reference=_ref.dequantize_tensor, serial=_nb.dequantize_tensor_serial,
+    parallel=_nb.dequantize_tensor_parallel,
+    parallel_min_bytes=(1 << 18) * 5,  # 2**18 elements: 1 byte in, 4 out
+    example=_example_dequantize,
+    companions=(Companion(
+        "layout", "per-channel", reference=_ref.dequantize_channel,
+        serial=_nb.dequantize_channel_serial, parallel=_nb.dequantize_channel_parallel,
+        parallel_min_bytes=(1 << 18) * 5, example=_example_dequantize_channel),),
+))
+_DQ_CHANNEL = _DQ_TENSOR.companions["layout=per-channel"]
+_MINMAX = register(Kernel(
+    "calibrate", reference=_ref.minmax, serial=_nb.minmax_serial, parallel=_nb.minmax_parallel,
+    parallel_min_bytes=(1 << 18) * 4,  # 2**18 float32 elements read
+    example=_example_minmax,
+    companions=(
+        Companion("layout", "per-channel", reference=_ref.minmax_channel,
+                  serial=_nb.minmax_channel_serial, parallel=_nb.minmax_channel_parallel,
+                  parallel_min_bytes=(1 << 18) * 4, example=_example_minmax_channel),
+        # the KL-divergence search of method="entropy", one row of histogram bins per channel
+        Companion("method", "entropy", reference=_ref.entropy_kl, serial=_nb.entropy_kl_serial,
+                  parallel=_nb.entropy_kl_parallel,
+                  parallel_min_bytes=(1 << 10) * 8,  # 2**10 int64 histogram bins
+                  example=_example_entropy),
+    ),
+))
+_MINMAX_CHANNEL = _MINMAX.companions["layout=per-channel"]
+_ENTROPY = _MINMAX.companions["method=entropy"]
+_PACK = register(Kernel(
+    "pack_int4", reference=_ref.pack4, serial=_nb.pack4_serial, parallel=_nb.pack4_parallel,
+    parallel_min_bytes=(1 << 19) * 3 // 2,  # 2**19 values: 1 byte in, half a byte out
+    example=_example_pack,
+))
+_UNPACK = register(Kernel(
+    "unpack_int4", reference=_ref.unpack4, serial=_nb.unpack4_serial,
+    parallel=_nb.unpack4_parallel,
+    parallel_min_bytes=(1 << 19) * 3,  # 2**19 packed bytes in, 2 bytes out each
+    example=_example_unpack,
+))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +386,7 @@ def _entropy_ranges(rows, bins, qbins):
         lo[j], hi[j] = mn, mx
     kl = np.empty((len(full), bins // 2 - qbins // 2 + 1), _F32)
     if full:
-        _ENTROPY(hists.size, hists, qbins, kl)
+        _ENTROPY(hists.nbytes + kl.nbytes, hists, qbins, kl)
     zero = bins // 2
     for j, i, e in zip(full, _ref.first_minimum(kl) + qbins // 2, edges, strict=True):
         lo[j] = max(float(e[zero - i]), lo[j])
@@ -344,7 +400,7 @@ def _tensor_range(x, method, *opts):
         return np.float32(np.inf), np.float32(-np.inf)
     if method == "minmax":
         flat = _contig(x).reshape(-1)
-        lo, hi = _MINMAX(flat.size, flat.view(np.int32))
+        lo, hi = _MINMAX(flat.nbytes, flat.view(np.int32))
     else:
         f = x.ravel()
         lo, hi = _clip_range(f[np.isfinite(f)], method, *opts)
@@ -362,7 +418,7 @@ def _channel_range(x, axis, method, *opts):
         return mn, mx
     if method == "minmax":
         x3 = _contig(x).reshape(_split3(x.shape, axis))
-        _MINMAX_CHANNEL(x.size, x3.view(np.int32), mn, mx)
+        _MINMAX_CHANNEL(x3.nbytes + mn.nbytes + mx.nbytes, x3.view(np.int32), mn, mx)
     else:
         rows = [row[np.isfinite(row)] for row in np.moveaxis(x, axis, 0).reshape(c, -1)]
         if method == "entropy":
@@ -547,12 +603,12 @@ def quantize(x, params):
     xc = _contig(x)
     inv = np.float32(1) / p.scale
     if p.axis is None:
-        nan = _Q_TENSOR(x.size, xc.reshape(-1), out.reshape(-1), inv, np.float32(p.zero_point),
-                        flo, fhi)
+        nan = _Q_TENSOR(xc.nbytes + out.nbytes, xc.reshape(-1), out.reshape(-1), inv,
+                        np.float32(p.zero_point), flo, fhi)
     else:
         shape3 = _split3(x.shape, _channel_axis(p, x.shape, "x"))
-        nan = _Q_CHANNEL(x.size, xc.reshape(shape3), out.reshape(shape3), inv,
-                         p.zero_point.astype(_F32), flo, fhi)
+        nan = _Q_CHANNEL(xc.nbytes + out.nbytes + inv.nbytes * 2, xc.reshape(shape3),
+                         out.reshape(shape3), inv, p.zero_point.astype(_F32), flo, fhi)
     if nan:
         raise _nan_error("x", x)
     return out
@@ -585,10 +641,12 @@ def dequantize(q, params):
         return out
     qc = _contig(q)
     if p.axis is None:
-        _DQ_TENSOR(q.size, qc.reshape(-1), out.reshape(-1), p.scale, int(p.zero_point))
+        _DQ_TENSOR(qc.nbytes + out.nbytes, qc.reshape(-1), out.reshape(-1), p.scale,
+                   int(p.zero_point))
     else:
         shape3 = _split3(q.shape, _channel_axis(p, q.shape, "q"))
-        _DQ_CHANNEL(q.size, qc.reshape(shape3), out.reshape(shape3), p.scale, p.zero_point)
+        _DQ_CHANNEL(qc.nbytes + out.nbytes + p.scale.nbytes + p.zero_point.nbytes,
+                    qc.reshape(shape3), out.reshape(shape3), p.scale, p.zero_point)
     return out
 
 
@@ -631,7 +689,7 @@ def pack_int4(q):
     even = n - n % 2
     bad = False
     if even:
-        bad = _PACK(even, _pairs(flat, even), out[: even // 2], signed)
+        bad = _PACK(even * 3 // 2, _pairs(flat, even), out[: even // 2], signed)
     if n % 2:
         v = int(flat[-1])
         bad = bad or not ((-8 <= v <= 7) if signed else (0 <= v <= 15))
@@ -676,7 +734,7 @@ def unpack_int4(packed, shape, dtype="int4"):
     if n:
         src = _contig(packed)
         if _LITTLE:
-            _UNPACK(src.size, src, out.view(np.uint16), signed)
+            _UNPACK(src.nbytes * 3, src, out.view(np.uint16), signed)
         else:
             _ref.unpack4(src, out.view(np.dtype("<u2")), signed)
     return out[:n].reshape(shape)
