@@ -1,6 +1,6 @@
 """Benchmarks of :mod:`wasmpose.heatmap` against NumPy and the peer libraries.
 
-``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd`` (one thread), ``numpy`` (the NumPy
+``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-serial`` (one thread), ``numpy`` (the NumPy
 reference, ``OptLevel.NONE``), and the peers:
 
 ``torch``
@@ -39,7 +39,7 @@ class FindPeaks(common.KernelSuite):
     """``find_peaks(h, threshold=0.1, window=3, top_k=20)`` beside the peers' ways."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "torch", "skimage", "scipy"],
+        ["wasmpose", "wasmpose-serial", "numpy", "torch", "skimage", "scipy"],
         list(SHAPES),
     ]
     param_names = ["impl", "shape"]
@@ -163,7 +163,7 @@ class DecodeHeatmaps(common.KernelSuite):
     """``decode_heatmaps`` for a single image (17 channels) and a batch of 8."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "mmpose"],
+        ["wasmpose", "wasmpose-serial", "numpy", "mmpose"],
         ["none", "shift", "quadratic", "dark"],
         ["17x64x48", "8x17x64x48"],
     ]

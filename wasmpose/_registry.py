@@ -370,4 +370,4 @@ def shape_hw(nbytes: int, per_pixel: int) -> tuple[int, int]:
     return h, max(2, px // h)
 
 
-_NONE, _SERIAL, _FULL = _cpu.OptLevel.NONE, _cpu.OptLevel.SIMD, _cpu.OptLevel.FULL
+_NONE, _SERIAL, _FULL = _cpu.OptLevel.NONE, _cpu.OptLevel.SERIAL, _cpu.OptLevel.FULL

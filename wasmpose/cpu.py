@@ -5,7 +5,7 @@ Every public kernel of wasmpose has three variants:
 ``numpy``
     the plain NumPy reference implementation (``OptLevel.NONE``);
 ``numba-serial``
-    a single-threaded Numba kernel (``OptLevel.SIMD``);
+    a single-threaded Numba kernel (``OptLevel.SERIAL``);
 ``numba-parallel``
     a multi-threaded Numba kernel (``OptLevel.PARALLEL``).
 
@@ -291,39 +291,81 @@ def cpu_features() -> CpuFeatures:
 # ---------------------------------------------------------------------------------------------
 # Optimisation level
 # ---------------------------------------------------------------------------------------------
-class OptLevel(enum.Enum):
+_SIMD_DEPRECATED = ("OptLevel.SIMD is deprecated and will be removed: use "
+                    "OptLevel.SERIAL ('serial'), the same single-threaded compiled kernels")
+
+
+def _warn_simd(stacklevel: int) -> None:
+    import warnings
+
+    warnings.warn(_SIMD_DEPRECATED, DeprecationWarning, stacklevel=stacklevel + 1)
+
+
+class _OptLevelType(enum.EnumMeta):
+    """Makes the deprecated name ``SIMD`` resolve to ``SERIAL`` with a DeprecationWarning.
+
+    ``SIMD`` is not a member (an alias could not warn): attribute and item lookups of that name
+    are redirected here, value lookups (``OptLevel("simd")``) in ``OptLevel._missing_``.
+    """
+
+    def __getattr__(cls, name):
+        if name == "SIMD":
+            _warn_simd(2)
+            return cls.SERIAL
+        return super().__getattr__(name)
+
+    def __getitem__(cls, name):
+        if name == "SIMD":
+            _warn_simd(2)
+            return cls.SERIAL
+        return super().__getitem__(name)
+
+
+class OptLevel(enum.Enum, metaclass=_OptLevelType):
     """Which kernel variants wasmpose runs.
 
-    ``NONE``: NumPy reference implementations. ``SIMD``: single-threaded compiled kernels.
+    ``NONE``: NumPy reference implementations. ``SERIAL``: single-threaded compiled kernels.
     ``PARALLEL``: multi-threaded compiled kernels. ``FULL`` (default): compiled kernels,
     multi-threaded above a per-kernel size threshold and serial below it.
 
-    The level is chosen with ``WASMPOSE_OPT_LEVEL=none|simd|parallel|full`` at start,
+    The level is chosen with ``WASMPOSE_OPT_LEVEL=none|serial|parallel|full`` at start,
     :func:`set_opt_level` or the :func:`opt_level` context manager; functions taking a level
-    also accept its name, case-insensitive.
+    also accept its name, case-insensitive. ``SIMD`` (``"simd"``) is the deprecated name of
+    ``SERIAL``: it still works and emits a ``DeprecationWarning``.
 
     Examples
     --------
-    >>> OptLevel["SIMD"] is OptLevel("simd")
+    >>> OptLevel["SERIAL"] is OptLevel("serial")
     True
     """
 
     NONE = "none"
-    SIMD = "simd"
+    SERIAL = "serial"
     PARALLEL = "parallel"
     FULL = "full"
 
+    @classmethod
+    def _missing_(cls, value):
+        if isinstance(value, str) and value.lower() == "simd":
+            _warn_simd(4)
+            return cls.SERIAL
+        return None
 
-def _as_level(level: Any, name: str = "level") -> OptLevel:
+
+def _as_level(level: Any, name: str = "level", stacklevel: int = 3) -> OptLevel:
     if isinstance(level, OptLevel):
         return level
     if isinstance(level, str):
+        key = level.strip().upper()
+        if key == "SIMD":
+            _warn_simd(stacklevel)
+            return OptLevel.SERIAL
         try:
-            return OptLevel[level.strip().upper()]
+            return OptLevel[key]
         except KeyError:
             pass
         raise ValueError(
-            f"{name}: expected an OptLevel or one of 'none', 'simd', 'parallel', 'full' "
+            f"{name}: expected an OptLevel or one of 'none', 'serial', 'parallel', 'full' "
             f"(case-insensitive), got {level!r}"
         )
     raise TypeError(f"{name}: expected an OptLevel or its name as str, got {type(level).__name__}")
@@ -334,7 +376,7 @@ def _initial_level() -> OptLevel:
     if not value:
         return OptLevel.FULL
     try:
-        return _as_level(value, "WASMPOSE_OPT_LEVEL")
+        return _as_level(value, "WASMPOSE_OPT_LEVEL", stacklevel=4)
     except ValueError as exc:
         import warnings
 
@@ -343,7 +385,7 @@ def _initial_level() -> OptLevel:
 
 
 _level: OptLevel = _initial_level()
-_NONE, _SIMD, _FULL = OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL
+_NONE, _SERIAL, _FULL = OptLevel.NONE, OptLevel.SERIAL, OptLevel.FULL
 
 
 class _ThreadState(threading.local):
@@ -362,9 +404,9 @@ def get_opt_level() -> OptLevel:
 
     Examples
     --------
-    >>> with opt_level("simd"):
+    >>> with opt_level("serial"):
     ...     get_opt_level()
-    <OptLevel.SIMD: 'simd'>
+    <OptLevel.SERIAL: 'serial'>
     """
     return _level
 
@@ -375,7 +417,7 @@ def set_opt_level(level: OptLevel | str) -> OptLevel:
     Parameters
     ----------
     level : OptLevel or str
-        The level or its name (``"none"``, ``"simd"``, ``"parallel"``, ``"full"``,
+        The level or its name (``"none"``, ``"serial"``, ``"parallel"``, ``"full"``,
         case-insensitive).
 
     Returns
@@ -481,7 +523,7 @@ def kernel_variants() -> dict[str, str]:
 
     Examples
     --------
-    >>> with opt_level("simd"):
+    >>> with opt_level("serial"):
     ...     kernel_variants()["grayscale"]
     'numba-serial'
     """

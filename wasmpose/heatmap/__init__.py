@@ -77,7 +77,7 @@ def _blobs(nbytes, dt, k=17):
 
 
 def _example_peaks(nbytes):
-    # (maps, channels per image, threshold, window, top_k or -1)
+    # (maps, channels per image, threshold, window, top_k or ALL_PEAKS)
     return [(_blobs(nbytes, dt), 17, dt.type(0.1), 3, 20) for dt in _FLOATS]
 
 
@@ -179,7 +179,7 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
     thr = _checks.real_scalar(threshold, "threshold")
     window = _checks.integer(window, "window", minimum=1, odd=True)
     k = _checks.integer(top_k, "top_k", minimum=0, allow_none=True)
-    k = -1 if k is None else k
+    k = _nb.ALL_PEAKS if k is None else k
     kk, hh, w = h.shape[-3:]
     with np.errstate(over="ignore"):
         thr_t = h.dtype.type(thr)

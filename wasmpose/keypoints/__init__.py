@@ -40,7 +40,6 @@ COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1
 COCO_SIGMAS.flags.writeable = False
 
 _F64 = np.dtype(np.float64)
-_COORDS = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,22 +80,23 @@ def _example_oks(nbytes):
     g = side(nbytes, 40, 1810)
     gt, area = _crowd(g)
     dt = np.concatenate([gt + rng().normal(0, 2.0, gt.shape) for _ in range(5)])
-    use = np.ones((_K, g), bool)
+    use, var = np.ones((_K, g), bool), _checks.oks_variances(COCO_SIGMAS)
     return [(*_planes(dt), *_planes_t(gt), use, np.full(g, float(_K)), np.zeros(g, bool),
-             np.zeros((4, g)), _variances(COCO_SIGMAS), area + _ref.EPS, np.empty((5 * g, g)))]
+             np.zeros((4, g)), var, area + _ref.EPS, np.empty((5 * g, g)))]
 
 
 def _example_oks_mean(nbytes):
     n = side(nbytes, 8, 32 * _K + 16)
     a, area = _crowd(2 * n)
-    return [(*_planes(a[:n]), area[:n], *_planes_t(a[n:]), area[n:], _variances(COCO_SIGMAS),
-             np.empty((n, n)))]
+    var = _checks.oks_variances(COCO_SIGMAS)
+    return [(*_planes(a[:n]), area[:n], *_planes_t(a[n:]), area[n:], var, np.empty((n, n)))]
 
 
 def _example_nms(nbytes):
     p = count(nbytes, 16 * _K + 16, 2)
     poses, area = _crowd(p, spread=5.0)  # many duplicates, as a detector gives
-    return [(*_planes_t(poses), area, _variances(COCO_SIGMAS), 0.9, np.empty(p, np.int64))]
+    var = _checks.oks_variances(COCO_SIGMAS)
+    return [(*_planes_t(poses), area, var, 0.9, np.empty(p, np.int64))]
 
 
 _PAIRWISE = register(Kernel(
@@ -132,16 +132,6 @@ _NMS = register(Kernel(
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
-def _points(x, name, ndim_text, ndim, last=None):
-    """``x`` as a float64 array of rank ``ndim`` whose last axis is one of ``last``."""
-    x = _checks.as_array(x, name, _COORDS, min_ndim=ndim, max_ndim=ndim, ndim_text=ndim_text)
-    if last is not None and x.shape[-1] not in last:
-        want = " or ".join(str(c) for c in last)
-        raise ValueError(f"{name}: expected {want} values per keypoint in the last axis "
-                         f"{ndim_text}, got shape {x.shape}")
-    return x.astype(_F64, copy=False)
-
-
 def _planes(p):
     """x and y of poses ``(N, K, C)`` as C-contiguous ``(N, K)`` float64 arrays."""
     return np.ascontiguousarray(p[..., 0]), np.ascontiguousarray(p[..., 1])
@@ -156,34 +146,6 @@ def _same_k(a, b, name_a, name_b):
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"{name_b}: expected {a.shape[1]} keypoints (as {name_a}), "
                          f"got shape {b.shape}")
-
-
-def _per_item(x, name, n, what, *, allow_inf=True):
-    """``x`` as a float64 ``(n,)`` array of non-negative values (NaN rejected)."""
-    x = _checks.as_array(x, name, _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
-    if x.shape[0] != n:
-        raise ValueError(f"{name}: expected {n} values (one per {what}), got shape {x.shape}")
-    x = x.astype(_F64, copy=False)
-    bad = ~(x >= 0) if allow_inf else ~((x >= 0) & np.isfinite(x))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        need = "non-negative" if allow_inf else "finite non-negative"
-        raise ValueError(f"{name}: expected {need} values, got {x[i]} at index {i}")
-    return x
-
-
-def _variances(sigmas, k=None):
-    """pycocotools' ``vars = (sigmas * 2) ** 2`` (for ``k`` keypoints, when given)."""
-    s = _checks.as_array(sigmas, "sigmas", _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
-    if k is not None and s.shape[0] != k:
-        raise ValueError(f"sigmas: expected {k} values (one per keypoint of the poses), "
-                         f"got shape {s.shape}")
-    s = s.astype(_F64, copy=False)
-    if s.shape[0] == 0:
-        raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
-    if not (np.isfinite(s) & (s > 0)).all():
-        raise ValueError(f"sigmas: expected positive finite values, got {s}")
-    return np.ascontiguousarray((s * 2) ** 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,8 +181,8 @@ def pairwise_distances(a, b):
     array([[5.        ],
            [3.60555128]])
     """
-    a = _points(a, "a", "(N, D)", 2)
-    b = _points(b, "b", "(M, D)", 2)
+    a = _checks.points(a, "a", "(N, D)", 2)
+    b = _checks.points(b, "b", "(M, D)", 2)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"b: expected {a.shape[1]} coordinates per point (as a), "
                          f"got shape {b.shape}")
@@ -261,8 +223,8 @@ def keypoint_distances(a, b):
     >>> keypoint_distances(a, a + [3, 4])
     array([[[5., 5.]]])
     """
-    a = _points(a, "a", "(N, K, 2)", 3, (2,))
-    b = _points(b, "b", "(M, K, 2)", 3, (2,))
+    a = _checks.points(a, "a", "(N, K, 2)", 3, (2,))
+    b = _checks.points(b, "b", "(M, K, 2)", 3, (2,))
     _same_k(a, b, "a", "b")
     out = np.empty((a.shape[0], b.shape[0], a.shape[1]))
     if out.size:
@@ -325,18 +287,18 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
     >>> round(float(oks(gt[:, :, :2] + 1.0, gt, [100.0])[0, 0]), 4)
     0.4967
     """
-    dt = _points(dt, "dt", "(D, K, 2 or 3)", 3, (2, 3))
-    gt = _points(gt, "gt", "(G, K, 3)", 3, (3,))
+    dt = _checks.points(dt, "dt", "(D, K, 2 or 3)", 3, (2, 3))
+    gt = _checks.points(gt, "gt", "(G, K, 3)", 3, (3,))
     _same_k(dt, gt, "dt", "gt")
     n_gt, k = gt.shape[:2]
-    var = _variances(sigmas, k)
-    area = _per_item(gt_areas, "gt_areas", n_gt, "ground truth")
+    var = _checks.oks_variances(sigmas, k)
+    area = _checks.per_item(gt_areas, "gt_areas", n_gt, "ground truth")
     vis = gt[..., 2] > 0
     nvis = vis.sum(axis=1)
     boxrule = nvis == 0
     box = np.zeros((4, n_gt))
     if gt_bboxes is not None:
-        bb = _points(gt_bboxes, "gt_bboxes", "(G, 4)", 2, (4,))
+        bb = _checks.points(gt_bboxes, "gt_bboxes", "(G, 4)", 2, (4,))
         if bb.shape[0] != n_gt:
             raise ValueError(f"gt_bboxes: expected {n_gt} boxes (one per ground truth), "
                              f"got shape {bb.shape}")
@@ -364,10 +326,12 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
     return out
 
 
-def _oks_mean_area(a, a_area, b, b_area, var):
+def oks_mean_area(a, a_area, b, b_area, var):
     """mmpose's OKS (mean of the two areas) of every pose of ``a`` with every pose of ``b``.
 
-    Internal (validated float64 inputs): ``a (N, K, >=2)``, ``b (M, K, >=2)`` -> ``(N, M)``.
+    For :mod:`wasmpose.tracking` (not in ``__all__``): inputs already validated by
+    :mod:`wasmpose._checks`, float64 ``a (N, K, >=2)``, ``a_area (N,)``, ``b (M, K, >=2)``,
+    ``b_area (M,)``, ``var (K,)`` (:func:`wasmpose._checks.oks_variances`) -> ``(N, M)``.
     """
     out = np.empty((a.shape[0], b.shape[0]))
     if out.size:
@@ -420,17 +384,17 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
     >>> oks_nms(p, [0.5, 0.9, 0.7], [400.0, 400.0, 400.0])
     array([1, 2])
     """
-    poses = _points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
+    poses = _checks.points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
     n, k = poses.shape[:2]
-    s = _checks.as_array(scores, "scores", _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
+    s = _checks.as_array(scores, "scores", _checks.COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
     if s.shape[0] != n:
         raise ValueError(f"scores: expected {n} values (one per pose), got shape {s.shape}")
     s = s.astype(_F64, copy=False)
     if np.isnan(s).any():
         raise ValueError(f"scores: expected no NaN, got {int(np.isnan(s).sum())} NaN value(s)")
-    area = _per_item(areas, "areas", n, "pose")
+    area = _checks.per_item(areas, "areas", n, "pose")
     thr = _checks.real_scalar(threshold, "threshold")
-    var = _variances(sigmas, k)
+    var = _checks.oks_variances(sigmas, k)
     if n == 0:
         return np.empty(0, np.int64)
     order = np.argsort(s)[::-1]  # mmpose's order, ties included
