@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from wasmpose import _model, cpu, memory
-from wasmpose._bench import _gc_paused, _load_average, _ratio, measure
-from wasmpose._peers import peer, peer_versions
+from wasmpose._peers import peer
+from wasmpose.tools.timing import fmt_ms, gc_paused, load_average, measure, ratio, versions
 
 __all__ = ["main", "run", "DEFAULT_FRAMES", "DemoUnavailable"]
 
@@ -298,18 +298,18 @@ class _Stage:
         w, s, n, p = med(self.ours), med(self.simd), med(self.numpy), med(self.peer)
         return {"wasmpose_ms": w, "simd_ms": s, "numpy_ms": n,
                 "peer": self.peer_name if p else None,
-                "peer_ms": p, "x_vs_numpy": _ratio(n, w), "x_vs_peer": _ratio(p, w),
+                "peer_ms": p, "x_vs_numpy": ratio(n, w), "x_vs_peer": ratio(p, w),
                 "first_frame_ms": self.first_ms, "frames_timed": len(self.ours),
                 "note": self.note}
 
 
 def _clock(fn, level=None):
     """``(fn(), seconds)`` of one call at opt level ``level`` (default: the current one), the
-    garbage collector off as in :func:`wasmpose._bench.measure`."""
+    garbage collector off as in :func:`wasmpose.tools.timing.measure`."""
     if level is not None:
         with cpu.opt_level(level):
             return _clock(fn)
-    with _gc_paused():
+    with gc_paused():
         t0 = time.perf_counter()
         r = fn()
         return r, time.perf_counter() - t0
@@ -485,9 +485,9 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
                              for k in ("sse42", "avx2", "avx512f", "fma", "neon")},
                 "opt_level": cpu.get_opt_level().name,
                 "threading_layer": cpu.threading_layer(),
-                "load_average": _load_average()},
+                "load_average": load_average()},
         "kernel_variants": cpu.kernel_variants(),
-        "versions": _versions(),
+        "versions": versions(),
         "notes": pipeline.notes,
         "per_frame": per_frame,
     }
@@ -529,7 +529,7 @@ def _pipeline_totals(rows: dict) -> dict:
 
     ours, simd, ref = total("wasmpose_ms"), total("simd_ms"), total("numpy_ms")
     return {"wasmpose_ms": ours, "simd_ms": simd, "numpy_ms": ref,
-            "x_vs_numpy": _ratio(ref, ours), "inference_ms": rows["inference"]["wasmpose_ms"]}
+            "x_vs_numpy": ratio(ref, ours), "inference_ms": rows["inference"]["wasmpose_ms"]}
 
 
 def _busy_note(report: dict) -> list[str]:
@@ -556,20 +556,6 @@ def _error_summary(per_frame: list) -> dict:
             "max_well_seen": max(well) if well else None,
             "median_all": statistics.median(every),
             "well_seen_per_frame": statistics.median(len(r["well_seen"]) for r in per_frame)}
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import numba
-
-    v = {"numpy": np.__version__, "numba": numba.__version__}
-    for name in ("ai-edge-litert", "pycocotools", "scikit-image"):
-        try:
-            v[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return v | peer_versions()
 
 
 def _json_default(o):
@@ -644,12 +630,6 @@ def _quantize_weights(weights: dict, torch) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-def _ms(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4f}" if v < 0.1 else f"{v:.3f}" if v < 10 else f"{v:.1f}"
-
-
 def _x(v) -> str:
     return "-" if v is None else f"{v:.1f}x"
 
@@ -670,20 +650,21 @@ def _print_report(r: dict, p) -> None:
             if s["wasmpose_ms"] is None:
                 p(f"{'inference':<17}{'(skipped: --synthetic, generated heatmaps)':>40}")
             else:
-                p(f"{'inference':<17}{_ms(s['wasmpose_ms']):>12}{'':>28}  "
+                p(f"{'inference':<17}{fmt_ms(s['wasmpose_ms']):>12}{'':>28}  "
                   f"{'(ai-edge-litert, the model)':<24}")
             continue
-        p(f"{name:<17}{_ms(s['wasmpose_ms']):>12}{_ms(s['simd_ms']):>9}{_ms(s['numpy_ms']):>10}"
-          f"{_x(s['x_vs_numpy']):>9}  {s['peer'] or '-':<24}{_ms(s['peer_ms']):>9}"
+        p(f"{name:<17}{fmt_ms(s['wasmpose_ms']):>12}{fmt_ms(s['simd_ms']):>9}"
+          f"{fmt_ms(s['numpy_ms']):>10}"
+          f"{_x(s['x_vs_numpy']):>9}  {s['peer'] or '-':<24}{fmt_ms(s['peer_ms']):>9}"
           f"{_x(s['x_vs_peer']):>8}")
     t = r["pipeline_ms"]
     p("-" * len(head))
-    p(f"{'wasmpose stages':<17}{_ms(t['wasmpose_ms']):>12}{_ms(t['simd_ms']):>9}"
-      f"{_ms(t['numpy_ms']):>10}"
+    p(f"{'wasmpose stages':<17}{fmt_ms(t['wasmpose_ms']):>12}{fmt_ms(t['simd_ms']):>9}"
+      f"{fmt_ms(t['numpy_ms']):>10}"
       f"{_x(t['x_vs_numpy']):>9}")
     if t["inference_ms"]:
         total = t["inference_ms"] + t["wasmpose_ms"]
-        p(f"per frame with the model: {_ms(total)} ms ({1e3 / total:.0f} frames/s), "
+        p(f"per frame with the model: {fmt_ms(total)} ms ({1e3 / total:.0f} frames/s), "
           f"of which wasmpose's stages {100 * t['wasmpose_ms'] / total:.1f}%")
     ids = r["track_ids"]
     p("")
@@ -708,9 +689,9 @@ def _print_report(r: dict, p) -> None:
     p("-" * len(qh))
     for dtype, b in q["bits"].items():
         exact = {None: "-", True: "yes", False: "NO"}[b["bit_exact_with_torch"]]
-        p(f"{dtype:<7}{b['sqnr_db']:>9.1f}{_ms(b['quantize_ms']):>13}{_ms(b['simd_ms']):>9}"
-          f"{_ms(b['numpy_ms']):>10}"
-          f"{_x(b['x_vs_numpy']):>9}{_ms(b['torch_ms']):>10}{_x(b['x_vs_torch']):>9}  "
+        p(f"{dtype:<7}{b['sqnr_db']:>9.1f}{fmt_ms(b['quantize_ms']):>13}{fmt_ms(b['simd_ms']):>9}"
+          f"{fmt_ms(b['numpy_ms']):>10}"
+          f"{_x(b['x_vs_numpy']):>9}{fmt_ms(b['torch_ms']):>10}{_x(b['x_vs_torch']):>9}  "
           f"{exact:<10}{b['bytes'] / 1e6:>6.2f}")
     p(f"(float32: {q['float32_bytes'] / 1e6:.2f} MB; torch.quantize_per_channel has no int4)")
     for name in q["bits"]["int8"]["largest"]:
