@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         return _demo.main(frames=args.frames, model=args.model, synthetic=args.synthetic,
                           json_path=args.json, image_path=args.save_image,
                           progress=args.progress)
-    from wasmpose import _bench
+    from wasmpose.tools import bench as _bench
 
     if args.thresholds:
         _bench.thresholds()
