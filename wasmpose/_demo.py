@@ -17,7 +17,7 @@ Per frame:
    mapped: see ``wasmpose._model.oks_sigmas``) and the area of the keypoints' box.
 
 Each wasmpose stage is timed as the pipeline calls it (the current opt level), then again at
-``OptLevel.SIMD`` (one thread) and ``OptLevel.NONE`` (the NumPy reference), and its peer where
+``OptLevel.SERIAL`` (one thread) and ``OptLevel.NONE`` (the NumPy reference), and its peer where
 that is installed (OpenCV ``blobFromImage``, PyTorch ``max_pool2d``, pycocotools
 ``computeOks``); the table shows the median over the frames after each stage's first call.
 Finally the model's own convolution kernels are quantised per channel to int8 and int4 with
@@ -258,7 +258,7 @@ class _SyntheticSource:
 @dataclasses.dataclass
 class _Stage:
     """Per-frame seconds of one stage: wasmpose as the pipeline runs it (the current opt level,
-    FULL by default), its single-threaded compiled variant (``OptLevel.SIMD``), its NumPy
+    FULL by default), its single-threaded compiled variant (``OptLevel.SERIAL``), its NumPy
     reference (``OptLevel.NONE``) and its peer."""
 
     name: str
@@ -289,7 +289,7 @@ class _Stage:
         timed only on the first frame (``first_frame_ms``)."""
         warm = _clock(fn)[1]
         r, t = _clock(fn)
-        self.add(t, _clock(fn, "simd")[1], _clock(fn, "none")[1],
+        self.add(t, _clock(fn, "serial")[1], _clock(fn, "none")[1],
                  None if peer is None else _clock(peer)[1], warm=warm)
         return r
 
@@ -430,7 +430,7 @@ class _Pipeline:
 
         warm = _clock(lambda: update("warm"))[1]
         ids, t = _clock(lambda: update("ours"))
-        simd_ids, ts = _clock(lambda: update("simd"), "simd")
+        simd_ids, ts = _clock(lambda: update("simd"), "serial")
         ref_ids, tr = _clock(lambda: update("none"), "none")
         if not (np.array_equal(ids, ref_ids) and np.array_equal(ids, simd_ids)):
             self.notes.append(f"frame {i}: track ids {ids} (wasmpose) != {ref_ids} (reference)")
@@ -538,13 +538,13 @@ def _busy_note(report: dict) -> list[str]:
             if r["simd_ms"] is not None and r["wasmpose_ms"] > 2 * r["simd_ms"]]
     slow += [f"quantize {d}" for d, b in report["quantization"]["bits"].items()
              if b["quantize_ms"] > 2 * b["simd_ms"]]
-    if not slow or report["cpu"]["opt_level"] == "SIMD":
+    if not slow or report["cpu"]["opt_level"] == "SERIAL":
         return []
     return [f"{', '.join(slow)}: OptLevel.{report['cpu']['opt_level']} took more than twice "
-            f"the time of the one-thread kernels (OptLevel.SIMD): at these sizes it runs their "
+            f"the time of the one-thread kernels (OptLevel.SERIAL): at these sizes it runs their "
             f"multi-threaded variants, which wait for busy cores here (load average "
             f"{report['cpu']['load_average']} on {cpu._cores()} cores). "
-            f"WASMPOSE_OPT_LEVEL=simd python -m wasmpose demo runs one-thread kernels."]
+            f"WASMPOSE_OPT_LEVEL=serial python -m wasmpose demo runs one-thread kernels."]
 
 
 def _error_summary(per_frame: list) -> dict:
@@ -594,7 +594,7 @@ def _quantize_weights(weights: dict, torch) -> dict:
             return [quant.quantize(w, pr) for (_, w, _), pr in zip(items, params, strict=True)]
 
         t = measure(quantize_all, min_time=0.02, repeats=3).estimate
-        with cpu.opt_level("simd"):
+        with cpu.opt_level("serial"):
             ts = measure(quantize_all, min_time=0.02, repeats=3).estimate
         with cpu.opt_level("none"):
             tr = measure(quantize_all, min_time=0.02, repeats=3).estimate
@@ -640,7 +640,7 @@ def _print_report(r: dict, p) -> None:
     c = r["cpu"]
     p("")
     p(f"time per frame, median over the frames after each stage's first (which compiles or "
-      f"loads the kernels). wasmpose = OptLevel.{c['opt_level']}, simd = OptLevel.SIMD (one "
+      f"loads the kernels). wasmpose = OptLevel.{c['opt_level']}, simd = OptLevel.SERIAL (one "
       f"thread), numpy = OptLevel.NONE (the NumPy reference); x = other / wasmpose; load average "
       f"{c['load_average']}")
     p(head)
