@@ -167,7 +167,7 @@ class Kernel:
     # -- dispatch (the hot path) --------------------------------------------------------------
     def __call__(self, nbytes: int, *args: Any) -> Any:
         # small inputs at FULL run the serial kernel at once (~0.1 us of overhead)
-        if _cpu._level is _FULL and nbytes < self.parallel_min_bytes:
+        if _cpu._current_level() is _FULL and nbytes < self.parallel_min_bytes:
             return self.serial(*args)
         fn = self.select(nbytes)
         if fn is self.parallel and _cpu._layer == "workqueue":
@@ -182,7 +182,7 @@ class Kernel:
 
     def select(self, nbytes: int) -> Callable:
         """The variant a call with ``nbytes`` bytes of operands would run now, in this thread."""
-        level = _cpu._level
+        level = _cpu._current_level()
         if level is _FULL and nbytes < self.parallel_min_bytes:
             return self.serial
         if level is _NONE:

@@ -388,6 +388,11 @@ _level: OptLevel = _initial_level()
 _NONE, _SERIAL, _FULL = OptLevel.NONE, OptLevel.SERIAL, OptLevel.FULL
 
 
+def _current_level() -> OptLevel:
+    """The level in force here (what the kernel registry dispatches on)."""
+    return _level
+
+
 class _ThreadState(threading.local):
     serial = False  # class default: reading it never raises (a missing attribute costs ~1 us)
 

@@ -143,3 +143,22 @@ def test_public_functions_pass_the_bytes_of_their_operands(variant):
         assert passed == actual, f"{kernel.name}: passed {passed} bytes, operands are {actual}"
         seen.add(kernel.name)
     assert seen == set(NAMES), sorted(set(NAMES) - seen)
+
+
+def test_bench_command_times_every_kernel_and_sweeps_every_threshold():
+    """``python -m wasmpose bench`` and ``bench --thresholds`` are derived from the registry."""
+    import io
+
+    from wasmpose import cpu
+    from wasmpose.tools import bench
+
+    buf = io.StringIO()
+    rows = bench.kernel_rows(quick=True, file=buf, min_time=1e-4, repeats=1)
+    assert sorted(r["kernel"] for r in rows) == NAMES
+    for r in rows:
+        assert all(r[f"{impl}_ms"] > 0 for impl in ("wasmpose", "serial", "parallel", "numpy")), r
+        assert r["variant"] in _registry.VARIANTS and 1 << 15 <= r["bytes"] <= 1 << 17, r
+    swept = bench.thresholds(file=buf, exps=range(12, 13))
+    if cpu._PARALLEL_CAPABLE and cpu.threading_layer() != "unavailable":
+        assert sorted(swept) == NAMES
+        assert all(len(v["speedup"]) == 1 for v in swept.values())

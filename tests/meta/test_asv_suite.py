@@ -236,3 +236,11 @@ def test_kernels_are_timed_beside_their_numpy_reference():
         assert "impl" in names, f"{kernel}: {cls.__name__} has no impl parameter"
         impls = set(cls.params[names.index("impl")])
         assert KERNEL_IMPLS <= impls, f"{kernel}: {cls.__name__} impls {sorted(impls)}"
+
+
+def test_the_registry_suite_times_every_registered_kernel():
+    from wasmpose import kernel_variants
+
+    suite = _modules()["benchmark_kernels"]
+    assert suite.KERNELS == sorted(kernel_variants())
+    assert suite.Kernels.params[0] == suite.KERNELS
