@@ -27,7 +27,7 @@ def test_every_kernel_is_declared_completely():
         assert callable(k.reference) and callable(k.serial) and callable(k.parallel), name
         assert k.parallel_min_bytes > 0, name
         assert k.reference.__module__.endswith("._reference"), name
-        assert k.serial.py_func.__module__.endswith("._kernels"), name
+        assert k.serial.py_func.__module__.rsplit(".", 1)[1].startswith("_kernels"), name
 
 
 def test_companions_are_typed_registered_and_listed():
