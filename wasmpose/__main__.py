@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from wasmpose.tools import bench as _bench
 
     if args.thresholds:
-        _bench.thresholds()
+        _bench.thresholds(quick=args.quick)
         return 0
     _bench.run(quick=args.quick, json_path=args.json)
     return 0
