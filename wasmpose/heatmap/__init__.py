@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose._registry import Kernel, register, rng, shape_hw
+from wasmpose._registry import Kernel, count, register, rng, shape_hw
 from wasmpose.heatmap import _kernels as _nb
 from wasmpose.heatmap import _reference as _ref
 
@@ -66,9 +66,13 @@ class Peaks(NamedTuple):
 # operands, measured on a 2-core machine with benchmarks/benchmark_heatmap (in pixels as the
 # comments give).
 # ---------------------------------------------------------------------------------------------
-def _blobs(nbytes, dt, k=17):
-    """``k`` heatmaps of about ``nbytes`` in all: a Gaussian blob each on faint noise."""
-    h, w = shape_hw(nbytes // k, dt.itemsize)
+def _blobs(nbytes, dt, k=17, hw=None):
+    """Heatmaps of about ``nbytes`` in all, a Gaussian blob each on faint noise: ``k`` maps
+    as large as fits, or with ``hw`` as many ``(H, W)`` maps as fit."""
+    if hw is None:
+        h, w = shape_hw(nbytes // k, dt.itemsize)
+    else:
+        (h, w), k = hw, count(nbytes, hw[0] * hw[1] * dt.itemsize)
     r = rng()
     yy, xx = np.mgrid[0:h, 0:w]
     cy, cx = r.uniform(0, h, (k, 1, 1)), r.uniform(0, w, (k, 1, 1))
@@ -82,9 +86,12 @@ def _example_peaks(nbytes):
 
 
 def _example_decode(nbytes):
+    # decoding reads a few pixels around each map's argmax: its work grows with the number of
+    # maps (a batch of 17-keypoint heatmaps of 64x48, RTMPose/SimpleBaseline's size), not with
+    # their size
     cases = []
     for dt in _FLOATS:
-        maps = _blobs(nbytes, dt)
+        maps = _blobs(nbytes, dt, hw=(64, 48))
         am = np.argmax(maps.reshape(len(maps), -1), axis=1)
         cases.append((maps, am, _nb.REFINE_DARK, _gaussian_kernel(11)))
     return cases
