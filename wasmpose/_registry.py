@@ -167,7 +167,8 @@ class Kernel:
     # -- dispatch (the hot path) --------------------------------------------------------------
     def __call__(self, nbytes: int, *args: Any) -> Any:
         # small inputs at FULL run the serial kernel at once (~0.1 us of overhead)
-        if _cpu._current_level() is _FULL and nbytes < self.parallel_min_bytes:
+        # the level read (cpu._level) is the one line to change if the level's storage changes
+        if _cpu._level is _FULL and nbytes < self.parallel_min_bytes:
             return self.serial(*args)
         fn = self.select(nbytes)
         if fn is self.parallel and _cpu._layer == "workqueue":
