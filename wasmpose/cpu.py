@@ -561,6 +561,7 @@ _KERNEL_MODULES = (
     "wasmpose.heatmap",
     "wasmpose.keypoints",
     "wasmpose.quant",
+    "wasmpose.boxes",
 )
 
 

@@ -1,0 +1,286 @@
+"""Numba kernels of :mod:`wasmpose.boxes`: a serial and a parallel variant of each.
+
+Every kernel takes C-contiguous arrays already validated by ``wasmpose.boxes`` and has the same
+signature as its NumPy reference in ``_reference.py`` (which states the rules and their
+sources). Float32 boxes are computed in float32 throughout, with the operations in the peers'
+order (torchvision's for IoU and NMS, MediaPipe's for the detector), so results are identical
+to the last bit; float constants are written as ``np.float32(...)`` where a float64 literal
+would promote the arithmetic.
+
+Greedy NMS is sequential in the kept boxes. The serial kernel sorts the boxes by score into
+contiguous coordinate planes and, for each kept box, sweeps the later ones in a branch-free
+loop that LLVM vectorises. The parallel kernel computes the whole upper triangle of the
+"suppresses" relation as a bit matrix (rows in parallel), then sweeps it serially (as
+torchvision's CUDA kernel does): it does n^2 / 2 IoUs whatever the number of kept boxes, so it
+only pays when many boxes survive. MediaPipe's weighted NMS works on the few detections above
+the score threshold (tens): it has no parallel formulation worth a thread start, and its
+"parallel" variant is the serial kernel. The SSD decoder is parallel over images.
+All helpers live in this module because Numba's cache does not notice edits to other files.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_SERIAL = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+_PARALLEL = dict(_SERIAL, parallel=True)
+
+# Rows of the NMS bit matrix per parallel block.
+ROWS = 32
+
+
+# --- box_iou ----------------------------------------------------------------------------------
+@njit(**_SERIAL)
+def _iou_row(i, a, b, area_b, out):
+    ax1, ay1, ax2, ay2 = a[i, 0], a[i, 1], a[i, 2], a[i, 3]
+    area_a = (ax2 - ax1) * (ay2 - ay1)
+    row = out[i]
+    for j in range(b.shape[0]):
+        w = min(ax2, b[j, 2]) - max(ax1, b[j, 0])
+        h = min(ay2, b[j, 3]) - max(ay1, b[j, 1])
+        inter = w * h
+        iou = inter / ((area_a + area_b[j]) - inter)
+        row[j] = iou if (w > 0) & (h > 0) else 0
+
+
+@njit(**_SERIAL)
+def _areas(b):
+    area = np.empty(b.shape[0], b.dtype)
+    for j in range(b.shape[0]):
+        area[j] = (b[j, 2] - b[j, 0]) * (b[j, 3] - b[j, 1])
+    return area
+
+
+@njit(**_SERIAL)
+def box_iou_serial(a, b, out):
+    area_b = _areas(b)
+    for i in range(a.shape[0]):
+        _iou_row(i, a, b, area_b, out)
+
+
+@njit(**_PARALLEL)
+def box_iou_parallel(a, b, out):
+    area_b = _areas(b)
+    for i in prange(a.shape[0]):
+        _iou_row(i, a, b, area_b, out)
+
+
+# --- nms, batched_nms -------------------------------------------------------------------------
+@njit(**_SERIAL)
+def _sorted_planes(boxes, scores, classes):
+    """Stable descending order of ``scores`` and the boxes' planes, areas and classes in it."""
+    n = boxes.shape[0]
+    order = np.argsort(-scores, kind="mergesort")
+    x1 = np.empty(n, boxes.dtype)
+    y1 = np.empty(n, boxes.dtype)
+    x2 = np.empty(n, boxes.dtype)
+    y2 = np.empty(n, boxes.dtype)
+    area = np.empty(n, boxes.dtype)
+    cls = np.empty(n, np.int64)
+    for i in range(n):
+        o = order[i]
+        x1[i] = boxes[o, 0]
+        y1[i] = boxes[o, 1]
+        x2[i] = boxes[o, 2]
+        y2[i] = boxes[o, 3]
+        area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i])
+        cls[i] = classes[o]
+    return order, x1, y1, x2, y2, area, cls
+
+
+@njit(**_SERIAL)
+def nms_serial(boxes, scores, classes, thr, keep):
+    order, x1, y1, x2, y2, area, cls = _sorted_planes(boxes, scores, classes)
+    n = order.shape[0]
+    suppressed = np.zeros(n, np.bool_)
+    nk = 0
+    for i in range(n):
+        if suppressed[i]:
+            continue
+        keep[nk] = order[i]
+        nk += 1
+        ax1, ay1, ax2, ay2, ai, ci = x1[i], y1[i], x2[i], y2[i], area[i], cls[i]
+        for j in range(i + 1, n):  # branch-free: vectorised
+            w = min(ax2, x2[j]) - max(ax1, x1[j])
+            h = min(ay2, y2[j]) - max(ay1, y1[j])
+            inter = w * h
+            iou = inter / ((ai + area[j]) - inter)
+            suppressed[j] |= (w > 0) & (h > 0) & (iou > thr) & (cls[j] == ci)
+    return nk
+
+
+@njit(**_PARALLEL)
+def nms_parallel(boxes, scores, classes, thr, keep):
+    order, x1, y1, x2, y2, area, cls = _sorted_planes(boxes, scores, classes)
+    n = order.shape[0]
+    words = (n + 63) // 64
+    mask = np.zeros((n, words), np.uint64)
+    for blk in prange((n + ROWS - 1) // ROWS):
+        hits = np.empty(n, np.bool_)
+        for i in range(blk * ROWS, min(n, (blk + 1) * ROWS)):
+            ax1, ay1, ax2, ay2, ai, ci = x1[i], y1[i], x2[i], y2[i], area[i], cls[i]
+            for j in range(i + 1, n):
+                w = min(ax2, x2[j]) - max(ax1, x1[j])
+                h = min(ay2, y2[j]) - max(ay1, y1[j])
+                inter = w * h
+                iou = inter / ((ai + area[j]) - inter)
+                hits[j] = (w > 0) & (h > 0) & (iou > thr) & (cls[j] == ci)
+            for j in range(i + 1, n):
+                if hits[j]:
+                    mask[i, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    removed = np.zeros(words, np.uint64)
+    nk = 0
+    for i in range(n):
+        if (removed[i >> 6] >> np.uint64(i & 63)) & np.uint64(1):
+            continue
+        keep[nk] = order[i]
+        nk += 1
+        for w in range(i >> 6, words):
+            removed[w] |= mask[i, w]
+    return nk
+
+
+# --- weighted_nms (MediaPipe, float32) ----------------------------------------------------------
+@njit(**_SERIAL)
+def _mp_iou(j, t, x1, y1, x2, y2):
+    """MediaPipe's IoU of rectangle ``j`` (rect1) with rectangle ``t`` (rect2), float32."""
+    if (x1[j] > x2[j]) | (y1[j] > y2[j]) | (x1[t] > x2[t]) | (y1[t] > y2[t]) \
+            | (x2[t] < x1[j]) | (x2[j] < x1[t]) | (y2[t] < y1[j]) | (y2[j] < y1[t]):
+        return np.float32(0)
+    inter = (min(x2[j], x2[t]) - max(x1[j], x1[t])) * (min(y2[j], y2[t]) - max(y1[j], y1[t]))
+    norm = ((x2[j] - x1[j]) * (y2[j] - y1[j]) + (x2[t] - x1[t]) * (y2[t] - y1[t])) - inter
+    if norm > 0:
+        return inter / norm
+    return np.float32(0)
+
+
+@njit(**_SERIAL)
+def weighted_nms_serial(boxes, scores, keypoints, thr, out_boxes, out_scores, out_kp):
+    n = boxes.shape[0]
+    nkp = keypoints.shape[1]
+    order = np.argsort(-scores, kind="mergesort")
+    x1 = np.empty(n, np.float32)
+    y1 = np.empty(n, np.float32)
+    x2 = np.empty(n, np.float32)
+    y2 = np.empty(n, np.float32)
+    for i in range(n):
+        x1[i] = boxes[i, 0]
+        y1[i] = boxes[i, 1]
+        x2[i] = boxes[i, 0] + (boxes[i, 2] - boxes[i, 0])  # xmin + width
+        y2[i] = boxes[i, 1] + (boxes[i, 3] - boxes[i, 1])
+    remaining = order.copy()
+    cand = np.empty(n, np.int64)
+    rest = np.empty(n, np.int64)
+    r = n
+    m = 0
+    while r > 0:
+        t = remaining[0]
+        nc = 0
+        nr = 0
+        for q in range(r):
+            j = remaining[q]
+            if _mp_iou(j, t, x1, y1, x2, y2) > thr:
+                cand[nc] = j
+                nc += 1
+            else:
+                rest[nr] = j
+                nr += 1
+        if nc > 0:
+            total = np.float32(0)
+            wx1 = np.float32(0)
+            wy1 = np.float32(0)
+            wx2 = np.float32(0)
+            wy2 = np.float32(0)
+            for k in range(nkp):
+                out_kp[m, k, 0] = 0
+                out_kp[m, k, 1] = 0
+            for q in range(nc):
+                c = cand[q]
+                s = scores[c]
+                total += s
+                wx1 += x1[c] * s
+                wy1 += y1[c] * s
+                wx2 += x2[c] * s
+                wy2 += y2[c] * s
+                for k in range(nkp):
+                    out_kp[m, k, 0] += keypoints[c, k, 0] * s
+                    out_kp[m, k, 1] += keypoints[c, k, 1] * s
+            xmin = wx1 / total
+            ymin = wy1 / total
+            width = wx2 / total - xmin
+            height = wy2 / total - ymin
+            out_boxes[m, 0] = xmin
+            out_boxes[m, 1] = ymin
+            out_boxes[m, 2] = xmin + width
+            out_boxes[m, 3] = ymin + height
+            for k in range(nkp):
+                out_kp[m, k, 0] /= total
+                out_kp[m, k, 1] /= total
+        else:
+            out_boxes[m, 0] = x1[t]
+            out_boxes[m, 1] = y1[t]
+            out_boxes[m, 2] = x2[t]
+            out_boxes[m, 3] = y2[t]
+            for k in range(nkp):
+                out_kp[m, k, 0] = keypoints[t, k, 0]
+                out_kp[m, k, 1] = keypoints[t, k, 1]
+        out_scores[m] = scores[t]
+        m += 1
+        if nr == r:
+            break
+        for q in range(nr):
+            remaining[q] = rest[q]
+        r = nr
+    return m
+
+
+# --- decode_ssd (MediaPipe, float32) -----------------------------------------------------------
+@njit(**_SERIAL)
+def _decode_image(n, raw, raw_scores, anchors, params, out_boxes, out_scores, out_kp, counts):
+    xs, ys, clip, min_score, do_clip = params[0], params[1], params[2], params[3], params[4]
+    one = np.float32(1)
+    two = np.float32(2)
+    nkp = out_kp.shape[2]
+    c = 0
+    for a in range(raw.shape[1]):
+        s = raw_scores[n, a]
+        if do_clip != 0:
+            s = -clip if s < -clip else s
+            s = clip if s > clip else s
+        s = one / (one + math.exp(-s))
+        if not s >= min_score:
+            continue
+        axc, ayc, aw, ah = anchors[a, 0], anchors[a, 1], anchors[a, 2], anchors[a, 3]
+        xc = raw[n, a, 0] / xs * aw + axc
+        yc = raw[n, a, 1] / ys * ah + ayc
+        w = raw[n, a, 2] / xs * aw
+        h = raw[n, a, 3] / ys * ah
+        xmin = xc - w / two
+        ymin = yc - h / two
+        xmax = xc + w / two
+        ymax = yc + h / two
+        if not ((xmax - xmin >= 0) & (ymax - ymin >= 0)):
+            continue
+        out_boxes[n, c, 0] = xmin
+        out_boxes[n, c, 1] = ymin
+        out_boxes[n, c, 2] = xmax
+        out_boxes[n, c, 3] = ymax
+        out_scores[n, c] = s
+        for k in range(nkp):
+            out_kp[n, c, k, 0] = raw[n, a, 4 + 2 * k] / xs * aw + axc
+            out_kp[n, c, k, 1] = raw[n, a, 5 + 2 * k] / ys * ah + ayc
+        c += 1
+    counts[n] = c
+
+
+@njit(**_SERIAL)
+def decode_ssd_serial(raw, raw_scores, anchors, params, out_boxes, out_scores, out_kp, counts):
+    for n in range(raw.shape[0]):
+        _decode_image(n, raw, raw_scores, anchors, params, out_boxes, out_scores, out_kp, counts)
+
+
+@njit(**_PARALLEL)
+def decode_ssd_parallel(raw, raw_scores, anchors, params, out_boxes, out_scores, out_kp, counts):
+    for n in prange(raw.shape[0]):
+        _decode_image(n, raw, raw_scores, anchors, params, out_boxes, out_scores, out_kp, counts)
