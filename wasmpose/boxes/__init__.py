@@ -111,10 +111,10 @@ def _boxes(x, name, n_name="N", dtype=None):
         raise ValueError(f"{name}: expected a ({n_name}, 4) array of (x1, y1, x2, y2) boxes, "
                          f"got shape {x.shape}")
     x = np.ascontiguousarray(x, dtype)
-    if x.size:
-        bad = ~(np.isfinite(x).all(axis=1) & (x[:, 2] >= x[:, 0]) & (x[:, 3] >= x[:, 1]))
-        if bad.any():
-            i = int(np.argmax(bad))
+    if x.shape[0]:
+        i = _nb.first_bad_box(x)
+        if i >= 0:
+            bad = ~(np.isfinite(x).all(axis=1) & (x[:, 2] >= x[:, 0]) & (x[:, 3] >= x[:, 1]))
             raise ValueError(f"{name}: expected finite (x1, y1, x2, y2) boxes with x1 <= x2 and "
                              f"y1 <= y2, got {x[i].tolist()} at index {i} "
                              f"({int(bad.sum())} bad box(es))")
@@ -280,7 +280,13 @@ def _greedy(boxes, scores, classes, iou_threshold):
     keep = np.empty(n, np.int64)
     if n == 0:
         return keep
-    nk = _NMS(n * n, b, s, cls, thr, keep)
+    # torchvision compares the IoU (boxes' dtype) with the threshold in double: the same as
+    # comparing with the largest value of the boxes' dtype not above the threshold
+    t = b.dtype.type(thr)
+    if t > thr:
+        t = np.nextafter(t, b.dtype.type(-1))
+    # float64 scores, -0.0 made 0.0 (the kernels order scores by their bits)
+    nk = _NMS(n * n, b, np.add(s, 0.0, dtype=np.float64), cls, t, keep)
     return keep[:nk].copy()
 
 

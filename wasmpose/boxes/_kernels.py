@@ -90,24 +90,78 @@ def _sorted_planes(boxes, scores, classes):
 
 
 @njit(**_SERIAL)
+def _score_keys(scores):
+    """int64 keys ordered as the float64 ``scores`` (no NaN, no -0.0)."""
+    bits = scores.view(np.int64)
+    key = np.empty(bits.shape[0], np.int64)
+    for i in range(bits.shape[0]):
+        b = bits[i]
+        key[i] = b if b >= 0 else b ^ np.int64(0x7FFFFFFFFFFFFFFF)
+    return key
+
+
+@njit(**_SERIAL)
 def nms_serial(boxes, scores, classes, thr, keep):
-    order, x1, y1, x2, y2, area, cls = _sorted_planes(boxes, scores, classes)
-    n = order.shape[0]
-    suppressed = np.zeros(n, np.bool_)
-    nk = 0
+    # No sort. The next box greedy NMS keeps is the alive box of highest score (the lowest index
+    # among equal scores, as a stable sort visits them): a vectorised maximum of integer score
+    # keys over the alive boxes, then the first box holding it. Each round then runs one
+    # branch-free (vectorised) pass: the kept box's IoU with every box, marking the suppressed
+    # ones dead. Tried and slower on 2000 boxes around 20 people (20 kept): sorting first and
+    # sweeping the later boxes per kept box as torchvision's CPU loop does (5x slower),
+    # compacting the survivors every round (2x), block maxima of the keys (1.7x), bucketing
+    # the boxes by x1 to test only nearby ones (its set-up cost more than it saved).
+    n = boxes.shape[0]
+    x1 = np.empty(n, boxes.dtype)
+    y1 = np.empty(n, boxes.dtype)
+    x2 = np.empty(n, boxes.dtype)
+    y2 = np.empty(n, boxes.dtype)
+    area = np.empty(n, boxes.dtype)
     for i in range(n):
-        if suppressed[i]:
-            continue
-        keep[nk] = order[i]
+        x1[i] = boxes[i, 0]
+        y1[i] = boxes[i, 1]
+        x2[i] = boxes[i, 2]
+        y2[i] = boxes[i, 3]
+        area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i])
+    key = _score_keys(scores)
+    low = np.int64(-9223372036854775807 - 1)  # never a real key (that would be a NaN score)
+    dead = np.zeros(n, np.uint8)
+    nk = 0
+    while True:
+        mk = low
+        for j in range(n):
+            mk = max(mk, low if dead[j] else key[j])
+        if mk == low:
+            break
+        best = 0
+        for j in range(n):
+            if key[j] == mk and dead[j] == 0:
+                best = j
+                break
+        keep[nk] = best
         nk += 1
-        ax1, ay1, ax2, ay2, ai, ci = x1[i], y1[i], x2[i], y2[i], area[i], cls[i]
-        for j in range(i + 1, n):  # branch-free: vectorised
+        ax1, ay1, ax2, ay2, ai = x1[best], y1[best], x2[best], y2[best], area[best]
+        ci = classes[best]
+        for j in range(n):  # branch-free: vectorised
             w = min(ax2, x2[j]) - max(ax1, x1[j])
             h = min(ay2, y2[j]) - max(ay1, y1[j])
             inter = w * h
             iou = inter / ((ai + area[j]) - inter)
-            suppressed[j] |= (w > 0) & (h > 0) & (iou > thr) & (cls[j] == ci)
+            hit = (w > 0) & (h > 0) & (iou > thr) & (classes[j] == ci)
+            dead[j] = dead[j] | np.uint8(hit)
+        dead[best] = 1
     return nk
+
+
+@njit(**_SERIAL)
+def first_bad_box(b):
+    """Index of the first box with a NaN or infinite coordinate or x2 < x1 or y2 < y1, or -1."""
+    for i in range(b.shape[0]):
+        x1, y1, x2, y2 = b[i, 0], b[i, 1], b[i, 2], b[i, 3]
+        ok = (x2 >= x1) & (y2 >= y1) & (abs(x1) < np.inf) & (abs(y1) < np.inf) \
+            & (abs(x2) < np.inf) & (abs(y2) < np.inf)
+        if not ok:
+            return i
+    return -1
 
 
 @njit(**_PARALLEL)

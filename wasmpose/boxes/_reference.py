@@ -55,7 +55,9 @@ def box_iou(a, b, out):
 def nms(boxes, scores, classes, thr, keep):
     """Greedy NMS of ``boxes`` (n, 4) by ``scores``; a box suppresses only boxes of its class.
 
-    Writes the kept indices, best first, into ``keep`` and returns how many there are.
+    ``thr`` is a scalar of the boxes' dtype (the largest not above the user's threshold, so that
+    comparing in that dtype is comparing in double, as torchvision does). Writes the kept
+    indices, best first, into ``keep`` and returns how many there are.
     """
     order = np.argsort(-scores, kind="stable")  # descending; ties: lower index first
     b = boxes[order]
