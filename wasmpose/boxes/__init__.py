@@ -283,7 +283,7 @@ def _greedy(boxes, scores, classes, iou_threshold):
     # torchvision compares the IoU (boxes' dtype) with the threshold in double: the same as
     # comparing with the largest value of the boxes' dtype not above the threshold
     t = b.dtype.type(thr)
-    if t > thr:
+    if float(t) > thr:  # (a float32 compared with a Python float is compared in float32)
         t = np.nextafter(t, b.dtype.type(-1))
     # float64 scores, -0.0 made 0.0 (the kernels order scores by their bits)
     nk = _NMS(n * n, b, np.add(s, 0.0, dtype=np.float64), cls, t, keep)
@@ -434,9 +434,11 @@ def weighted_nms(boxes, scores, iou_threshold=0.3, *, keypoints=None):
     """
     b = _boxes(boxes, "boxes", dtype=_F32)
     n = b.shape[0]
-    s = _scores(scores, "scores", n, positive=True).astype(_F32, copy=False)
-    if np.isinf(s).any():  # finite in float64 but not in float32
-        raise ValueError("scores: expected finite positive scores, got values beyond float32")
+    s = _scores(scores, "scores", n, positive=True)
+    if s.dtype != _F32 and (s > np.finfo(_F32).max).any():
+        raise ValueError("scores: expected finite positive scores, got values beyond float32's "
+                         "range")
+    s = s.astype(_F32, copy=False)
     thr = np.float32(_threshold(iou_threshold))
     if keypoints is None:
         kp = np.zeros((n, 0, 2), _F32)
