@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 from wasmpose.image import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -34,6 +33,7 @@ from wasmpose.image import (
     threshold,
     to_tensor,
 )
+from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 
 from . import common
 

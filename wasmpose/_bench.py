@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from wasmpose import cpu
-from wasmpose._data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
-from wasmpose._peers import numpy_to_tensor, opencv_blob, torch_layer_norm
-from wasmpose._peers import peer as _peer
+from wasmpose.tools.data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
+from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
+from wasmpose.tools.peers import peer as _peer
 from wasmpose.tools.timing import Timing, load_average, measure, ratio, versions
 from wasmpose.tools.timing import fmt_ms as _fmt_ms
 
@@ -51,7 +51,7 @@ _QUICK_MIN_TIME, _QUICK_REPEATS = 0.005, 3
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs (wasmpose._data, fixed seeds) and peers (imported lazily)
+# Inputs (wasmpose.tools.data, fixed seeds) and peers (imported lazily)
 # ---------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------
 # Cases
@@ -183,9 +183,9 @@ def _to_tensor_cases() -> Iterator[_Case]:
 
 
 def _find_peaks_cases() -> Iterator[_Case]:
-    from wasmpose._data import heatmaps
-    from wasmpose._peers import torch_peaks
     from wasmpose.heatmap import find_peaks
+    from wasmpose.tools.data import heatmaps
+    from wasmpose.tools.peers import torch_peaks
 
     def build(shape):
         h = heatmaps(shape)
@@ -200,8 +200,8 @@ def _find_peaks_cases() -> Iterator[_Case]:
 
 
 def _decode_cases() -> Iterator[_Case]:
-    from wasmpose._data import heatmaps
     from wasmpose.heatmap import decode_heatmaps
+    from wasmpose.tools.data import heatmaps
 
     def build(shape, refine):
         h = heatmaps(shape)
@@ -216,9 +216,9 @@ def _decode_cases() -> Iterator[_Case]:
 
 
 def _oks_cases() -> Iterator[_Case]:
-    from wasmpose._data import pose_scene
-    from wasmpose._peers import coco_oks
     from wasmpose.keypoints import oks
+    from wasmpose.tools.data import pose_scene
+    from wasmpose.tools.peers import coco_oks
 
     def build(n_gt, n_dt):
         dt, gt, areas, bboxes = pose_scene(n_gt, n_dt)
@@ -231,8 +231,8 @@ def _oks_cases() -> Iterator[_Case]:
 
 
 def _pairwise_cases() -> Iterator[_Case]:
-    from wasmpose._data import points
     from wasmpose.keypoints import pairwise_distances
+    from wasmpose.tools.data import points
 
     def build(n):
         a, b = points(n), points(n + 1)[1:]
@@ -247,8 +247,8 @@ def _pairwise_cases() -> Iterator[_Case]:
 
 
 def _oks_nms_cases() -> Iterator[_Case]:
-    from wasmpose._data import pose_crowd
     from wasmpose.keypoints import oks_nms
+    from wasmpose.tools.data import pose_crowd
 
     def build(n):
         poses, scores, areas = pose_crowd(n)

