@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from benchmarks.peers import rtmlib_nms
 from tests.helpers import layouts
 from wasmpose import kernel_variants
-from wasmpose._data import box_crowd, ssd_output
 from wasmpose.boxes import (
     batched_nms,
     box_convert,
@@ -25,6 +25,7 @@ from wasmpose.boxes import (
     ssd_anchors,
     weighted_nms,
 )
+from wasmpose.tools.data import box_crowd, ssd_output
 
 F32 = np.float32
 
@@ -325,14 +326,14 @@ def test_nms_hand_cases(variant):
 
 
 def test_nms_matches_rtmlib_with_widths_plus_one(variant, rng):
-    """rtmlib's NumPy nms measures a box (x1, y1, x2, y2) as torchvision measures
-    (x1, y1, x2 + 1, y2 + 1); with distinct scores the kept sets agree exactly then."""
-    post = pytest.importorskip("rtmlib.tools.object_detection.post_processings")
+    """rtmlib's NumPy nms (restated in benchmarks/peers.py: rtmlib is not a test dependency)
+    measures a box (x1, y1, x2, y2) as torchvision measures (x1, y1, x2 + 1, y2 + 1); with
+    distinct scores the kept sets agree exactly then."""
     for n in (50, 400):
         boxes, scores = box_crowd(n)
         boxes = boxes.astype(np.float64)
         for thr in (0.3, 0.65):
-            want = np.array(post.nms(boxes, scores.astype(np.float64), thr), np.int64)
+            want = np.array(rtmlib_nms(boxes, scores.astype(np.float64), thr), np.int64)
             np.testing.assert_array_equal(nms(boxes + [0, 0, 1, 1], scores, thr), want)
 
 
