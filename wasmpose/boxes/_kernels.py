@@ -108,8 +108,9 @@ def nms_serial(boxes, scores, classes, thr, keep):
     # branch-free (vectorised) pass: the kept box's IoU with every box, marking the suppressed
     # ones dead. Tried and slower on 2000 boxes around 20 people (20 kept): sorting first and
     # sweeping the later boxes per kept box as torchvision's CPU loop does (5x slower),
-    # compacting the survivors every round (2x), block maxima of the keys (1.7x), bucketing
-    # the boxes by x1 to test only nearby ones (its set-up cost more than it saved).
+    # compacting the survivors every round (2x), block maxima of the keys (1.7x), the first
+    # maximum searched in vectorised chunks of 64 (1.3x), bucketing the boxes by x1 to test
+    # only nearby ones (its set-up cost more than it saved).
     n = boxes.shape[0]
     x1 = np.empty(n, boxes.dtype)
     y1 = np.empty(n, boxes.dtype)
@@ -153,13 +154,23 @@ def nms_serial(boxes, scores, classes, thr, keep):
 
 
 @njit(**_SERIAL)
+def _box_ok(b, i):
+    x1, y1, x2, y2 = b[i, 0], b[i, 1], b[i, 2], b[i, 3]
+    # x - x == 0 is False exactly for NaN and infinities
+    return (x2 >= x1) & (y2 >= y1) & (x1 - x1 == 0) & (y1 - y1 == 0) & (x2 - x2 == 0) \
+        & (y2 - y2 == 0)
+
+
+@njit(**_SERIAL)
 def first_bad_box(b):
     """Index of the first box with a NaN or infinite coordinate or x2 < x1 or y2 < y1, or -1."""
+    ok = True
+    for i in range(b.shape[0]):  # branch-free: vectorised
+        ok &= _box_ok(b, i)
+    if ok:
+        return -1
     for i in range(b.shape[0]):
-        x1, y1, x2, y2 = b[i, 0], b[i, 1], b[i, 2], b[i, 3]
-        ok = (x2 >= x1) & (y2 >= y1) & (abs(x1) < np.inf) & (abs(y1) < np.inf) \
-            & (abs(x2) < np.inf) & (abs(y2) < np.inf)
-        if not ok:
+        if not _box_ok(b, i):
             return i
     return -1
 
