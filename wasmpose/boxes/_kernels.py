@@ -32,38 +32,48 @@ ROWS = 32
 
 # --- box_iou ----------------------------------------------------------------------------------
 @njit(**_SERIAL)
-def _iou_row(i, a, b, area_b, out):
+def _iou_row(i, a, bx1, by1, bx2, by2, area_b, out):
     ax1, ay1, ax2, ay2 = a[i, 0], a[i, 1], a[i, 2], a[i, 3]
     area_a = (ax2 - ax1) * (ay2 - ay1)
     row = out[i]
-    for j in range(b.shape[0]):
-        w = min(ax2, b[j, 2]) - max(ax1, b[j, 0])
-        h = min(ay2, b[j, 3]) - max(ay1, b[j, 1])
+    for j in range(bx1.shape[0]):  # branch-free over contiguous planes: vectorised
+        w = min(ax2, bx2[j]) - max(ax1, bx1[j])
+        h = min(ay2, by2[j]) - max(ay1, by1[j])
         inter = w * h
         iou = inter / ((area_a + area_b[j]) - inter)
         row[j] = iou if (w > 0) & (h > 0) else 0
 
 
 @njit(**_SERIAL)
-def _areas(b):
-    area = np.empty(b.shape[0], b.dtype)
-    for j in range(b.shape[0]):
-        area[j] = (b[j, 2] - b[j, 0]) * (b[j, 3] - b[j, 1])
-    return area
+def _planes(b):
+    """The columns of boxes ``b`` (M, 4) as contiguous arrays, and the areas."""
+    m = b.shape[0]
+    x1 = np.empty(m, b.dtype)
+    y1 = np.empty(m, b.dtype)
+    x2 = np.empty(m, b.dtype)
+    y2 = np.empty(m, b.dtype)
+    area = np.empty(m, b.dtype)
+    for j in range(m):
+        x1[j] = b[j, 0]
+        y1[j] = b[j, 1]
+        x2[j] = b[j, 2]
+        y2[j] = b[j, 3]
+        area[j] = (x2[j] - x1[j]) * (y2[j] - y1[j])
+    return x1, y1, x2, y2, area
 
 
 @njit(**_SERIAL)
 def box_iou_serial(a, b, out):
-    area_b = _areas(b)
+    bx1, by1, bx2, by2, area_b = _planes(b)
     for i in range(a.shape[0]):
-        _iou_row(i, a, b, area_b, out)
+        _iou_row(i, a, bx1, by1, bx2, by2, area_b, out)
 
 
 @njit(**_PARALLEL)
 def box_iou_parallel(a, b, out):
-    area_b = _areas(b)
+    bx1, by1, bx2, by2, area_b = _planes(b)
     for i in prange(a.shape[0]):
-        _iou_row(i, a, b, area_b, out)
+        _iou_row(i, a, bx1, by1, bx2, by2, area_b, out)
 
 
 # --- nms, batched_nms -------------------------------------------------------------------------
@@ -112,17 +122,7 @@ def nms_serial(boxes, scores, classes, thr, keep):
     # maximum searched in vectorised chunks of 64 (1.3x), bucketing the boxes by x1 to test
     # only nearby ones (its set-up cost more than it saved).
     n = boxes.shape[0]
-    x1 = np.empty(n, boxes.dtype)
-    y1 = np.empty(n, boxes.dtype)
-    x2 = np.empty(n, boxes.dtype)
-    y2 = np.empty(n, boxes.dtype)
-    area = np.empty(n, boxes.dtype)
-    for i in range(n):
-        x1[i] = boxes[i, 0]
-        y1[i] = boxes[i, 1]
-        x2[i] = boxes[i, 2]
-        y2[i] = boxes[i, 3]
-        area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i])
+    x1, y1, x2, y2, area = _planes(boxes)
     key = _score_keys(scores)
     low = np.int64(-9223372036854775807 - 1)  # never a real key (that would be a NaN score)
     dead = np.zeros(n, np.uint8)
