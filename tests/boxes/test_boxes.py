@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from benchmarks.peers import rtmlib_nms
 from tests.helpers import layouts
+from tests.oracles import rtmlib_module
 from wasmpose import kernel_variants
 from wasmpose.boxes import (
     batched_nms,
@@ -326,15 +327,20 @@ def test_nms_hand_cases(variant):
 
 
 def test_nms_matches_rtmlib_with_widths_plus_one(variant, rng):
-    """rtmlib's NumPy nms (restated in benchmarks/peers.py: rtmlib is not a test dependency)
+    """rtmlib's NumPy nms (its own code, from the pinned wheel: rtmlib is not a test dependency)
     measures a box (x1, y1, x2, y2) as torchvision measures (x1, y1, x2 + 1, y2 + 1); with
-    distinct scores the kept sets agree exactly then."""
+    distinct scores the kept sets agree exactly then. The benchmarks' restatement of it
+    (benchmarks/peers.py) keeps the same boxes."""
+    post = rtmlib_module("post_processings", package="object_detection")
     for n in (50, 400):
         boxes, scores = box_crowd(n)
         boxes = boxes.astype(np.float64)
         for thr in (0.3, 0.65):
-            want = np.array(rtmlib_nms(boxes, scores.astype(np.float64), thr), np.int64)
+            want = np.array(post.nms(boxes, scores.astype(np.float64), thr), np.int64)
             np.testing.assert_array_equal(nms(boxes + [0, 0, 1, 1], scores, thr), want)
+            np.testing.assert_array_equal(rtmlib_nms(boxes, scores, thr), want)
+            b32 = boxes.astype(F32)
+            assert rtmlib_nms(b32, scores, thr) == post.nms(b32, scores, thr)
 
 
 @settings(max_examples=40, deadline=None)

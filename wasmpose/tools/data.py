@@ -14,7 +14,8 @@ import functools
 import numpy as np
 
 __all__ = ["heatmaps", "pose_scene", "points", "pose_crowd", "rgb_image", "rgb_batch",
-           "gray_image", "shape_2d", "float_array", "u8_array", "box_crowd", "ssd_output"]
+           "gray_image", "shape_2d", "float_array", "u8_array", "simcc_vectors",
+           "landmark_heatmaps", "person_boxes", "box_crowd", "ssd_output"]
 
 IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
@@ -24,7 +25,10 @@ POSE_SEED = 20240905
 POINT_SEED = 20240906
 CROWD_SEED = 20240907
 HEATMAP_SEED = 20240909
-BOX_SEED = 20240911
+SIMCC_SEED = 20261204
+LANDMARK_SEED = 20261205
+BOX_SEED = 20261206
+BOX_CROWD_SEED = 20240911
 SSD_SEED = 20240912
 
 
@@ -163,6 +167,47 @@ def u8_array(n: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
+def simcc_vectors(n: int, k: int, wx: int, wy: int):
+    """RTMPose's SimCC output for ``n`` people x ``k`` keypoints: float32 ``(n, k, wx)`` and
+    ``(n, k, wy)``, each vector a softmax-like bump (sigma 6 bins) at a random bin over noise."""
+    rng = np.random.default_rng([SIMCC_SEED, n, k, wx, wy])
+    out = []
+    for w in (wx, wy):
+        centre = rng.uniform(0, w, (n, k, 1))
+        v = np.exp(-0.5 * ((np.arange(w) - centre) / 6.0) ** 2) * rng.uniform(0.2, 1.0, (n, k, 1))
+        out.append((v + rng.random((n, k, w)) * 0.01).astype(np.float32))
+    return out[0], out[1]
+
+
+@functools.lru_cache(maxsize=8)
+def landmark_heatmaps(n: int, k: int = 39, size: int = 64):
+    """BlazePose-like output for ``n`` people: normalised landmarks ``(n, k, 5)`` float32 and
+    heatmap logits ``(n, size, size, k)`` float32 (channels last), each a blob near its
+    landmark (within 2 cells) over negative logits."""
+    rng = np.random.default_rng([LANDMARK_SEED, n, k, size])
+    centre = rng.uniform(4, size - 4, (n, k, 2))
+    yy, xx = np.mgrid[0:size, 0:size]
+    d2 = ((xx - centre[..., 0, None, None]) ** 2 + (yy - centre[..., 1, None, None]) ** 2)
+    logits = (8.0 * np.exp(-d2 / 8.0) - 4.0).astype(np.float32)  # (n, k, size, size)
+    lm = np.empty((n, k, 5), np.float32)
+    lm[..., :2] = (centre + rng.uniform(-2, 2, centre.shape)) / size
+    lm[..., 2:] = rng.normal(0, 1, (n, k, 3))
+    return lm, np.ascontiguousarray(logits.transpose(0, 2, 3, 1))
+
+
+@functools.lru_cache(maxsize=8)
+def person_boxes(n: int, width: int = 1920, height: int = 1080) -> np.ndarray:
+    """``n`` person boxes (x1, y1, x2, y2) float64 in a ``width`` x ``height`` frame, taller than
+    wide."""
+    rng = np.random.default_rng([BOX_SEED, n, width, height])
+    h = rng.uniform(100, 600, n)
+    w = h * rng.uniform(0.3, 0.7, n)
+    x1 = rng.uniform(0, width - w)
+    y1 = rng.uniform(0, height - h)
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
 def box_crowd(n: int, people: int = 20):
     """``n`` candidate boxes around ``people`` people in a 1920x1080 frame, as a detector emits
     them before NMS: each candidate is one person's box with its corners jittered by up to 10%
@@ -174,7 +219,7 @@ def box_crowd(n: int, people: int = 20):
         xyxy pixels.
     scores : ndarray, shape (n,), float32
     """
-    rng = np.random.default_rng([BOX_SEED, n, people])
+    rng = np.random.default_rng([BOX_CROWD_SEED, n, people])
     size = rng.uniform(60, 400, (people, 1)) * np.array([[0.5, 1.0]])
     corner = rng.uniform([0, 0], [1920, 1080], (people, 2)) - size / 2
     who = rng.integers(0, people, n)
