@@ -93,7 +93,7 @@ _IOU = register(Kernel("box_iou", reference=_ref.box_iou, serial=_nb.box_iou_ser
 _NMS = register(Kernel("nms", reference=_ref.nms, serial=_nb.nms_serial,
                        parallel=_nb.nms_parallel, parallel_min_size=1 << 28, warmup=_warm_nms))
 _WEIGHTED = register(Kernel("weighted_nms", reference=_ref.weighted_nms,
-                            serial=_nb.weighted_nms_serial, parallel=_nb.weighted_nms_serial,
+                            serial=_nb.weighted_nms_serial, parallel=_nb.weighted_nms_parallel,
                             parallel_min_size=1 << 62, warmup=_warm_weighted))
 _DECODE = register(Kernel("decode_ssd", reference=_ref.decode_ssd, serial=_nb.decode_ssd_serial,
                           parallel=_nb.decode_ssd_parallel, parallel_min_size=1 << 14,

@@ -300,6 +300,12 @@ def weighted_nms_serial(boxes, scores, keypoints, thr, out_boxes, out_scores, ou
     return m
 
 
+@njit(**_SERIAL)
+def weighted_nms_parallel(boxes, scores, keypoints, thr, out_boxes, out_scores, out_kp):
+    """The serial kernel: tens of detections leave nothing to share between threads."""
+    return weighted_nms_serial(boxes, scores, keypoints, thr, out_boxes, out_scores, out_kp)
+
+
 # --- decode_ssd (MediaPipe, float32) -----------------------------------------------------------
 @njit(**_SERIAL)
 def _decode_image(n, raw, raw_scores, anchors, params, out_boxes, out_scores, out_kp, counts):
