@@ -103,22 +103,26 @@ _DECODE = register(Kernel("decode_ssd", reference=_ref.decode_ssd, serial=_nb.de
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
-def _boxes(x, name, n_name="N", dtype=None):
+def _boxes(x, name, n_name="N", dtype=None, *, check=True):
     """``x`` as a C-contiguous ``(n, 4)`` float array of valid xyxy boxes (finite, x1 <= x2,
-    y1 <= y2), cast to ``dtype`` when given."""
+    y1 <= y2), cast to ``dtype`` when given. With ``check=False`` the values are left to the
+    kernel (the NMS kernels check them where they are contiguous): see :func:`_bad_box`."""
     x = _checks.as_array(x, name, _FLOATS, min_ndim=2, max_ndim=2, ndim_text=f"({n_name}, 4)")
     if x.shape[1] != 4:
         raise ValueError(f"{name}: expected a ({n_name}, 4) array of (x1, y1, x2, y2) boxes, "
                          f"got shape {x.shape}")
     x = np.ascontiguousarray(x, dtype)
-    if x.shape[0]:
+    if check and x.shape[0]:
         i = _nb.first_bad_box(x)
         if i >= 0:
-            bad = ~(np.isfinite(x).all(axis=1) & (x[:, 2] >= x[:, 0]) & (x[:, 3] >= x[:, 1]))
-            raise ValueError(f"{name}: expected finite (x1, y1, x2, y2) boxes with x1 <= x2 and "
-                             f"y1 <= y2, got {x[i].tolist()} at index {i} "
-                             f"({int(bad.sum())} bad box(es))")
+            _bad_box(x, name, i)
     return x
+
+
+def _bad_box(x, name, i):
+    bad = ~(np.isfinite(x).all(axis=1) & (x[:, 2] >= x[:, 0]) & (x[:, 3] >= x[:, 1]))
+    raise ValueError(f"{name}: expected finite (x1, y1, x2, y2) boxes with x1 <= x2 and "
+                     f"y1 <= y2, got {x[i].tolist()} at index {i} ({int(bad.sum())} bad box(es))")
 
 
 def _scores(x, name, n, *, positive=False):
@@ -264,7 +268,7 @@ def box_iou(a, b):
 # nms, batched_nms
 # ---------------------------------------------------------------------------------------------
 def _greedy(boxes, scores, classes, iou_threshold):
-    b = _boxes(boxes, "boxes")
+    b = _boxes(boxes, "boxes", check=False)  # the kernel checks the values
     s = _scores(scores, "scores", b.shape[0])
     thr = _threshold(iou_threshold)
     n = b.shape[0]
@@ -287,6 +291,8 @@ def _greedy(boxes, scores, classes, iou_threshold):
         t = np.nextafter(t, b.dtype.type(-1))
     # float64 scores, -0.0 made 0.0 (the kernels order scores by their bits)
     nk = _NMS(n * n, b, np.add(s, 0.0, dtype=np.float64), cls, t, keep)
+    if nk < 0:
+        _bad_box(b, "boxes", -1 - nk)
     return keep[:nk].copy()
 
 

@@ -63,6 +63,24 @@ def _planes(b):
 
 
 @njit(**_SERIAL)
+def _first_bad(x1, y1, x2, y2):
+    """Index of the first box with a NaN or infinite coordinate or x2 < x1 or y2 < y1, or -1
+    (over contiguous planes: the common all-valid case is one vectorised reduction)."""
+    ok = True
+    for i in range(x1.shape[0]):
+        # x - x == 0 is False exactly for NaN and infinities
+        ok &= (x2[i] >= x1[i]) & (y2[i] >= y1[i]) & (x1[i] - x1[i] == 0) \
+            & (y1[i] - y1[i] == 0) & (x2[i] - x2[i] == 0) & (y2[i] - y2[i] == 0)
+    if ok:
+        return -1
+    for i in range(x1.shape[0]):
+        if not ((x2[i] >= x1[i]) & (y2[i] >= y1[i]) & (x1[i] - x1[i] == 0)
+                & (y1[i] - y1[i] == 0) & (x2[i] - x2[i] == 0) & (y2[i] - y2[i] == 0)):
+            return i
+    return -1
+
+
+@njit(**_SERIAL)
 def box_iou_serial(a, b, out):
     bx1, by1, bx2, by2, area_b = _planes(b)
     for i in range(a.shape[0]):
@@ -123,6 +141,9 @@ def nms_serial(boxes, scores, classes, thr, keep):
     # only nearby ones (its set-up cost more than it saved).
     n = boxes.shape[0]
     x1, y1, x2, y2, area = _planes(boxes)
+    bad = _first_bad(x1, y1, x2, y2)
+    if bad >= 0:  # checked here, where the planes are contiguous: -1 - the first bad box
+        return -1 - bad
     key = _score_keys(scores)
     low = np.int64(-9223372036854775807 - 1)  # never a real key (that would be a NaN score)
     dead = np.zeros(n, np.uint8)
@@ -177,6 +198,10 @@ def first_bad_box(b):
 
 @njit(**_PARALLEL)
 def nms_parallel(boxes, scores, classes, thr, keep):
+    px1, py1, px2, py2, _ = _planes(boxes)
+    bad = _first_bad(px1, py1, px2, py2)
+    if bad >= 0:
+        return -1 - bad
     order, x1, y1, x2, y2, area, cls = _sorted_planes(boxes, scores, classes)
     n = order.shape[0]
     words = (n + 63) // 64

@@ -57,8 +57,13 @@ def nms(boxes, scores, classes, thr, keep):
 
     ``thr`` is a scalar of the boxes' dtype (the largest not above the user's threshold, so that
     comparing in that dtype is comparing in double, as torchvision does). Writes the kept
-    indices, best first, into ``keep`` and returns how many there are.
+    indices, best first, into ``keep`` and returns how many there are; or, if a box has a NaN
+    or infinite coordinate or ``x2 < x1`` or ``y2 < y1``, returns ``-1 - (its index)``.
     """
+    bad = ~(np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0])
+            & (boxes[:, 3] >= boxes[:, 1]))
+    if bad.any():
+        return -1 - int(np.argmax(bad))
     order = np.argsort(-scores, kind="stable")  # descending; ties: lower index first
     b = boxes[order]
     cls = classes[order]
