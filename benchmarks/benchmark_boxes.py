@@ -1,7 +1,7 @@
 """Benchmarks of :mod:`wasmpose.boxes` against NumPy and the peer libraries.
 
-The ``impl`` parameter names what is timed: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd``
-(``OptLevel.SIMD``), ``numpy`` (the NumPy reference, ``OptLevel.NONE``) and the peer:
+The ``impl`` parameter names what is timed: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-serial``
+(``OptLevel.SERIAL``), ``numpy`` (the NumPy reference, ``OptLevel.NONE``) and the peer:
 ``rtmlib`` (rtmlib's NumPy ``nms``, which adds 1 to widths: the real one when rtmlib is
 installed, else its restatement in ``benchmarks/peers.py``; same code) and ``torch``
 (torchvision's ``box_iou`` formula computed with torch: torchvision itself is not installed).
@@ -34,7 +34,7 @@ from wasmpose.tools.data import box_crowd, ssd_output
 from . import common
 from .peers import rtmlib_nms
 
-IMPLS = ["wasmpose", "wasmpose-simd", "numpy"]
+IMPLS = ["wasmpose", "wasmpose-serial", "numpy"]
 
 
 def _rtmlib_nms():

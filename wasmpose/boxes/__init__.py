@@ -31,9 +31,9 @@ import functools
 import numpy as np
 
 from wasmpose import _checks
+from wasmpose._registry import Kernel, count, operand_bytes, register, rng, side
 from wasmpose.boxes import _kernels as _nb
 from wasmpose.boxes import _reference as _ref
-from wasmpose.cpu import Kernel, register
 
 __all__ = [
     "box_convert",
@@ -54,50 +54,92 @@ _FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Sizes: IoU pairs for box_iou and the NMS kernels (n * n, the worst case of the greedy
-# sweep), anchors times images for decode_ssd. Greedy NMS sweeps n * kept pairs serially; the
-# parallel bit-matrix variant always computes n^2 / 2, so it is only chosen for very large n
-# (where it also wins when few boxes are kept: measured in benchmarks/benchmark_boxes.py).
+# Kernels: one declaration each (see wasmpose/_registry.py); thresholds in bytes of array
+# operands. Greedy NMS sweeps (kept boxes) x n pairs serially; its parallel variant always
+# computes the n^2 / 2 pairs of a bit matrix, so it is only chosen for very large n. MediaPipe's
+# weighted NMS has tens of detections: never parallel. The SSD decoder is parallel over images.
+# The examples: boxes around people as a detector emits them before NMS (float32 and float64),
+# BlazePose-like detector outputs.
 # ---------------------------------------------------------------------------------------------
-def _warm_iou(variant):
-    for dt in _FLOATS:
-        z = np.zeros((2, 4), dt)
-        _IOU.variant(variant)(z, z, np.empty((2, 2), dt))
+_NMS_BOX_BYTES = 16 + 8 + 8 + 8  # float32 box, float64 score, int64 class, int64 kept index
+_DET_BYTES = 16 + 4 + 32 + 16 + 4 + 32  # a detection with 4 keypoints, in and out (float32)
+_ANCHOR_BYTES = 48 + 4 + 16 + 4 + 32  # raw row, logit, and the three outputs (float32)
 
 
-def _warm_nms(variant):
-    for dt in _FLOATS:
-        for sdt in _FLOATS:
-            _NMS.variant(variant)(np.zeros((2, 4), dt), np.zeros(2, sdt), np.zeros(2, np.int64),
-                                  0.5, np.empty(2, np.int64))
+def _example_iou(nbytes):
+    from wasmpose.tools.data import box_crowd
+
+    n = side(nbytes, 4, 32)  # (n, n) float32 out, two (n, 4) inputs
+    a, b = box_crowd(n)[0], box_crowd(n + 1)[0][1:]
+    return [(a, b, np.empty((n, n), _F32)),
+            (a.astype(np.float64), b.astype(np.float64), np.empty((n, n)))]
 
 
-def _warm_weighted(variant):
-    z = np.zeros((2, 4), np.float32)
-    _WEIGHTED.variant(variant)(z, np.ones(2, np.float32), np.zeros((2, 4, 2), np.float32),
-                               np.float32(0.3), np.empty((2, 4), np.float32),
-                               np.empty(2, np.float32), np.empty((2, 4, 2), np.float32))
+def _example_nms(nbytes):
+    from wasmpose.tools.data import box_crowd
+
+    n = count(nbytes, _NMS_BOX_BYTES, 2)
+    b, s = box_crowd(n)
+    s64 = s.astype(np.float64)
+    classes = np.arange(n, dtype=np.int64) % 3
+    return [(b, s64, np.zeros(n, np.int64), np.float32(0.45), np.empty(n, np.int64)),
+            (b.astype(np.float64), s64, classes, 0.45, np.empty(n, np.int64))]
 
 
-def _warm_decode(variant):
-    a = np.zeros((3, 4), np.float32)
-    _DECODE.variant(variant)(np.zeros((1, 3, 12), np.float32), np.zeros((1, 3), np.float32), a,
-                             np.ones(5, np.float32), np.empty((1, 3, 4), np.float32),
-                             np.empty((1, 3), np.float32), np.empty((1, 3, 4, 2), np.float32),
-                             np.empty(1, np.int64))
+def _example_weighted(nbytes):
+    n = count(nbytes, _DET_BYTES, 1)
+    r = rng()
+    who = r.integers(0, max(1, n // 6), n)
+    centre = r.uniform(0, 1, (max(1, n // 6), 2))[who] + r.normal(0, 0.01, (n, 2))
+    size = r.uniform(0.05, 0.3, (max(1, n // 6), 2))[who]
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1).astype(_F32)
+    kps = (centre[:, None] + r.normal(0, 0.05, (n, 4, 2))).astype(_F32)
+    scores = r.uniform(0.5, 1.0, n).astype(_F32)
+    return [(boxes, scores, kps, np.float32(0.3), np.empty((n, 4), _F32), np.empty(n, _F32),
+             np.empty((n, 4, 2), _F32))]
 
 
-_IOU = register(Kernel("box_iou", reference=_ref.box_iou, serial=_nb.box_iou_serial,
-                       parallel=_nb.box_iou_parallel, parallel_min_size=1 << 18,
-                       warmup=_warm_iou))
-_NMS = register(Kernel("nms", reference=_ref.nms, serial=_nb.nms_serial,
-                       parallel=_nb.nms_parallel, parallel_min_size=1 << 28, warmup=_warm_nms))
-_WEIGHTED = register(Kernel("weighted_nms", reference=_ref.weighted_nms,
-                            serial=_nb.weighted_nms_serial, parallel=_nb.weighted_nms_parallel,
-                            parallel_min_size=1 << 62, warmup=_warm_weighted))
-_DECODE = register(Kernel("decode_ssd", reference=_ref.decode_ssd, serial=_nb.decode_ssd_serial,
-                          parallel=_nb.decode_ssd_parallel, parallel_min_size=1 << 14,
-                          warmup=_warm_decode))
+def _example_decode(nbytes):
+    from wasmpose.tools.data import ssd_output
+
+    full = 2254
+    if nbytes < 2 * full * (_ANCHOR_BYTES + 16):  # one image of fewer anchors
+        images, a = 1, max(16, count(nbytes - 28, _ANCHOR_BYTES + 16))
+    else:  # BlazePose's 2254 anchors, a batch of images
+        images, a = count(nbytes - full * 16 - 20, full * _ANCHOR_BYTES + 8), full
+    raw, logits = ssd_output(3, a)
+    anchors = np.resize(ssd_anchors(), (a, 4))
+    params = np.array([224.0, 224.0, 100.0, 0.5, 1.0], _F32)
+    return [(np.ascontiguousarray(np.broadcast_to(raw, (images, a, 12))),
+             np.ascontiguousarray(np.broadcast_to(logits[:, 0], (images, a))), anchors, params,
+             np.empty((images, a, 4), _F32), np.empty((images, a), _F32),
+             np.empty((images, a, 4, 2), _F32), np.zeros(images, np.int64))]
+
+
+_IOU = register(Kernel(
+    "box_iou", reference=_ref.box_iou, serial=_nb.box_iou_serial,
+    parallel=_nb.box_iou_parallel,
+    parallel_min_bytes=(1 << 18) * 4,  # 512 x 512 float32 IoUs written
+    example=_example_iou,
+))
+_NMS = register(Kernel(
+    "nms", reference=_ref.nms, serial=_nb.nms_serial, parallel=_nb.nms_parallel,
+    # 16384 float32 boxes (2**27 pairs in the parallel bit matrix), 40 bytes of operands each
+    parallel_min_bytes=16384 * _NMS_BOX_BYTES,
+    example=_example_nms,
+))
+_WEIGHTED = register(Kernel(
+    "weighted_nms", reference=_ref.weighted_nms, serial=_nb.weighted_nms_serial,
+    parallel=_nb.weighted_nms_parallel,
+    parallel_min_bytes=1 << 62,  # never: its "parallel" variant is the serial kernel
+    example=_example_weighted,
+))
+_DECODE = register(Kernel(
+    "decode_ssd", reference=_ref.decode_ssd, serial=_nb.decode_ssd_serial,
+    parallel=_nb.decode_ssd_parallel,
+    parallel_min_bytes=8 * 2254 * _ANCHOR_BYTES,  # a batch of 8 BlazePose images
+    example=_example_decode,
+))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +302,7 @@ def box_iou(a, b):
     b = _boxes(b, "b", "M", dt)
     out = np.empty((a.shape[0], b.shape[0]), dt)
     if out.size:
-        _IOU(out.size, a, b, out)
+        _IOU(a.nbytes + b.nbytes + out.nbytes, a, b, out)
     return out
 
 
@@ -290,7 +332,8 @@ def _greedy(boxes, scores, classes, iou_threshold):
     if float(t) > thr:  # (a float32 compared with a Python float is compared in float32)
         t = np.nextafter(t, b.dtype.type(-1))
     # float64 scores, -0.0 made 0.0 (the kernels order scores by their bits)
-    nk = _NMS(n * n, b, np.add(s, 0.0, dtype=np.float64), cls, t, keep)
+    s64 = np.add(s, 0.0, dtype=np.float64)
+    nk = _NMS(b.nbytes + s64.nbytes + cls.nbytes + keep.nbytes, b, s64, cls, t, keep)
     if nk < 0:
         _bad_box(b, "boxes", -1 - nk)
     return keep[:nk].copy()
@@ -458,7 +501,8 @@ def weighted_nms(boxes, scores, iou_threshold=0.3, *, keypoints=None):
     out_b = np.empty((n, 4), _F32)
     out_s = np.empty(n, _F32)
     out_k = np.empty((n, kp.shape[1], 2), _F32)
-    m = _WEIGHTED(n, b, s, kp, thr, out_b, out_s, out_k) if n else 0
+    args = (b, s, kp, thr, out_b, out_s, out_k)
+    m = _WEIGHTED(operand_bytes(args), *args) if n else 0
     return out_b[:m].copy(), out_s[:m].copy(), (None if keypoints is None else out_k[:m].copy())
 
 
@@ -673,7 +717,8 @@ def decode_ssd(raw_boxes, raw_scores, anchors, *, scale=(224.0, 224.0), num_keyp
     out_k = np.empty((nimg, na, k, 2), _F32)
     counts = np.zeros(nimg, np.int64)
     if nimg and na:
-        _DECODE(nimg * na, raw, rs, an, params, out_b, out_s, out_k, counts)
+        args = (raw, rs, an, params, out_b, out_s, out_k, counts)
+        _DECODE(operand_bytes(args), *args)
     res = [(out_b[i, :c].copy(), out_s[i, :c].copy(), out_k[i, :c].copy())
            for i, c in enumerate(counts.tolist())]
     return res if batched else res[0]
