@@ -175,25 +175,11 @@ def nms_serial(boxes, scores, classes, thr, keep):
 
 
 @njit(**_SERIAL)
-def _box_ok(b, i):
-    x1, y1, x2, y2 = b[i, 0], b[i, 1], b[i, 2], b[i, 3]
-    # x - x == 0 is False exactly for NaN and infinities
-    return (x2 >= x1) & (y2 >= y1) & (x1 - x1 == 0) & (y1 - y1 == 0) & (x2 - x2 == 0) \
-        & (y2 - y2 == 0)
-
-
-@njit(**_SERIAL)
 def first_bad_box(b):
-    """Index of the first box with a NaN or infinite coordinate or x2 < x1 or y2 < y1, or -1."""
-    ok = True
-    for i in range(b.shape[0]):  # branch-free: vectorised
-        ok &= _box_ok(b, i)
-    if ok:
-        return -1
-    for i in range(b.shape[0]):
-        if not _box_ok(b, i):
-            return i
-    return -1
+    """Index of the first box of ``b`` (n, 4) with a NaN or infinite coordinate or x2 < x1 or
+    y2 < y1, or -1."""
+    x1, y1, x2, y2, _ = _planes(b)
+    return _first_bad(x1, y1, x2, y2)
 
 
 @njit(**_PARALLEL)
