@@ -15,9 +15,10 @@ from wasmpose.cpu import Kernel, register
 from wasmpose.quant import _kernels as _nb
 from wasmpose.quant import _kernels_entropy as _nbe
 from wasmpose.quant import _reference as _ref
-from wasmpose.quant._common import F32 as _F32
-from wasmpose.quant._common import I8 as _I8
-from wasmpose.quant._common import U8 as _U8
+
+_F32 = np.dtype(np.float32)
+_I8 = np.dtype(np.int8)
+_U8 = np.dtype(np.uint8)
 
 
 def _warm_quantize(variant):
