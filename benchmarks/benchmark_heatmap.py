@@ -1,6 +1,6 @@
 """Benchmarks of :mod:`wasmpose.heatmap` against NumPy and the peer libraries.
 
-``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd`` (one thread), ``numpy`` (the NumPy
+``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-serial`` (one thread), ``numpy`` (the NumPy
 reference, ``OptLevel.NONE``), and the peers:
 
 ``torch``
@@ -44,7 +44,7 @@ class FindPeaks(common.KernelSuite):
     """``find_peaks(h, threshold=0.1, window=3, top_k=20)`` beside the peers' ways."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "torch", "skimage", "scipy"],
+        ["wasmpose", "wasmpose-serial", "numpy", "torch", "skimage", "scipy"],
         list(SHAPES),
     ]
     param_names = ["impl", "shape"]
@@ -168,7 +168,7 @@ class DecodeHeatmaps(common.KernelSuite):
     """``decode_heatmaps`` for a single image (17 channels) and a batch of 8."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "mmpose"],
+        ["wasmpose", "wasmpose-serial", "numpy", "mmpose"],
         ["none", "shift", "quadratic", "dark"],
         ["17x64x48", "8x17x64x48"],
     ]
@@ -203,7 +203,7 @@ class DecodeSimcc(common.KernelSuite):
     """``decode_simcc`` of 10 people x 17 keypoints (score="mean", rtmlib's current rule) vs
     rtmlib's ``get_simcc_maximum`` and its division by the split ratio."""
 
-    params = [["wasmpose", "wasmpose-simd", "numpy", "rtmlib"], list(SIMCC_BINS)]
+    params = [["wasmpose", "wasmpose-serial", "numpy", "rtmlib"], list(SIMCC_BINS)]
     param_names = ["impl", "bins"]
 
     def setup(self, impl, bins):
@@ -233,7 +233,7 @@ class RefineLandmarks(common.KernelSuite):
     """``refine_landmarks`` on BlazePose-shaped output (39 landmarks, 64 x 64 heatmap logits,
     kernel 7) for 1 and 10 people."""
 
-    params = [["wasmpose", "wasmpose-simd", "numpy"], [1, 10]]
+    params = [["wasmpose", "wasmpose-serial", "numpy"], [1, 10]]
     param_names = ["impl", "people"]
 
     def setup(self, impl, people):

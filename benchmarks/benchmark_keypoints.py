@@ -1,7 +1,7 @@
 """Benchmarks of :mod:`wasmpose.keypoints` against NumPy and the peer libraries.
 
-The ``impl`` parameter names what is timed: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd``
-(``OptLevel.SIMD``, single-threaded), ``numpy`` (the NumPy reference, ``OptLevel.NONE``) and the
+The ``impl`` parameter names what is timed: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-serial``
+(``OptLevel.SERIAL``, single-threaded), ``numpy`` (the NumPy reference, ``OptLevel.NONE``) and the
 peer: ``pycocotools`` (``COCOeval.computeOks`` on COCO objects built in memory, ``maxDets`` at the
 number of detections), ``scipy`` (``scipy.spatial.distance.cdist``; for ``keypoint_distances``
 one ``cdist`` per keypoint) and ``mmpose`` (mmpose's ``oks_nms`` and ``oks_iou`` restated in
@@ -38,7 +38,7 @@ from wasmpose.tools.peers import coco_oks
 from . import common
 from .peers import mmpose_oks_nms
 
-IMPLS = ["wasmpose", "wasmpose-simd", "numpy"]
+IMPLS = ["wasmpose", "wasmpose-serial", "numpy"]
 
 
 def _sizes(size: str) -> tuple[int, int]:

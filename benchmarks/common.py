@@ -70,7 +70,7 @@ shape_2d = _data.shape_2d
 WARMED: set = set()
 
 # The opt level each ``impl`` parameter runs at; peers keep the current one.
-LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-simd": "simd", "numpy": "none"}
+LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-serial": "serial", "numpy": "none"}
 
 
 class KernelSuite:

@@ -54,10 +54,10 @@ def main(argv=None) -> int:
         return demo.main(frames=args.frames, model=args.model, synthetic=args.synthetic,
                          json_path=args.json, image_path=args.save_image,
                          progress=args.progress)
-    from wasmpose import _bench
+    from wasmpose.tools import bench as _bench
 
     if args.thresholds:
-        _bench.thresholds()
+        _bench.thresholds(quick=args.quick)
         return 0
     _bench.run(quick=args.quick, json_path=args.json)
     return 0

@@ -71,7 +71,7 @@ def test_json_holds_every_figure(synthetic):
         assert _positive(row["wasmpose_ms"]) and _positive(row["first_frame_ms"]), stage
         assert row["frames_timed"] == FRAMES - (2 if stage == "oks" else 1)
         if stage != "sigmoid":  # the one NumPy-only step
-            assert _positive(row["simd_ms"]) and _positive(row["numpy_ms"]), stage
+            assert _positive(row["serial_ms"]) and _positive(row["numpy_ms"]), stage
             assert _positive(row["x_vs_numpy"]), stage
     assert r["stages"]["inference"]["wasmpose_ms"] is None  # no model: nothing timed
     peers = {"to_tensor": "cv2", "find_peaks": "torch", "oks": "pycocotools"}
@@ -90,7 +90,7 @@ def test_json_holds_every_figure(synthetic):
     assert q["tensors"] > 0 and q["values"] > 0
     for dtype in ("int8", "int4"):
         b = q["bits"][dtype]
-        for key in ("sqnr_db", "quantize_ms", "simd_ms", "numpy_ms", "x_vs_numpy", "bytes"):
+        for key in ("sqnr_db", "quantize_ms", "serial_ms", "numpy_ms", "x_vs_numpy", "bytes"):
             assert _positive(b[key]), (dtype, key)
         assert len(b["largest"]) == 3
     assert q["bits"]["int8"]["sqnr_db"] > q["bits"]["int4"]["sqnr_db"] + 15  # ~6 dB a bit

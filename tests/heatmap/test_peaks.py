@@ -9,7 +9,7 @@ import wasmpose
 from tests.helpers import layouts
 from wasmpose.heatmap import Peaks, find_peaks
 
-LEVELS = ("none", "simd", "parallel", "full")
+LEVELS = ("none", "serial", "parallel", "full")
 
 
 def smooth_maps(rng, shape, sigma=2.0, dtype=np.float32):

@@ -122,7 +122,7 @@ def test_hypothesis_shapes_values_layouts(data):
     y = data.draw(hnp.arrays(np.float32, (*lead, wy), elements=values))
     score = data.draw(st.sampled_from(SCORES))
     ratio = data.draw(st.sampled_from([2.0, 1.0, 1.5]))
-    level = data.draw(st.sampled_from(["none", "simd", "parallel", "full"]))
+    level = data.draw(st.sampled_from(["none", "serial", "parallel", "full"]))
     if 0 in lead:
         coords, scores = decode_simcc(x, y, split_ratio=ratio, score=score)
         assert coords.shape == (*lead, 2) and scores.shape == lead

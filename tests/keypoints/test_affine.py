@@ -155,7 +155,7 @@ def test_hypothesis_layouts(data):
     m = data.draw(hnp.arrays(np.float64, (n, 2, 3), elements=finite))
     centers = data.draw(hnp.arrays(np.float64, (n, 2), elements=finite))
     scales = data.draw(hnp.arrays(np.float64, (n, 2), elements=st.floats(1, 500)))
-    level = data.draw(st.sampled_from(["none", "simd", "parallel", "full"]))
+    level = data.draw(st.sampled_from(["none", "serial", "parallel", "full"]))
     with opt_level(level):
         want_t = transform_points(pts, m)
         want_w = get_affine_transform(centers, scales, 0.0, (192, 256))

@@ -118,8 +118,28 @@ COVERAGE = {
                   "benchmark_quant.CalibrateMethods.time_calibrate[method=entropy]",
                   "benchmark_quant.CalibrateMethods.time_calibrate[method=percentile]",
                   "benchmark_import.FirstCallArea.time_first_call[call=calibrate]"],
-    # the KL-divergence search of calibrate(method="entropy"), a kernel of its own
-    "calibrate[entropy]": ["benchmark_quant.CalibrateEntropyPerChannel.time_calibrate"],
+    # companions: kernels of a public function for another dtype, layout, method or formula
+    "calibrate[method=entropy]": ["benchmark_kernels.Kernels.time_kernel"
+                                  "[kernel=calibrate[method=entropy]]",
+                                  "benchmark_quant.CalibrateEntropyPerChannel.time_calibrate"],
+    "calibrate[layout=per-channel]": ["benchmark_kernels.Kernels.time_kernel"
+                                      "[kernel=calibrate[layout=per-channel]]",
+                                      "benchmark_quant.CalibrateMinMaxPerChannel.time_calibrate"],
+    "quantize[layout=per-channel]": ["benchmark_kernels.Kernels.time_kernel"
+                                     "[kernel=quantize[layout=per-channel]]",
+                                     "benchmark_quant.QuantizePerChannel.time_quantize"],
+    "dequantize[layout=per-channel]": ["benchmark_kernels.Kernels.time_kernel"
+                                       "[kernel=dequantize[layout=per-channel]]",
+                                       "benchmark_quant.DequantizePerChannel.time_dequantize"],
+    "grayscale[dtype=float]": ["benchmark_kernels.Kernels.time_kernel"
+                               "[kernel=grayscale[dtype=float]]",
+                               "benchmark_image.Grayscale.time_grayscale[dtype=float32]"],
+    "threshold[dtype=float32]": ["benchmark_kernels.Kernels.time_kernel"
+                                 "[kernel=threshold[dtype=float32]]",
+                                 "benchmark_image.Threshold.time_threshold[dtype=float32]"],
+    "oks[formula=mean-area]": ["benchmark_kernels.Kernels.time_kernel"
+                               "[kernel=oks[formula=mean-area]]",
+                               "benchmark_tracking.PoseTrackerUpdate.time_update"],
     "quantize": ["benchmark_quant.QuantizePerTensor.time_quantize",
                  "benchmark_quant.QuantizePerChannel.time_quantize",
                  "benchmark_quant.QuantizePerTensor.peakmem_quantize[size=16M]",
@@ -155,7 +175,7 @@ NOT_TIMED = {
 # the ``impl`` values a kernel's suite must offer: wasmpose and its NumPy reference beside it
 KERNEL_IMPLS = {"wasmpose", "numpy"}
 
-_ID = re.compile(r"^(\w+)\.(\w+)\.(\w+)(?:\[(\w+)=([^\]]+)\])?$")
+_ID = re.compile(r"^(\w+)\.(\w+)\.(\w+)(?:\[(\w+)=([^\]\[]+(?:\[[^\]]*\])?)\])?$")
 _PREFIXES = ("time_", "peakmem_", "track_", "mem_")
 
 
@@ -225,3 +245,11 @@ def test_kernels_are_timed_beside_their_numpy_reference():
         assert "impl" in names, f"{kernel}: {cls.__name__} has no impl parameter"
         impls = set(cls.params[names.index("impl")])
         assert KERNEL_IMPLS <= impls, f"{kernel}: {cls.__name__} impls {sorted(impls)}"
+
+
+def test_the_registry_suite_times_every_registered_kernel():
+    from wasmpose import kernel_variants
+
+    suite = _modules()["benchmark_kernels"]
+    assert suite.KERNELS == sorted(kernel_variants())
+    assert suite.Kernels.params[0] == suite.KERNELS

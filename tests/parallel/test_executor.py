@@ -150,7 +150,7 @@ def test_map_batches_argument_errors():
 
 def test_threads_backend_workers_run_serial_kernels_from_8_threads(rng):
     frames = [rng.integers(0, 256, (360, 480, 3), dtype=np.uint8) for _ in range(24)]
-    with opt_level("simd"):
+    with opt_level("serial"):
         want = [grayscale(f) for f in frames]
     before = threading.active_count()
     with opt_level("parallel"), BatchExecutor(workers=8) as ex:
@@ -249,7 +249,7 @@ def test_dask_two_worker_processes_after_a_parallel_kernel_ran(rng):
     with opt_level("parallel"):
         grayscale(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))  # a parallel region
     assert threading_layer() != "unavailable"
-    with opt_level("simd"):
+    with opt_level("serial"):
         want = [grayscale(f) for f in frames]
     gray_bgr = functools.partial(grayscale, order="bgr")
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):

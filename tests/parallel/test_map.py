@@ -184,7 +184,7 @@ def test_failing_iterable_is_raised():
 
 def test_workers_run_serial_kernels_and_kernels_are_correct(rng):
     frames = [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(16)]
-    with opt_level("simd"):
+    with opt_level("serial"):
         expected = [grayscale(f) for f in frames]
     kernel = get_kernel("grayscale")
     with opt_level("parallel"):

@@ -56,7 +56,7 @@ def test_stages_run_in_their_own_threads_with_serial_kernels(rng):
     with opt_level("parallel"):
         p = Pipeline(record("a"), grayscale, record("b"), lambda g: threshold(g, 127))
         out = list(p.run(frames))
-    with opt_level("simd"):
+    with opt_level("serial"):
         expected = [threshold(grayscale(f), 127) for f in frames]
     assert all(np.array_equal(a, b) for a, b in zip(out, expected, strict=True))
     assert {v for _, v in seen["a"] | seen["b"]} == {"numba-serial"}

@@ -122,7 +122,7 @@ def test_minmax_large_parallel_blocks(rng):
     x = rng.standard_cauchy((1 << 19) + 5).astype(np.float32)
     x[12345] = np.nan
     fin = x[np.isfinite(x)]
-    for level in ("none", "simd", "parallel"):
+    for level in ("none", "serial", "parallel"):
         with opt_level(level):
             lo, hi = calibrate(x, scheme="affine"), calibrate(fin)
             assert lo == hi

@@ -15,7 +15,7 @@ from wasmpose.quant import _reference as ref
 from wasmpose.quant import calibrate
 from wasmpose.quant._calibrate import _entropy_ranges
 
-KERNEL = cpu.get_kernel("calibrate[entropy]")
+KERNEL = cpu.get_kernel("calibrate[method=entropy]")
 COMPILED = ("numba-serial", "numba-parallel")
 
 

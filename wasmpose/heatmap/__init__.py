@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.cpu import Kernel, register
+from wasmpose._registry import Kernel, count, register, rng, shape_hw
 from wasmpose.heatmap import _kernels as _nb
 from wasmpose.heatmap import _landmarks as _lm
 from wasmpose.heatmap import _reference as _ref
@@ -64,53 +64,103 @@ class Peaks(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Thresholds (pixels) measured on a 2-core machine with benchmarks/benchmark_heatmap.
+# Kernels: one declaration each (see wasmpose/_registry.py). Thresholds are bytes of array
+# operands, measured on a 2-core machine with benchmarks/benchmark_heatmap (in pixels as the
+# comments give).
 # ---------------------------------------------------------------------------------------------
-def _warm_peaks(variant):
+def _blobs(nbytes, dt, k=17, hw=None):
+    """Heatmaps of about ``nbytes`` in all, a Gaussian blob each on faint noise: ``k`` maps
+    as large as fits, or with ``hw`` as many ``(H, W)`` maps as fit."""
+    if hw is None:
+        h, w = shape_hw(nbytes // k, dt.itemsize)
+    else:
+        (h, w), k = hw, count(nbytes, hw[0] * hw[1] * dt.itemsize)
+    r = rng()
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = r.uniform(0, h, (k, 1, 1)), r.uniform(0, w, (k, 1, 1))
+    maps = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8.0) + 0.05 * r.random((k, h, w))
+    return maps.astype(dt)
+
+
+def _example_peaks(nbytes):
+    # (maps, channels per image, threshold, window, top_k or ALL_PEAKS)
+    return [(_blobs(nbytes, dt), 17, dt.type(0.1), 3, 20) for dt in _FLOATS]
+
+
+def _example_decode(nbytes):
+    # decoding reads a few pixels around each map's argmax: its work grows with the number of
+    # maps (a batch of 17-keypoint heatmaps of 64x48, RTMPose/SimpleBaseline's size), not with
+    # their size
+    cases = []
     for dt in _FLOATS:
-        _PEAKS.variant(variant)(np.zeros((1, 4, 4), dt), 1, dt.type(0.1), 3, -1)
+        maps = _blobs(nbytes, dt, hw=(64, 48))
+        am = np.argmax(maps.reshape(len(maps), -1), axis=1)
+        cases.append((maps, am, _nb.REFINE_DARK, _gaussian_kernel(11)))
+    return cases
 
 
-def _warm_decode(variant):
-    g = _gaussian_kernel(11)
-    for dt in _FLOATS:  # one compilation per dtype: ``refine`` is a runtime int
-        _DECODE.variant(variant)(np.ones((1, 8, 8), dt), np.zeros(1, np.intp), _nb.REFINE_DARK, g)
+_PEAKS = register(Kernel(
+    "find_peaks", reference=_ref.find_peaks, serial=_nb.find_peaks_serial,
+    parallel=_nb.find_peaks_parallel,
+    parallel_min_bytes=(1 << 19) * 4,  # 2**19 float32 pixels read (the peaks are returned)
+    example=_example_peaks,
+))
+_DECODE = register(Kernel(
+    "decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
+    parallel=_nb.decode_parallel,
+    parallel_min_bytes=(1 << 20) * 4,  # 2**20 float32 pixels read
+    example=_example_decode,
+))
 
 
-_PEAKS = register(Kernel("find_peaks", reference=_ref.find_peaks,
-                         serial=_nb.find_peaks_serial, parallel=_nb.find_peaks_parallel,
-                         parallel_min_size=1 << 19, warmup=_warm_peaks))
-_DECODE = register(Kernel("decode_heatmaps", reference=_ref.decode, serial=_nb.decode_serial,
-                          parallel=_nb.decode_parallel, parallel_min_size=1 << 20,
-                          warmup=_warm_decode))
+def _example_simcc(nbytes):
+    # RTMPose-m's SimCC head at 192x256 input and split ratio 2: 384 x-bins, 512 y-bins per
+    # keypoint, 17 keypoints a person; the argmax is NumPy's, done by the public function
+    bins_x, bins_y = 384, 512
+    rows = count(nbytes, 4 * (bins_x + bins_y) + 16)
+    r = rng()
+    x = r.random((rows, bins_x), dtype=np.float32)
+    y = r.random((rows, bins_y), dtype=np.float32)
+    ax, ay = np.argmax(x, axis=1), np.argmax(y, axis=1)
+    return [(x, y, ax, ay, np.float32(2.0), _sc.SCORE_MIN)]
 
 
-def _warm_simcc(variant):
-    x = np.zeros((1, 4), np.float32)
-    am = np.zeros(1, np.intp)
-    _SIMCC.variant(variant)(x, x, am, am, np.float32(2.0), _sc.SCORE_MIN)
-
-
-def _warm_refine(variant):
-    out = np.zeros((1, 1, 2), np.float32)
+def _example_refine(nbytes):
+    # BlazePose's landmark refinement: 39 landmarks (x, y, z, visibility, presence) and 39
+    # heatmaps of 64x64 per person, as many people as fit; both layouts, both landmark dtypes
+    k, c, hw = 39, 5, 64
+    people = count(nbytes, 4 * k * hw * hw + 2 * 4 * k * c)
+    if people == 1:  # below one person: smaller maps (warm-up sizes)
+        hw = max(4, min(hw, int(math.sqrt(max(0, nbytes - 2 * 4 * k * c) / (4 * k)))))
+    r = rng()
+    hwk = (r.standard_normal((people, hw, hw, k)) * 4).astype(np.float32)
+    khw = np.ascontiguousarray(hwk.transpose(0, 3, 1, 2))
+    cases = []
     for dt in _FLOATS:
-        lm = np.zeros((1, 1, 2), dt)
-        for khw in (False, True):
-            _REFINE_LM.variant(variant)(lm, np.zeros((1, 1, 1, 1), np.float32), khw, 3,
-                                        np.float32(0.5), True, out.astype(dt))
+        for maps, is_khw in ((hwk, False), (khw, True)):
+            lm = r.random((people, k, c)).astype(dt)
+            cases.append((lm, maps, is_khw, 3, np.float32(0.5), True, lm.copy()))
+    return cases
 
 
-# SimCC: size = keypoints (rows); the kernel only gathers two values per row after NumPy's
-# argmax, so threads never pay for a frame's worth of people. Landmark
-# refinement: size = landmarks * window cells (one exp each): a BlazePose person (39 x 49)
-# takes ~19 us serial; at that load the parallel variant never won (0.88x-1.07x for 1 to 40
-# people), as no core was free; the threshold (17 people) is a guess for an idle machine.
-_SIMCC = register(Kernel("decode_simcc", reference=_ref.decode_simcc,
-                         serial=_sc.decode_simcc_serial, parallel=_sc.decode_simcc_parallel,
-                         parallel_min_size=1 << 18, warmup=_warm_simcc))
-_REFINE_LM = register(Kernel("refine_landmarks", reference=_ref.refine_landmarks,
-                             serial=_lm.refine_serial, parallel=_lm.refine_parallel,
-                             parallel_min_size=1 << 15, warmup=_warm_refine))
+# SimCC: the kernel only gathers two values per row after NumPy's argmax, so threads never pay
+# for a frame's worth of people: 2**18 keypoint rows of 384 + 512 float32 bins. Landmark
+# refinement: one exp per landmark and window cell; a BlazePose person (39 landmarks, a 7x7
+# window) takes ~19 us serial; at that load the parallel variant never won (0.88x-1.07x for 1 to
+# 40 people), as no core was free; the threshold (17 people of 39 64x64 float32 maps and their
+# landmarks, in and out) is a guess for an idle machine.
+_SIMCC = register(Kernel(
+    "decode_simcc", reference=_ref.decode_simcc, serial=_sc.decode_simcc_serial,
+    parallel=_sc.decode_simcc_parallel,
+    parallel_min_bytes=(1 << 18) * (4 * (384 + 512) + 16),
+    example=_example_simcc,
+))
+_REFINE_LM = register(Kernel(
+    "refine_landmarks", reference=_ref.refine_landmarks, serial=_lm.refine_serial,
+    parallel=_lm.refine_parallel,
+    parallel_min_bytes=17 * (4 * 39 * 64 * 64 + 2 * 4 * 39 * 5),
+    example=_example_refine,
+))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +238,7 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
     thr = _checks.real_scalar(threshold, "threshold")
     window = _checks.integer(window, "window", minimum=1, odd=True)
     k = _checks.integer(top_k, "top_k", minimum=0, allow_none=True)
-    k = -1 if k is None else k
+    k = _nb.ALL_PEAKS if k is None else k
     kk, hh, w = h.shape[-3:]
     with np.errstate(over="ignore"):
         thr_t = h.dtype.type(thr)
@@ -196,7 +246,7 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
         e = np.empty(0, np.int32)
         return Peaks(e, e.copy(), e.copy(), e.copy(), np.empty(0, h.dtype))
     maps = np.ascontiguousarray(h).reshape(-1, hh, w)
-    return Peaks(*_PEAKS(h.size, maps, kk, thr_t, window, k))
+    return Peaks(*_PEAKS(maps.nbytes, maps, kk, thr_t, window, k))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,7 +317,8 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
         raise ValueError(f"heatmaps: expected non-empty maps (H, W > 0), got shape {h.shape}")
     maps = np.ascontiguousarray(h).reshape(nmaps, hh, w)
     am = np.argmax(maps.reshape(nmaps, -1), axis=1)
-    coords, scores = _DECODE(h.size, maps, am, code, _gaussian_kernel(ksize))
+    g = _gaussian_kernel(ksize)
+    coords, scores = _DECODE(maps.nbytes + am.nbytes + g.nbytes, maps, am, code, g)
     return coords.reshape(*lead, 2), scores.reshape(lead)
 
 
@@ -357,7 +408,8 @@ def decode_simcc(simcc_x, simcc_y, *, split_ratio=2.0, score="min"):
     y = np.ascontiguousarray(y).reshape(rows, wy)
     # NumPy's argmax is the definition and its SIMD loop the fastest pass (see _simcc.py)
     ax, ay = np.argmax(x, axis=1), np.argmax(y, axis=1)
-    coords, scores = _SIMCC(rows, x, y, ax, ay, np.float32(ratio), _SCORE_RULES[score])
+    coords, scores = _SIMCC(x.nbytes + y.nbytes + ax.nbytes + ay.nbytes, x, y, ax, ay,
+                            np.float32(ratio), _SCORE_RULES[score])
     return coords.reshape(*lead, 2), scores.reshape(lead)
 
 
@@ -469,7 +521,6 @@ def refine_landmarks(landmarks, heatmaps, *, kernel_size=7, min_confidence=0.5, 
     maps = np.ascontiguousarray(hm).reshape(nb, *hm.shape[-3:])
     with np.errstate(over="ignore"):
         minconf32 = np.float32(minconf)
-    window = min(ksize, 2 * max(maps.shape[1:]) + 1)
-    _REFINE_LM(nb * k * window * window, flat, maps, khw, (ksize - 1) // 2, minconf32,
+    _REFINE_LM(2 * flat.nbytes + maps.nbytes, flat, maps, khw, (ksize - 1) // 2, minconf32,
                bool(sigmoid), flat)
     return out

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.cpu import Kernel, register
+from wasmpose._registry import Companion, Kernel, count, operand_bytes, register, rng, side
 from wasmpose.keypoints import _affine as _af
 from wasmpose.keypoints import _kernels as _nb
 from wasmpose.keypoints import _reference as _ref
@@ -47,97 +47,168 @@ COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1
 COCO_SIGMAS.flags.writeable = False
 
 _F64 = np.dtype(np.float64)
-_COORDS = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry. Sizes are output elements (times K where each element sums K keypoints). Distances
-# are memory-bound (one sqrt per 8 bytes written): threads only pay off on large outputs; OKS
-# costs ~2 ns per keypoint pair (exp); on a 2-core machine shared with other busy processes
-# threads only won from ~100k pairs. The parallel NMS computes the whole OKS triangle (the
-# serial one only the kept poses' rows), so it is only chosen for thousands of poses.
+# Kernels: one declaration each (see wasmpose/_registry.py); thresholds in bytes of array
+# operands. Distances are memory-bound (one sqrt per 8 bytes written): threads only pay off on
+# large outputs. OKS costs ~2 ns per keypoint pair (exp); on a 2-core machine shared with other
+# busy processes threads only won from ~100k pairs. The parallel NMS computes the whole OKS
+# triangle (the serial one only the kept poses' rows), so it is only chosen for thousands of
+# poses. The examples are crowds of 17-keypoint poses (float64, as the public functions pass).
 # ---------------------------------------------------------------------------------------------
-def _warm_pairwise(variant):
-    for d in (2, 3, 4):
-        _PAIRWISE.variant(variant)(np.zeros((2, d)), np.zeros((d, 3)), np.empty((2, 3)))
+_K = 17
 
 
-def _warm_keypoint(variant):
-    z = np.zeros((2, 17))
-    _KEYPOINT.variant(variant)(z, z, z, z, np.empty((2, 2, 17)))
+def _crowd(n, spread=50.0):
+    """``n`` poses ``(n, 17, 2)`` around a few centres, and their areas ``(n,)``."""
+    r = rng()
+    centres = r.uniform(0, 640, (max(1, n // 4), 1, 2))
+    poses = centres[r.integers(0, len(centres), n)] + r.normal(0, spread, (n, _K, 2))
+    return poses, r.uniform(500, 5000, n)
 
 
-def _warm_oks(variant):
-    z = np.zeros((17, 2))
-    _OKS.variant(variant)(np.zeros((2, 17)), np.zeros((2, 17)), z, z, np.ones((17, 2), bool),
-                          np.full(2, 17.0), np.zeros(2, bool), np.zeros((4, 2)),
-                          np.ones(17), np.ones(2), np.empty((2, 2)))
-    _OKS_MEAN.variant(variant)(np.zeros((2, 17)), np.zeros((2, 17)), np.ones(2), z, z,
-                               np.ones(2), np.ones(17), np.empty((2, 2)))
+def _example_pairwise(nbytes):
+    n = max(2, side(nbytes, 8, 32))  # out (n, n) and 2-D points
+    a, _ = _crowd(2 * n)
+    pts = a.reshape(-1, 2)
+    return [(np.ascontiguousarray(pts[:n]), np.ascontiguousarray(pts[n:2 * n].T),
+             np.empty((n, n)))]
 
 
-def _warm_nms(variant):
-    z = np.zeros((17, 3))
-    _NMS.variant(variant)(z, z, np.ones(3), np.ones(17), 0.9, np.empty(3, np.int64))
+def _example_keypoint(nbytes):
+    n = side(nbytes, 8 * _K, 32 * _K)
+    a, _ = _crowd(2 * n)
+    return [(*_planes(a[:n]), *_planes(a[n:]), np.empty((n, n, _K)))]
 
 
-_PAIRWISE = register(Kernel("pairwise_distances", reference=_ref.pairwise,
-                            serial=_nb.pairwise_serial, parallel=_nb.pairwise_parallel,
-                            parallel_min_size=1 << 21, warmup=_warm_pairwise))
-_KEYPOINT = register(Kernel("keypoint_distances", reference=_ref.keypoint,
-                            serial=_nb.keypoint_serial, parallel=_nb.keypoint_parallel,
-                            parallel_min_size=1 << 19, warmup=_warm_keypoint))
-_OKS = register(Kernel("oks", reference=_ref.oks, serial=_nb.oks_serial,
-                       parallel=_nb.oks_parallel, parallel_min_size=1 << 17, warmup=_warm_oks))
-# the mean-area OKS matrix (mmpose's oks_iou) used by PoseTracker; warmed up with "oks"
-_OKS_MEAN = Kernel("oks[mean area]", reference=_ref.oks_mean, serial=_nb.oks_mean_serial,
-                   parallel=_nb.oks_mean_parallel, parallel_min_size=1 << 17)
-_NMS = register(Kernel("oks_nms", reference=_ref.nms, serial=_nb.nms_serial,
-                       parallel=_nb.nms_parallel, parallel_min_size=1 << 24, warmup=_warm_nms))
+def _example_oks(nbytes):
+    # D = 5 G detections: out (D, G) 40 G**2 bytes, poses and per-truth arrays 1810 G
+    g = side(nbytes, 40, 1810)
+    gt, area = _crowd(g)
+    dt = np.concatenate([gt + rng().normal(0, 2.0, gt.shape) for _ in range(5)])
+    use, var = np.ones((_K, g), bool), _checks.oks_variances(COCO_SIGMAS)
+    return [(*_planes(dt), *_planes_t(gt), use, np.full(g, float(_K)), np.zeros(g, bool),
+             np.zeros((4, g)), var, area + _ref.EPS, np.empty((5 * g, g)))]
 
 
-def _warm_transforms(variant):
-    z = np.zeros((1, 2))
-    one = np.ones(1)
-    for inv in (False, True):
-        _WARP.variant(variant)(z, np.ones((1, 2)), z[0, :1], one, np.zeros(2), 4.0, 4.0, inv,
-                               np.empty((1, 2, 3)))
-    _CENTER_SCALE.variant(variant)(np.ones((1, 4)), 1.25, 0.75, z.copy(), z.copy())
-    m = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
-    _INVERT.variant(variant)(m, np.empty_like(m))
-    for c in (2, 3):
-        p = np.zeros((1, 1, c))
-        for per_row in (False, True):
-            _TRANSFORM.variant(variant)(p, m, per_row, p.copy())
+def _example_oks_mean(nbytes):
+    n = side(nbytes, 8, 32 * _K + 16)
+    a, area = _crowd(2 * n)
+    var = _checks.oks_variances(COCO_SIGMAS)
+    return [(*_planes(a[:n]), area[:n], *_planes_t(a[n:]), area[n:], var, np.empty((n, n)))]
 
 
-# The transforms cost a few ns per box or point: threads pay only for very large batches.
-_WARP = register(Kernel("get_affine_transform", reference=_ref.warp_matrix,
-                        serial=_af.warp_matrix_serial, parallel=_af.warp_matrix_parallel,
-                        parallel_min_size=1 << 16, warmup=_warm_transforms))
-_CENTER_SCALE = register(Kernel("bbox_to_center_scale", reference=_ref.center_scale,
-                                serial=_af.center_scale_serial,
-                                parallel=_af.center_scale_parallel, parallel_min_size=1 << 20))
-_INVERT = register(Kernel("invert_affine", reference=_ref.invert, serial=_af.invert_serial,
-                          parallel=_af.invert_parallel, parallel_min_size=1 << 20))
-_TRANSFORM = register(Kernel("transform_points", reference=_ref.transform,
-                             serial=_af.transform_serial, parallel=_af.transform_parallel,
-                             parallel_min_size=1 << 20))
+def _example_nms(nbytes):
+    p = count(nbytes, 16 * _K + 16, 2)
+    poses, area = _crowd(p, spread=5.0)  # many duplicates, as a detector gives
+    var = _checks.oks_variances(COCO_SIGMAS)
+    return [(*_planes_t(poses), area, var, 0.9, np.empty(p, np.int64))]
+
+
+_PAIRWISE = register(Kernel(
+    "pairwise_distances", reference=_ref.pairwise, serial=_nb.pairwise_serial,
+    parallel=_nb.pairwise_parallel,
+    parallel_min_bytes=(1 << 21) * 8,  # 2**21 float64 distances written
+    example=_example_pairwise,
+))
+_KEYPOINT = register(Kernel(
+    "keypoint_distances", reference=_ref.keypoint, serial=_nb.keypoint_serial,
+    parallel=_nb.keypoint_parallel,
+    parallel_min_bytes=(1 << 19) * 8,  # 2**19 float64 distances written
+    example=_example_keypoint,
+))
+_OKS = register(Kernel(
+    "oks", reference=_ref.oks, serial=_nb.oks_serial, parallel=_nb.oks_parallel,
+    parallel_min_bytes=1 << 17,  # 88 x 88 poses of 17 keypoints: 2**17 keypoint pairs
+    example=_example_oks,
+    # the mean-area OKS matrix (mmpose's oks_iou) that PoseTracker matches with
+    companions=(Companion(
+        "formula", "mean-area", reference=_ref.oks_mean, serial=_nb.oks_mean_serial,
+        parallel=_nb.oks_mean_parallel, parallel_min_bytes=1 << 17, example=_example_oks_mean),),
+))
+_OKS_MEAN = _OKS.companions["formula=mean-area"]
+_NMS = register(Kernel(
+    "oks_nms", reference=_ref.nms, serial=_nb.nms_serial, parallel=_nb.nms_parallel,
+    # 1405 poses of 17 keypoints (P**2 K / 2 = 2**24 OKS pairs), 16 K + 16 bytes each
+    parallel_min_bytes=1405 * (16 * _K + 16),
+    example=_example_nms,
+))
+
+
+def _boxes(n):
+    """``n`` person boxes of a 640x480 frame: centres ``(n, 2)`` and sizes ``(n, 2)``."""
+    r = rng()
+    return r.uniform((0, 0), (640, 480), (n, 2)), r.uniform((40, 80), (200, 400), (n, 2))
+
+
+def _example_warp(nbytes):
+    # per box: centre, size (16 bytes each), sin and cos (8 each), the 2x3 matrix out (48)
+    n = count(nbytes, 96)
+    c, sz = _boxes(n)
+    rad = np.deg2rad(rng().uniform(-30, 30, n))
+    return [(c, sz, np.sin(rad), np.cos(rad), np.zeros(2), 192.0, 256.0, inv,
+             np.empty((n, 2, 3))) for inv in (False, True)]
+
+
+def _example_center_scale(nbytes):
+    n = count(nbytes, 64)  # an xyxy box in (32 bytes), its centre and scale out (16 each)
+    c, sz = _boxes(n)
+    xyxy = np.ascontiguousarray(np.concatenate([c - sz / 2, c + sz / 2], axis=1))
+    return [(xyxy, 1.25, 0.75, np.empty((n, 2)), np.empty((n, 2)))]
+
+
+def _example_invert(nbytes):
+    n = count(nbytes, 96)  # a 2x3 matrix in and out
+    c, sz = _boxes(n)
+    m = np.empty((n, 2, 3))
+    _af.warp_matrix_serial(c, sz, np.zeros(n), np.ones(n), np.zeros(2), 192.0, 256.0, False, m)
+    return [(m, np.empty_like(m))]
+
+
+def _example_transform(nbytes):
+    # 17 keypoints of each person mapped back by its own matrix (x, y and x, y, score)
+    cases = []
+    for ch in (2, 3):
+        n = count(nbytes, 2 * 8 * _K * ch + 48)
+        m = _example_invert(96 * n)[0][0]
+        pts = rng().uniform(0, 256, (n, _K, ch))
+        cases.append((pts, m, True, pts.copy()))
+        cases.append((pts[:1], m[:1], False, pts[:1].copy()))  # one matrix for every point
+    return cases
+
+
+# The transforms cost a few ns per box or point: threads pay only for very large batches
+# (2**16 boxes for the matrices, 2**20 boxes, matrices or 2-D points for the others).
+_WARP = register(Kernel(
+    "get_affine_transform", reference=_ref.warp_matrix, serial=_af.warp_matrix_serial,
+    parallel=_af.warp_matrix_parallel,
+    parallel_min_bytes=(1 << 16) * 96 + 16,
+    example=_example_warp,
+))
+_CENTER_SCALE = register(Kernel(
+    "bbox_to_center_scale", reference=_ref.center_scale, serial=_af.center_scale_serial,
+    parallel=_af.center_scale_parallel,
+    parallel_min_bytes=(1 << 20) * 64,
+    example=_example_center_scale,
+))
+_INVERT = register(Kernel(
+    "invert_affine", reference=_ref.invert, serial=_af.invert_serial,
+    parallel=_af.invert_parallel,
+    parallel_min_bytes=(1 << 20) * 96,
+    example=_example_invert,
+))
+_TRANSFORM = register(Kernel(
+    "transform_points", reference=_ref.transform, serial=_af.transform_serial,
+    parallel=_af.transform_parallel,
+    parallel_min_bytes=(1 << 20) * 32,  # 2-D float64 points in and out
+    example=_example_transform,
+))
 
 
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
-def _points(x, name, ndim_text, ndim, last=None):
-    """``x`` as a float64 array of rank ``ndim`` whose last axis is one of ``last``."""
-    x = _checks.as_array(x, name, _COORDS, min_ndim=ndim, max_ndim=ndim, ndim_text=ndim_text)
-    if last is not None and x.shape[-1] not in last:
-        want = " or ".join(str(c) for c in last)
-        raise ValueError(f"{name}: expected {want} values per keypoint in the last axis "
-                         f"{ndim_text}, got shape {x.shape}")
-    return x.astype(_F64, copy=False)
-
-
 def _planes(p):
     """x and y of poses ``(N, K, C)`` as C-contiguous ``(N, K)`` float64 arrays."""
     return np.ascontiguousarray(p[..., 0]), np.ascontiguousarray(p[..., 1])
@@ -152,34 +223,6 @@ def _same_k(a, b, name_a, name_b):
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"{name_b}: expected {a.shape[1]} keypoints (as {name_a}), "
                          f"got shape {b.shape}")
-
-
-def _per_item(x, name, n, what, *, allow_inf=True):
-    """``x`` as a float64 ``(n,)`` array of non-negative values (NaN rejected)."""
-    x = _checks.as_array(x, name, _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
-    if x.shape[0] != n:
-        raise ValueError(f"{name}: expected {n} values (one per {what}), got shape {x.shape}")
-    x = x.astype(_F64, copy=False)
-    bad = ~(x >= 0) if allow_inf else ~((x >= 0) & np.isfinite(x))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        need = "non-negative" if allow_inf else "finite non-negative"
-        raise ValueError(f"{name}: expected {need} values, got {x[i]} at index {i}")
-    return x
-
-
-def _variances(sigmas, k=None):
-    """pycocotools' ``vars = (sigmas * 2) ** 2`` (for ``k`` keypoints, when given)."""
-    s = _checks.as_array(sigmas, "sigmas", _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
-    if k is not None and s.shape[0] != k:
-        raise ValueError(f"sigmas: expected {k} values (one per keypoint of the poses), "
-                         f"got shape {s.shape}")
-    s = s.astype(_F64, copy=False)
-    if s.shape[0] == 0:
-        raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
-    if not (np.isfinite(s) & (s > 0)).all():
-        raise ValueError(f"sigmas: expected positive finite values, got {s}")
-    return np.ascontiguousarray((s * 2) ** 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,14 +258,15 @@ def pairwise_distances(a, b):
     array([[5.        ],
            [3.60555128]])
     """
-    a = _points(a, "a", "(N, D)", 2)
-    b = _points(b, "b", "(M, D)", 2)
+    a = _checks.points(a, "a", "(N, D)", 2)
+    b = _checks.points(b, "b", "(M, D)", 2)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"b: expected {a.shape[1]} coordinates per point (as a), "
                          f"got shape {b.shape}")
     out = np.empty((a.shape[0], b.shape[0]))
     if out.size:
-        _PAIRWISE(out.size, np.ascontiguousarray(a), np.ascontiguousarray(b.T), out)
+        ac, bt = np.ascontiguousarray(a), np.ascontiguousarray(b.T)
+        _PAIRWISE(ac.nbytes + bt.nbytes + out.nbytes, ac, bt, out)
     return out
 
 
@@ -256,12 +300,13 @@ def keypoint_distances(a, b):
     >>> keypoint_distances(a, a + [3, 4])
     array([[[5., 5.]]])
     """
-    a = _points(a, "a", "(N, K, 2)", 3, (2,))
-    b = _points(b, "b", "(M, K, 2)", 3, (2,))
+    a = _checks.points(a, "a", "(N, K, 2)", 3, (2,))
+    b = _checks.points(b, "b", "(M, K, 2)", 3, (2,))
     _same_k(a, b, "a", "b")
     out = np.empty((a.shape[0], b.shape[0], a.shape[1]))
     if out.size:
-        _KEYPOINT(out.size, *_planes(a), *_planes(b), out)
+        # the x and y planes of float64 (N, K, 2) poses hold as many bytes as the poses
+        _KEYPOINT(a.nbytes + b.nbytes + out.nbytes, *_planes(a), *_planes(b), out)
     return out
 
 
@@ -319,18 +364,18 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
     >>> round(float(oks(gt[:, :, :2] + 1.0, gt, [100.0])[0, 0]), 4)
     0.4967
     """
-    dt = _points(dt, "dt", "(D, K, 2 or 3)", 3, (2, 3))
-    gt = _points(gt, "gt", "(G, K, 3)", 3, (3,))
+    dt = _checks.points(dt, "dt", "(D, K, 2 or 3)", 3, (2, 3))
+    gt = _checks.points(gt, "gt", "(G, K, 3)", 3, (3,))
     _same_k(dt, gt, "dt", "gt")
     n_gt, k = gt.shape[:2]
-    var = _variances(sigmas, k)
-    area = _per_item(gt_areas, "gt_areas", n_gt, "ground truth")
+    var = _checks.oks_variances(sigmas, k)
+    area = _checks.per_item(gt_areas, "gt_areas", n_gt, "ground truth")
     vis = gt[..., 2] > 0
     nvis = vis.sum(axis=1)
     boxrule = nvis == 0
     box = np.zeros((4, n_gt))
     if gt_bboxes is not None:
-        bb = _points(gt_bboxes, "gt_bboxes", "(G, 4)", 2, (4,))
+        bb = _checks.points(gt_bboxes, "gt_bboxes", "(G, 4)", 2, (4,))
         if bb.shape[0] != n_gt:
             raise ValueError(f"gt_bboxes: expected {n_gt} boxes (one per ground truth), "
                              f"got shape {bb.shape}")
@@ -353,20 +398,23 @@ def oks(dt, gt, gt_areas, *, gt_bboxes=None, sigmas=COCO_SIGMAS):
     if out.size:
         use = np.ascontiguousarray((vis | boxrule[:, None]).T)
         count = np.where(boxrule, k, nvis).astype(_F64)
-        _OKS(out.size * k, *_planes(dt), *_planes_t(gt), use, count, boxrule, box, var,
-             area + _ref.EPS, out)
+        args = (*_planes(dt), *_planes_t(gt), use, count, boxrule, box, var, area + _ref.EPS, out)
+        _OKS(operand_bytes(args), *args)
     return out
 
 
-def _oks_mean_area(a, a_area, b, b_area, var):
+def oks_mean_area(a, a_area, b, b_area, var):
     """mmpose's OKS (mean of the two areas) of every pose of ``a`` with every pose of ``b``.
 
-    Internal (validated float64 inputs): ``a (N, K, >=2)``, ``b (M, K, >=2)`` -> ``(N, M)``.
+    For :mod:`wasmpose.tracking` (not in ``__all__``): inputs already validated by
+    :mod:`wasmpose._checks`, float64 ``a (N, K, >=2)``, ``a_area (N,)``, ``b (M, K, >=2)``,
+    ``b_area (M,)``, ``var (K,)`` (:func:`wasmpose._checks.oks_variances`) -> ``(N, M)``.
     """
     out = np.empty((a.shape[0], b.shape[0]))
     if out.size:
         bx, by = _planes_t(b)
-        _OKS_MEAN(out.size * a.shape[1], *_planes(a), a_area, bx, by, b_area, var, out)
+        args = (*_planes(a), a_area, bx, by, b_area, var, out)
+        _OKS_MEAN(operand_bytes(args), *args)
     return out
 
 
@@ -413,24 +461,25 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
     >>> oks_nms(p, [0.5, 0.9, 0.7], [400.0, 400.0, 400.0])
     array([1, 2])
     """
-    poses = _points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
+    poses = _checks.points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
     n, k = poses.shape[:2]
-    s = _checks.as_array(scores, "scores", _COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
+    s = _checks.as_array(scores, "scores", _checks.COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
     if s.shape[0] != n:
         raise ValueError(f"scores: expected {n} values (one per pose), got shape {s.shape}")
     s = s.astype(_F64, copy=False)
     if np.isnan(s).any():
         raise ValueError(f"scores: expected no NaN, got {int(np.isnan(s).sum())} NaN value(s)")
-    area = _per_item(areas, "areas", n, "pose")
+    area = _checks.per_item(areas, "areas", n, "pose")
     thr = _checks.real_scalar(threshold, "threshold")
-    var = _variances(sigmas, k)
+    var = _checks.oks_variances(sigmas, k)
     if n == 0:
         return np.empty(0, np.int64)
     order = np.argsort(s)[::-1]  # mmpose's order, ties included
     keep = np.empty(n, np.int64)
     thr32 = float(np.float32(thr))
-    nk = _NMS(n * n * k // 2, *_planes_t(poses[order]), np.ascontiguousarray(area[order]), var,
-              thr32, keep)
+    xt, yt = _planes_t(poses[order])
+    nk = _NMS(2 * xt.nbytes + 2 * keep.nbytes + var.nbytes, xt, yt,
+              np.ascontiguousarray(area[order]), var, thr32, keep)
     return order[keep[:nk]].astype(np.int64)
 
 
@@ -449,7 +498,7 @@ def _finite(x, name, what):
 
 def _f64(x, name, min_ndim, max_ndim, ndim_text):
     """``x`` as a float64 array (validated dtype and rank; a no-op for float64 arrays)."""
-    a = _checks.as_array(x, name, _COORDS, min_ndim=min_ndim, max_ndim=max_ndim,
+    a = _checks.as_array(x, name, _checks.COORDS, min_ndim=min_ndim, max_ndim=max_ndim,
                          ndim_text=ndim_text)
     return a if a.dtype == _F64 else a.astype(_F64)
 
@@ -553,8 +602,9 @@ def get_affine_transform(center, scale, rot, output_size, *, shift=(0.0, 0.0), i
     if not isinstance(inv, (bool, np.bool_)):
         raise TypeError(f"inv: expected a bool, got {type(inv).__name__}")
     out = np.empty((n, 2, 3))
-    if n and _WARP(n, np.ascontiguousarray(c), np.ascontiguousarray(sz), sn, cs, sh, dst_w,
-                   dst_h, bool(inv), out):
+    # operands: centre, size (16 bytes a box each), sin, cos (8), shift (16), out (48)
+    if n and _WARP(96 * n + 16, np.ascontiguousarray(c), np.ascontiguousarray(sz), sn, cs, sh,
+                   dst_w, dst_h, bool(inv), out):
         _finite(c, "center", "coordinates")  # raise, naming the first bad row
         _finite(sz, "scale", "sizes")
         _finite(np.broadcast_to(np.asarray(rot, _F64), (n,)), "rot", "angles")
@@ -625,7 +675,7 @@ def bbox_to_center_scale(boxes, *, padding=1.25, aspect_ratio=None):
     n = b.shape[0]
     center = np.empty((n, 2))
     scale = np.empty((n, 2))
-    if n and _CENTER_SCALE(n, b, pad, ratio, center, scale):
+    if n and _CENTER_SCALE(64 * n, b, pad, ratio, center, scale):
         _finite(b, "boxes", "coordinates")
         neg = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
         i = int(np.argmax(neg))
@@ -674,7 +724,7 @@ def invert_affine(matrix):
     """
     single, m = _matrices(matrix)
     out = np.empty_like(m)
-    if len(m) and _INVERT(len(m), m, out):
+    if len(m) and _INVERT(96 * len(m), m, out):
         _finite(m, "matrix", "entries")
         det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
         i = int(np.argmax(det == 0))
@@ -719,7 +769,7 @@ def transform_points(points, matrix):
     array([[100.        , 200.        ,   0.9       ],
            [ 75.        , 166.66666667,   0.5       ]])
     """
-    p = _checks.as_array(points, "points", _COORDS, min_ndim=1)
+    p = _checks.as_array(points, "points", _checks.COORDS, min_ndim=1)
     single, m = _matrices(matrix)
     if p.shape[-1] < 2:
         raise ValueError(f"points: expected at least 2 fields (x, y) in the last axis, got "
@@ -734,6 +784,6 @@ def transform_points(points, matrix):
         rows = p.reshape(len(m), math.prod(p.shape[1:-1]), p.shape[-1])
     rows = np.ascontiguousarray(rows, dtype=_F64)
     out = rows.copy()
-    if len(m) and _TRANSFORM(rows.shape[0] * rows.shape[1], rows, m, not single, out):
+    if len(m) and _TRANSFORM(2 * rows.nbytes + m.nbytes, rows, m, not single, out):
         _finite(m, "matrix", "entries")
     return out.reshape(p.shape).astype(dtype, copy=False)

@@ -70,7 +70,7 @@ def _entropy_ranges(rows, bins, qbins):
         lo[j], hi[j] = mn, mx
     kl = np.empty((len(full), bins // 2 - qbins // 2 + 1), F32)
     if full:
-        ENTROPY(hists.size, hists, qbins, kl)
+        ENTROPY(hists.nbytes + kl.nbytes, hists, qbins, kl)
     zero = bins // 2
     for j, i, e in zip(full, _ref.first_minimum(kl) + qbins // 2, edges, strict=True):
         lo[j] = max(float(e[zero - i]), lo[j])
@@ -84,7 +84,7 @@ def tensor_range(x, method, *opts):
         return np.float32(np.inf), np.float32(-np.inf)
     if method == "minmax":
         flat = contig(x).reshape(-1)
-        lo, hi = MINMAX(flat.size, flat.view(np.int32))
+        lo, hi = MINMAX(flat.nbytes, flat.view(np.int32))
     else:
         f = x.ravel()
         lo, hi = _clip_range(f[np.isfinite(f)], method, *opts)
@@ -105,7 +105,7 @@ def channel_range(x, axis, method, *opts):
         return mn, mx
     if method == "minmax":
         x3 = contig(x).reshape(split3(x.shape, axis))
-        MINMAX_CHANNEL(x.size, x3.view(np.int32), mn, mx)
+        MINMAX_CHANNEL(x3.nbytes + mn.nbytes + mx.nbytes, x3.view(np.int32), mn, mx)
     else:
         rows = [row[np.isfinite(row)] for row in np.moveaxis(x, axis, 0).reshape(c, -1)]
         if method == "entropy":

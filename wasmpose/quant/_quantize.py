@@ -67,12 +67,12 @@ def quantize(x, params):
     xc = contig(x)
     inv = np.float32(1) / p.scale
     if p.axis is None:
-        nan = Q_TENSOR(x.size, xc.reshape(-1), out.reshape(-1), inv, np.float32(p.zero_point),
-                        flo, fhi)
+        nan = Q_TENSOR(xc.nbytes + out.nbytes, xc.reshape(-1), out.reshape(-1), inv,
+                        np.float32(p.zero_point), flo, fhi)
     else:
         shape3 = split3(x.shape, channel_axis(p, x.shape, "x"))
-        nan = Q_CHANNEL(x.size, xc.reshape(shape3), out.reshape(shape3), inv,
-                         p.zero_point.astype(F32), flo, fhi)
+        nan = Q_CHANNEL(xc.nbytes + out.nbytes + inv.nbytes * 2, xc.reshape(shape3),
+                         out.reshape(shape3), inv, p.zero_point.astype(F32), flo, fhi)
     if nan:
         raise nan_error("x", x)
     return out
@@ -105,10 +105,12 @@ def dequantize(q, params):
         return out
     qc = contig(q)
     if p.axis is None:
-        DQ_TENSOR(q.size, qc.reshape(-1), out.reshape(-1), p.scale, int(p.zero_point))
+        DQ_TENSOR(qc.nbytes + out.nbytes, qc.reshape(-1), out.reshape(-1), p.scale,
+                  int(p.zero_point))
     else:
         shape3 = split3(q.shape, channel_axis(p, q.shape, "q"))
-        DQ_CHANNEL(q.size, qc.reshape(shape3), out.reshape(shape3), p.scale, p.zero_point)
+        DQ_CHANNEL(qc.nbytes + out.nbytes + p.scale.nbytes + p.zero_point.nbytes,
+                   qc.reshape(shape3), out.reshape(shape3), p.scale, p.zero_point)
     return out
 
 
@@ -149,7 +151,7 @@ def pack_int4(q):
     even = n - n % 2
     bad = False
     if even:
-        bad = PACK(even, _pairs(flat, even), out[: even // 2], signed)
+        bad = PACK(even * 3 // 2, _pairs(flat, even), out[: even // 2], signed)
     if n % 2:
         v = int(flat[-1])
         bad = bad or not ((-8 <= v <= 7) if signed else (0 <= v <= 15))
@@ -194,7 +196,7 @@ def unpack_int4(packed, shape, dtype="int4"):
     if n:
         src = contig(packed)
         if LITTLE:
-            UNPACK(src.size, src, out.view(np.uint16), signed)
+            UNPACK(src.nbytes * 3, src, out.view(np.uint16), signed)
         else:
             _ref.unpack4(src, out.view(np.dtype("<u2")), signed)
     return out[:n].reshape(shape)

@@ -17,7 +17,7 @@ Per frame:
    mapped: see ``wasmpose.tools.models.oks_sigmas``) and the area of the keypoints' box.
 
 Each wasmpose stage is timed as the pipeline calls it (the current opt level), then again at
-``OptLevel.SIMD`` (one thread) and ``OptLevel.NONE`` (the NumPy reference), and its peer where
+``OptLevel.SERIAL`` (one thread) and ``OptLevel.NONE`` (the NumPy reference), and its peer where
 that is installed (OpenCV ``blobFromImage``, PyTorch ``max_pool2d``, pycocotools
 ``computeOks``); the table shows the median over the frames after each stage's first call.
 Finally the model's own convolution kernels are quantised per channel to int8 and int4 with
@@ -258,26 +258,26 @@ class _SyntheticSource:
 @dataclasses.dataclass
 class _Stage:
     """Per-frame seconds of one stage: wasmpose as the pipeline runs it (the current opt level,
-    FULL by default), its single-threaded compiled variant (``OptLevel.SIMD``), its NumPy
+    FULL by default), its single-threaded compiled variant (``OptLevel.SERIAL``), its NumPy
     reference (``OptLevel.NONE``) and its peer."""
 
     name: str
     peer_name: str | None
     note: str | None
     ours: list = dataclasses.field(default_factory=list)
-    simd: list = dataclasses.field(default_factory=list)
+    serial: list = dataclasses.field(default_factory=list)
     numpy: list = dataclasses.field(default_factory=list)
     peer: list = dataclasses.field(default_factory=list)
     first_ms: float | None = None  # the first call: compilation or cache load
 
-    def add(self, ours, simd=None, ref=None, peer=None, *, warm=None):
+    def add(self, ours, serial=None, ref=None, peer=None, *, warm=None):
         """Record one frame's times. Of the first frame only the first call is kept, apart:
         ``warm``, the untimed warm-up call where there is one, else ``ours`` (compilation or
         cache load; SIMD and NONE compile in that frame too)."""
         if self.first_ms is None:
             self.first_ms = (ours if warm is None else warm) * 1e3
             return
-        for times, t in ((self.ours, ours), (self.simd, simd), (self.numpy, ref),
+        for times, t in ((self.ours, ours), (self.serial, serial), (self.numpy, ref),
                          (self.peer, peer)):
             if t is not None:
                 times.append(t)
@@ -289,14 +289,14 @@ class _Stage:
         timed only on the first frame (``first_frame_ms``)."""
         warm = _clock(fn)[1]
         r, t = _clock(fn)
-        self.add(t, _clock(fn, "simd")[1], _clock(fn, "none")[1],
+        self.add(t, _clock(fn, "serial")[1], _clock(fn, "none")[1],
                  None if peer is None else _clock(peer)[1], warm=warm)
         return r
 
     def row(self) -> dict:
         med = lambda v: statistics.median(v) * 1e3 if v else None  # noqa: E731
-        w, s, n, p = med(self.ours), med(self.simd), med(self.numpy), med(self.peer)
-        return {"wasmpose_ms": w, "simd_ms": s, "numpy_ms": n,
+        w, s, n, p = med(self.ours), med(self.serial), med(self.numpy), med(self.peer)
+        return {"wasmpose_ms": w, "serial_ms": s, "numpy_ms": n,
                 "peer": self.peer_name if p else None,
                 "peer_ms": p, "x_vs_numpy": ratio(n, w), "x_vs_peer": ratio(p, w),
                 "first_frame_ms": self.first_ms, "frames_timed": len(self.ours),
@@ -355,7 +355,7 @@ class _Pipeline:
         from wasmpose.tracking import PoseTracker
 
         self.trackers = {level: PoseTracker(sigmas=self.sigmas)
-                         for level in ("warm", "ours", "simd", "none")}
+                         for level in ("warm", "ours", "serial", "none")}
         self.prev = None  # the previous frame's pose, area and box
         self.notes: list[str] = []
         self.keypoints = None
@@ -430,9 +430,9 @@ class _Pipeline:
 
         warm = _clock(lambda: update("warm"))[1]
         ids, t = _clock(lambda: update("ours"))
-        simd_ids, ts = _clock(lambda: update("simd"), "simd")
+        serial_ids, ts = _clock(lambda: update("serial"), "serial")
         ref_ids, tr = _clock(lambda: update("none"), "none")
-        if not (np.array_equal(ids, ref_ids) and np.array_equal(ids, simd_ids)):
+        if not (np.array_equal(ids, ref_ids) and np.array_equal(ids, serial_ids)):
             self.notes.append(f"frame {i}: track ids {ids} (wasmpose) != {ref_ids} (reference)")
         self.stages["track"].add(t, ts, tr, warm=warm)
         return ids
@@ -529,24 +529,24 @@ def _pipeline_totals(rows: dict) -> dict:
         return sum(r[key] if r[key] is not None else r["wasmpose_ms"]
                    for name, r in rows.items() if name != "inference")
 
-    ours, simd, ref = total("wasmpose_ms"), total("simd_ms"), total("numpy_ms")
-    return {"wasmpose_ms": ours, "simd_ms": simd, "numpy_ms": ref,
+    ours, serial, ref = total("wasmpose_ms"), total("serial_ms"), total("numpy_ms")
+    return {"wasmpose_ms": ours, "serial_ms": serial, "numpy_ms": ref,
             "x_vs_numpy": ratio(ref, ours), "inference_ms": rows["inference"]["wasmpose_ms"]}
 
 
 def _busy_note(report: dict) -> list[str]:
     """A note when the level's multi-threaded variants lose to the one-thread ones."""
     slow = [name for name, r in report["stages"].items()
-            if r["simd_ms"] is not None and r["wasmpose_ms"] > 2 * r["simd_ms"]]
+            if r["serial_ms"] is not None and r["wasmpose_ms"] > 2 * r["serial_ms"]]
     slow += [f"quantize {d}" for d, b in report["quantization"]["bits"].items()
-             if b["quantize_ms"] > 2 * b["simd_ms"]]
-    if not slow or report["cpu"]["opt_level"] == "SIMD":
+             if b["quantize_ms"] > 2 * b["serial_ms"]]
+    if not slow or report["cpu"]["opt_level"] == "SERIAL":
         return []
     return [f"{', '.join(slow)}: OptLevel.{report['cpu']['opt_level']} took more than twice "
-            f"the time of the one-thread kernels (OptLevel.SIMD): at these sizes it runs their "
+            f"the time of the one-thread kernels (OptLevel.SERIAL): at these sizes it runs their "
             f"multi-threaded variants, which wait for busy cores here (load average "
             f"{report['cpu']['load_average']} on {cpu._cores()} cores). "
-            f"WASMPOSE_OPT_LEVEL=simd python -m wasmpose demo runs one-thread kernels."]
+            f"WASMPOSE_OPT_LEVEL=serial python -m wasmpose demo runs one-thread kernels."]
 
 
 def _error_summary(per_frame: list) -> dict:
@@ -596,7 +596,7 @@ def _quantize_weights(weights: dict, torch) -> dict:
             return [quant.quantize(w, pr) for (_, w, _), pr in zip(items, params, strict=True)]
 
         t = measure(quantize_all, min_time=0.02, repeats=3).estimate
-        with cpu.opt_level("simd"):
+        with cpu.opt_level("serial"):
             ts = measure(quantize_all, min_time=0.02, repeats=3).estimate
         with cpu.opt_level("none"):
             tr = measure(quantize_all, min_time=0.02, repeats=3).estimate
@@ -619,7 +619,7 @@ def _quantize_weights(weights: dict, torch) -> dict:
         result["bits"][dtype] = {
             "sqnr_db": 10 * np.log10(signal / noise) if noise > 0 else float("inf"),
             "largest": per_tensor,
-            "quantize_ms": t * 1e3, "simd_ms": ts * 1e3, "numpy_ms": tr * 1e3,
+            "quantize_ms": t * 1e3, "serial_ms": ts * 1e3, "numpy_ms": tr * 1e3,
             "torch_ms": None if tp is None else tp * 1e3,
             "x_vs_numpy": tr / t, "x_vs_torch": None if tp is None else tp / t,
             "bit_exact_with_torch": exact,
@@ -637,12 +637,12 @@ def _x(v) -> str:
 
 
 def _print_report(r: dict, p) -> None:
-    head = (f"{'stage':<17}{'wasmpose ms':>12}{'simd ms':>9}{'numpy ms':>10}{'x numpy':>9}  "
+    head = (f"{'stage':<17}{'wasmpose ms':>12}{'serial ms':>10}{'numpy ms':>10}{'x numpy':>9}  "
             f"{'peer':<24}{'peer ms':>9}{'x peer':>8}")
     c = r["cpu"]
     p("")
     p(f"time per frame, median over the frames after each stage's first (which compiles or "
-      f"loads the kernels). wasmpose = OptLevel.{c['opt_level']}, simd = OptLevel.SIMD (one "
+      f"loads the kernels). wasmpose = OptLevel.{c['opt_level']}, serial = OptLevel.SERIAL (one "
       f"thread), numpy = OptLevel.NONE (the NumPy reference); x = other / wasmpose; load average "
       f"{c['load_average']}")
     p(head)
@@ -655,13 +655,13 @@ def _print_report(r: dict, p) -> None:
                 p(f"{'inference':<17}{fmt_ms(s['wasmpose_ms']):>12}{'':>28}  "
                   f"{'(ai-edge-litert, the model)':<24}")
             continue
-        p(f"{name:<17}{fmt_ms(s['wasmpose_ms']):>12}{fmt_ms(s['simd_ms']):>9}"
+        p(f"{name:<17}{fmt_ms(s['wasmpose_ms']):>12}{fmt_ms(s['serial_ms']):>10}"
           f"{fmt_ms(s['numpy_ms']):>10}"
           f"{_x(s['x_vs_numpy']):>9}  {s['peer'] or '-':<24}{fmt_ms(s['peer_ms']):>9}"
           f"{_x(s['x_vs_peer']):>8}")
     t = r["pipeline_ms"]
     p("-" * len(head))
-    p(f"{'wasmpose stages':<17}{fmt_ms(t['wasmpose_ms']):>12}{fmt_ms(t['simd_ms']):>9}"
+    p(f"{'wasmpose stages':<17}{fmt_ms(t['wasmpose_ms']):>12}{fmt_ms(t['serial_ms']):>10}"
       f"{fmt_ms(t['numpy_ms']):>10}"
       f"{_x(t['x_vs_numpy']):>9}")
     if t["inference_ms"]:
@@ -684,14 +684,14 @@ def _print_report(r: dict, p) -> None:
     p("")
     p(f"quantisation of {q['source']}: {q['tensors']} tensors, {q['values'] / 1e6:.2f} M values, "
       f"{q['scheme']}")
-    qh = (f"{'dtype':<7}{'SQNR dB':>9}{'quantize ms':>13}{'simd ms':>9}{'numpy ms':>10}"
+    qh = (f"{'dtype':<7}{'SQNR dB':>9}{'quantize ms':>13}{'serial ms':>10}{'numpy ms':>10}"
           f"{'x numpy':>9}"
           f"{'torch ms':>10}{'x torch':>9}  {'bit-exact':<10}{'MB':>6}")
     p(qh)
     p("-" * len(qh))
     for dtype, b in q["bits"].items():
         exact = {None: "-", True: "yes", False: "NO"}[b["bit_exact_with_torch"]]
-        p(f"{dtype:<7}{b['sqnr_db']:>9.1f}{fmt_ms(b['quantize_ms']):>13}{fmt_ms(b['simd_ms']):>9}"
+        p(f"{dtype:<7}{b['sqnr_db']:>9.1f}{fmt_ms(b['quantize_ms']):>13}{fmt_ms(b['serial_ms']):>10}"
           f"{fmt_ms(b['numpy_ms']):>10}"
           f"{_x(b['x_vs_numpy']):>9}{fmt_ms(b['torch_ms']):>10}{_x(b['x_vs_torch']):>9}  "
           f"{exact:<10}{b['bytes'] / 1e6:>6.2f}")
