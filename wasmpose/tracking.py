@@ -304,12 +304,15 @@ class PoseTracker:
 
         Raises
         ------
+        TypeError
+            ``track_id`` is not an int (a float such as ``0.7`` is refused, not truncated).
         ValueError
             No live track has this id (never opened, or dropped).
         """
+        tid = _checks.integer(track_id, "track_id")  # 0.7 is no id (int() would give 0)
         try:
-            return self._tracks[int(track_id)]
-        except (KeyError, TypeError, ValueError):
+            return self._tracks[tid]
+        except KeyError:
             raise ValueError(f"track_id: expected the id of a live track "
                              f"(live: {list(self._tracks)}), got {track_id!r}") from None
 

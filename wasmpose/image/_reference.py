@@ -79,12 +79,26 @@ def otsu_from_histogram(hist, total):
 
 
 def normalize(x, out, eps):
-    """Normalise each row of 2-D ``x`` into ``out``: statistics in float64, two passes."""
+    """Normalise each row of 2-D ``x`` into ``out``: statistics in float64, two passes.
+
+    A row of finite values whose variance overflows float64 (values near 1e154 and beyond) is
+    normalised as ``y = x * 2**-e``, with ``2**e`` above its largest magnitude (an exact
+    scaling): ``(y - mean(y)) / sqrt(var(y) + eps * 2**-2e)``, the same quantity without the
+    overflow. Rows holding inf or NaN give NaN, as IEEE arithmetic does.
+    """
     x64 = x.astype(np.float64)
     with np.errstate(all="ignore"):  # inf/NaN propagate silently, as in the compiled kernels
         mean = x64.mean(axis=1, keepdims=True)
         var = ((x64 - mean) ** 2).mean(axis=1, keepdims=True)
         out[...] = (x64 - mean) / np.sqrt(var + eps)
+        amax = np.abs(x64).max(axis=1, initial=0.0)
+        redo = np.flatnonzero(~np.isfinite(var[:, 0]) & np.isfinite(amax))
+        if redo.size:
+            scale = np.ldexp(1.0, -np.frexp(amax[redo])[1])[:, None]
+            y = x64[redo] * scale
+            my = y.mean(axis=1, keepdims=True)
+            vy = ((y - my) ** 2).mean(axis=1, keepdims=True)
+            out[redo] = (y - my) / np.sqrt(vy + eps * scale * scale)
 
 
 def to_tensor(src, out, a, b, planar):
