@@ -25,9 +25,11 @@ def as_array(x, name: str, dtypes: tuple, *, min_ndim: int = 0, max_ndim: int | 
 
     Array-likes are converted with ``np.asarray``; the dtype is never silently changed, except
     that a byte-swapped array of an accepted dtype (``'>f4'`` on a little-endian machine) is
-    converted to native byte order (same values), and a misaligned array is copied to aligned
-    memory.
+    converted to native byte order (same values), a misaligned array is copied to aligned
+    memory, and ndarray subclasses (``np.matrix``) are viewed as plain arrays.
     """
+    if type(x) is not np.ndarray and isinstance(x, np.ndarray):
+        x = np.asarray(x)  # subclasses (np.matrix stays 2-D when reshaped): the plain array
     if not isinstance(x, np.ndarray):
         if x is None or isinstance(x, (str, bytes, dict)):
             raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")

@@ -232,3 +232,13 @@ def test_byte_swapped_and_misaligned_inputs(variant, rng):
     mean = np.array([0.4, 0.5, 0.6], ">f8")
     np.testing.assert_array_equal(to_tensor(img, mean, np.array([0.2, 0.3, 0.4], ">f4")),
                                   to_tensor(img, [0.4, 0.5, 0.6], np.float32([0.2, 0.3, 0.4])))
+
+
+def test_normalize_constant_rows_of_large_values_agree_at_every_level(variant):
+    # found by tests/fuzz: the reference's mean of [c, c, c] could differ from c by an ulp, so
+    # it returned [1, 1, 1] (eps=0: deviations of an ulp over their own deviation) where the
+    # kernels return 0 (or NaN for eps=0, 0/0)
+    for c in (1e12 + 0.3, 3.0000000000000004, -7.1e200, 1e-300):
+        x = np.full((2, 3), c)
+        np.testing.assert_array_equal(normalize(x, axis=1), 0.0)
+        assert np.isnan(normalize(x, axis=1, eps=0.0)).all()

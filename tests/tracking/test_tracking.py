@@ -371,3 +371,34 @@ def test_byte_swapped_and_misaligned_inputs(rng):
     g = OneEuroFilter(beta=0.5)
     for i, x in enumerate(frames):
         np.testing.assert_array_equal(f.filter(x.astype(">f8"), t=i), g.filter(x, t=i))
+
+
+def test_default_time_step_beyond_float_precision_is_refused():
+    # found by tests/fuzz: t=1e154 then t=None stepped to the same time (1e154 + 1 == 1e154)
+    # and the filter divided by zero
+    f = OneEuroFilter()
+    f.filter(np.zeros(2), t=1e154)
+    with pytest.raises(ValueError, match="^t: expected a time"):
+        f.filter(np.ones(2))
+    np.testing.assert_array_equal(f.filter(np.ones(2), t=2e154).shape, (2,))  # still usable
+    tracker = PoseTracker()
+    p = np.zeros((1, 17, 2))
+    tracker.update(p, [1.0], [100.0], t=2.0**53)
+    with pytest.raises(ValueError, match="^t: expected a time"):
+        tracker.update(p, [1.0], [100.0])
+
+
+def test_one_euro_speeds_beyond_float64_stay_finite():
+    # found by tests/fuzz: finite samples near +-1e308 gave an infinite speed, then
+    # 0 * inf = NaN in the cutoff (beta=0) and NaN filtered values
+    for beta in (0.0, 0.5):
+        f = OneEuroFilter(beta=beta)
+        f.filter(np.array([1e308, -1e308, 0.0]), t=0.0)
+        for i, x in enumerate(([-1e308, 1e308, 1.0], [1e308, -1e308, 2.0], [0.0, 0.0, 3.0])):
+            y = f.filter(np.array(x), t=1e-300 * (i + 1))
+            assert np.isfinite(y).all(), (beta, i, y)
+    tracker = PoseTracker(smoothing=dict(beta=0.0))
+    p = np.zeros((1, 17, 2))
+    for i, v in enumerate((1e308, -1e308, 5.0)):
+        tracker.update(p + v, [1.0], [100.0], t=float(i))
+        assert np.isfinite(tracker.last_poses).all()

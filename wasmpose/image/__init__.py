@@ -413,7 +413,8 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     img : ndarray, shape (H, W, 3) or (N, H, W, 3), uint8
     mean, std : sequence of 3 floats (or a scalar for all channels)
         Per-channel mean and standard deviation, in the units of ``img * scale``.
-        ``std`` must be non-zero.
+        ``std`` must be non-zero, and ``scale / std`` and ``mean / std`` within the float32
+        range.
     scale : float, default 1/255
     layout : {"nchw", "nhwc"}
     out : ndarray, float32, shape (N, 3, H, W) or (N, H, W, 3), optional
@@ -443,6 +444,13 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     if np.any(s == 0):
         raise ValueError(f"std: expected non-zero values, got {s.tolist()}")
     sc = _checks.real_scalar(scale, "scale", allow_inf=False)
+    with np.errstate(over="ignore"):
+        a = (sc / s).astype(np.float32)
+        b = (-m / s).astype(np.float32)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"scale, mean, std: expected scale / std and mean / std within the "
+                         f"float32 range (3.4e38), got scale={sc}, mean={m.tolist()}, "
+                         f"std={s.tolist()}")
     if img.ndim == 3:
         img = img[None]
     n, h, w, _ = img.shape
@@ -450,8 +458,6 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     dst, copy_back = _checks.output_buffer(out, "out", shape, _F32, (img,))
     if dst.size:
         src = np.ascontiguousarray(img).reshape(n, h * w * 3)
-        a = (sc / s).astype(np.float32)
-        b = (-m / s).astype(np.float32)
         _TO_TENSOR(n * h * w, src, dst.reshape(n, h * w * 3), a, b, layout == "nchw")
     if copy_back:
         out[...] = dst

@@ -143,7 +143,12 @@ def _variances(sigmas, k=None):
         raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
     if not (np.isfinite(s) & (s > 0)).all():
         raise ValueError(f"sigmas: expected positive finite values, got {s}")
-    return np.ascontiguousarray((s * 2) ** 2)
+    with np.errstate(over="ignore", under="ignore"):
+        var = np.ascontiguousarray((s * 2) ** 2)
+    if not (np.isfinite(var) & (var > 0)).all():  # sigmas beyond ~1e153 or below ~1e-162
+        raise ValueError(f"sigmas: expected values whose (2 * sigma)**2 is a positive finite "
+                         f"float64, got {s}")
+    return var
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +397,8 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
         return np.empty(0, np.int64)
     order = np.argsort(s)[::-1]  # mmpose's order, ties included
     keep = np.empty(n, np.int64)
-    thr32 = float(np.float32(thr))
+    with np.errstate(over="ignore"):  # beyond the float32 range: +-inf, as mmpose's compare
+        thr32 = float(np.float32(thr))
     nk = _NMS(n * n * k // 2, *_planes_t(poses[order]), np.ascontiguousarray(area[order]), var,
               thr32, keep)
     return order[keep[:nk]].astype(np.int64)
