@@ -23,12 +23,12 @@ from . import common
 
 
 def _opt_level():
-    with cpu.opt_level("simd"):
+    with cpu.opt_level("serial"):
         pass
 
 
 def _set_opt_level():
-    cpu.set_opt_level(cpu.set_opt_level("simd"))
+    cpu.set_opt_level(cpu.set_opt_level("serial"))
 
 
 def _serial_kernels():

@@ -5,8 +5,8 @@ One class per kernel. The ``impl`` parameter names what is timed:
 ``wasmpose``
     the public function at ``OptLevel.FULL`` (the default: parallel above the kernel's
     threshold, serial below it);
-``wasmpose-simd``
-    the public function at ``OptLevel.SIMD`` (single-threaded compiled kernel);
+``wasmpose-serial``
+    the public function at ``OptLevel.SERIAL`` (single-threaded compiled kernel);
 ``wasmpose-out``
     (``to_tensor`` only) ``OptLevel.FULL`` writing into a preallocated ``out=``;
 ``numpy``
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 from wasmpose.image import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -34,6 +33,7 @@ from wasmpose.image import (
     threshold,
     to_tensor,
 )
+from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 
 from . import common
 
@@ -54,7 +54,7 @@ class Grayscale(common.KernelSuite):
     """``grayscale`` vs ``cv2.cvtColor(img, COLOR_RGB2GRAY)``; float32 at 640x480 only."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "opencv"],
+        ["wasmpose", "wasmpose-serial", "numpy", "opencv"],
         ["uint8", "float32"],
         ["256x256", "640x480", "1920x1080", "2048x2048"],
     ]
@@ -80,7 +80,7 @@ class Threshold(common.KernelSuite):
     """``threshold(x, 127)`` (binary, maxval 255) vs ``cv2.threshold``; square 2-D arrays."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "opencv"],
+        ["wasmpose", "wasmpose-serial", "numpy", "opencv"],
         ["uint8", "float32"],
         list(SIZES_1D),
     ]
@@ -108,7 +108,7 @@ class OtsuThreshold(common.KernelSuite):
     """
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "opencv"],
+        ["wasmpose", "wasmpose-serial", "numpy", "opencv"],
         ["640x480", "1920x1080"],
     ]
     param_names = ["impl", "size"]
@@ -131,7 +131,7 @@ class Normalize(common.KernelSuite):
     """``normalize(x)`` (axis=None) of float32 vs NumPy and ``torch.nn.functional.layer_norm``."""
 
     params = [
-        ["wasmpose", "wasmpose-simd", "numpy", "torch"],
+        ["wasmpose", "wasmpose-serial", "numpy", "torch"],
         list(SIZES_1D),
     ]
     param_names = ["impl", "size"]
@@ -160,7 +160,7 @@ class ToTensor(common.KernelSuite):
     """
 
     params = [
-        ["wasmpose", "wasmpose-out", "wasmpose-simd", "numpy", "opencv"],
+        ["wasmpose", "wasmpose-out", "wasmpose-serial", "numpy", "opencv"],
         ["640x480", "1920x1080", "8x256x256"],
     ]
     param_names = ["impl", "size"]

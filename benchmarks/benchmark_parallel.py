@@ -104,7 +104,7 @@ class ParallelMap(_Suite):
             self.fn = lambda i: grayscale(frames[i], out=outs[i])
         else:
             self.fn = lambda i: grayscale(frames[i])
-        with opt_level("simd"):
+        with opt_level("serial"):
             self.fn(0)  # compile or load: never timed
         self.pool = ThreadPoolExecutor(optimal_thread_count())
 
@@ -118,7 +118,7 @@ class ParallelMap(_Suite):
     def _run(self, impl):
         idx = range(64)
         if impl == "sequential":
-            with opt_level("simd"):
+            with opt_level("serial"):
                 return [self.fn(i) for i in idx]
         if impl == "parallel_map":
             return parallel_map(self.fn, idx)
@@ -358,11 +358,11 @@ class ExecutorMap(_Suite):
 
     def setup(self, impl):
         frames = _frames_vga()
-        with opt_level("simd"):
+        with opt_level("serial"):
             grayscale(frames[0])  # compile or load: never timed
         if impl == "sequential":
             def run():
-                with opt_level("simd"):
+                with opt_level("serial"):
                     return [grayscale(f) for f in frames]
         else:
             ex = _executor(impl)

@@ -1,6 +1,6 @@
 """Benchmarks of :mod:`wasmpose.quant` against its NumPy reference and PyTorch.
 
-``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-simd`` (one thread), ``numpy`` (the
+``impl``: ``wasmpose`` (``OptLevel.FULL``), ``wasmpose-serial`` (one thread), ``numpy`` (the
 reference, ``OptLevel.NONE``, unless a suite says otherwise), ``torch``
 (``torch.quantize_per_tensor`` / ``_per_channel``, ``Tensor.dequantize``, ``MinMaxObserver`` /
 ``PerChannelMinMaxObserver`` with its default threads; skipped when torch is missing).
@@ -38,7 +38,7 @@ from wasmpose.quant import (
 from . import common
 from .benchmark_image import SIZES_1D
 
-IMPLS = ["wasmpose", "wasmpose-simd", "numpy", "torch"]
+IMPLS = ["wasmpose", "wasmpose-serial", "numpy", "torch"]
 SIZES = ["1M", "16M"]
 
 
@@ -201,7 +201,7 @@ class CalibrateEntropyPerChannel(common.KernelSuite):
     64 KL threshold searches, compiled vs the NumPy reference loop (no peer: ONNX Runtime's
     calibrator is per tensor and slower than the reference)."""
 
-    params = [["wasmpose", "wasmpose-simd", "numpy"]]
+    params = [["wasmpose", "wasmpose-serial", "numpy"]]
     param_names = ["impl"]
     repeat = (2, 10, 4.0)
     timeout = 300
@@ -218,7 +218,7 @@ class CalibrateEntropyPerChannel(common.KernelSuite):
 class Int4Packing(common.KernelSuite):
     """``pack_int4`` / ``unpack_int4`` of int4 values stored one a byte (throughput = size/time)."""
 
-    params = [["wasmpose", "wasmpose-simd", "numpy"], SIZES]
+    params = [["wasmpose", "wasmpose-serial", "numpy"], SIZES]
     param_names = ["impl", "size"]
 
     def setup(self, impl, size):
@@ -311,7 +311,7 @@ class DynamicQuantizerObserve(common.KernelSuite):
     """``DynamicQuantizer.observe`` of a 1M-value batch: running min/max, or moving average
     (constant 0.01), vs ``MinMaxObserver`` / ``MovingAverageMinMaxObserver`` forward."""
 
-    params = [["wasmpose", "wasmpose-simd", "numpy", "torch"], ["minmax", "moving-average"]]
+    params = [["wasmpose", "wasmpose-serial", "numpy", "torch"], ["minmax", "moving-average"]]
     param_names = ["impl", "averaging"]
 
     def setup(self, impl, averaging):

@@ -14,9 +14,18 @@ import functools
 
 import numpy as np
 
-from wasmpose import _data, get_opt_level, set_opt_level
-from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
-from wasmpose._peers import peer
+from wasmpose import get_opt_level, set_opt_level
+from wasmpose.tools import data as _data
+from wasmpose.tools.data import (
+    heatmaps,
+    landmark_heatmaps,
+    person_boxes,
+    points,
+    pose_crowd,
+    pose_scene,
+    simcc_vectors,
+)
+from wasmpose.tools.peers import peer
 
 __all__ = [
     "IMAGE_SEED",
@@ -36,6 +45,9 @@ __all__ = [
     "points",
     "pose_crowd",
     "walking_people",
+    "simcc_vectors",
+    "landmark_heatmaps",
+    "person_boxes",
 ]
 
 # The seeds must never change: results of different commits are only comparable when they time
@@ -44,7 +56,8 @@ IMAGE_SEED = _data.IMAGE_SEED
 ARRAY_SEED = _data.ARRAY_SEED
 WEIGHTS_SEED = 20240910
 
-# The image generators of wasmpose._data, memoised for asv (which re-runs setup() per sample).
+# The image generators of wasmpose.tools.data (the bench command's too), memoised for asv
+# (which re-runs setup() per sample).
 rgb_image = functools.lru_cache(maxsize=16)(_data.rgb_image)
 rgb_batch = functools.lru_cache(maxsize=8)(_data.rgb_batch)
 gray_image = functools.lru_cache(maxsize=8)(_data.gray_image)
@@ -57,7 +70,7 @@ shape_2d = _data.shape_2d
 WARMED: set = set()
 
 # The opt level each ``impl`` parameter runs at; peers keep the current one.
-LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-simd": "simd", "numpy": "none"}
+LEVEL = {"wasmpose": "full", "wasmpose-out": "full", "wasmpose-serial": "serial", "numpy": "none"}
 
 
 class KernelSuite:

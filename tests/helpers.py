@@ -9,7 +9,7 @@ from wasmpose.cpu import OptLevel
 # Each variant forced through the optimisation level, so the public function's own dispatch runs.
 VARIANT_LEVELS = {
     "numpy": OptLevel.NONE,
-    "numba-serial": OptLevel.SIMD,
+    "numba-serial": OptLevel.SERIAL,
     "numba-parallel": OptLevel.PARALLEL,
     "full": OptLevel.FULL,
 }

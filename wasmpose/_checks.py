@@ -135,3 +135,54 @@ def choice(x, name: str, options: tuple[str, ...]) -> str:
     if v not in options:
         raise ValueError(f"{name}: expected one of {options}, got {x!r}")
     return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Poses and per-pose values (keypoints and tracking)
+# ---------------------------------------------------------------------------------------------
+COORDS = tuple(np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64))
+"""The dtypes accepted for coordinates, areas, scores and sigmas (computed in float64)."""
+
+
+def points(x, name: str, ndim_text: str, ndim: int, last: tuple | None = None) -> np.ndarray:
+    """``x`` as a float64 array of rank ``ndim`` whose last axis is one of ``last``."""
+    x = as_array(x, name, COORDS, min_ndim=ndim, max_ndim=ndim, ndim_text=ndim_text)
+    if last is not None and x.shape[-1] not in last:
+        want = " or ".join(str(c) for c in last)
+        raise ValueError(f"{name}: expected {want} values per keypoint in the last axis "
+                         f"{ndim_text}, got shape {x.shape}")
+    return x.astype(np.float64, copy=False)
+
+
+def per_item(x, name: str, n: int, what: str, *, allow_inf: bool = True) -> np.ndarray:
+    """``x`` as a float64 ``(n,)`` array of non-negative values (NaN rejected)."""
+    x = as_array(x, name, COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
+    if x.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} values (one per {what}), got shape {x.shape}")
+    x = x.astype(np.float64, copy=False)
+    bad = ~(x >= 0) if allow_inf else ~((x >= 0) & np.isfinite(x))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        need = "non-negative" if allow_inf else "finite non-negative"
+        raise ValueError(f"{name}: expected {need} values, got {x[i]} at index {i}")
+    return x
+
+
+def oks_variances(sigmas, k: int | None = None) -> np.ndarray:
+    """pycocotools' ``vars = (sigmas * 2) ** 2`` of checked OKS ``sigmas`` (for ``k``
+    keypoints, when given): C-contiguous float64 ``(K,)``."""
+    s = as_array(sigmas, "sigmas", COORDS, min_ndim=1, max_ndim=1, ndim_text="1-D")
+    if k is not None and s.shape[0] != k:
+        raise ValueError(f"sigmas: expected {k} values (one per keypoint of the poses), "
+                         f"got shape {s.shape}")
+    s = s.astype(np.float64, copy=False)
+    if s.shape[0] == 0:
+        raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
+    if not (np.isfinite(s) & (s > 0)).all():
+        raise ValueError(f"sigmas: expected positive finite values, got {s}")
+    with np.errstate(over="ignore", under="ignore"):
+        var = np.ascontiguousarray((s * 2) ** 2)
+    if not (np.isfinite(var) & (var > 0)).all():  # sigmas beyond ~1e153 or below ~1e-162
+        raise ValueError(f"sigmas: expected values whose (2 * sigma)**2 is a positive finite "
+                         f"float64, got {s}")
+    return var

@@ -5,7 +5,7 @@ Every public kernel of wasmpose has three variants:
 ``numpy``
     the plain NumPy reference implementation (``OptLevel.NONE``);
 ``numba-serial``
-    a single-threaded Numba kernel (``OptLevel.SIMD``);
+    a single-threaded Numba kernel (``OptLevel.SERIAL``);
 ``numba-parallel``
     a multi-threaded Numba kernel (``OptLevel.PARALLEL``).
 
@@ -25,12 +25,10 @@ import contextlib
 import contextvars
 import dataclasses
 import enum
-import importlib
 import os
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numba
@@ -294,39 +292,81 @@ def cpu_features() -> CpuFeatures:
 # ---------------------------------------------------------------------------------------------
 # Optimisation level
 # ---------------------------------------------------------------------------------------------
-class OptLevel(enum.Enum):
+_SIMD_DEPRECATED = ("OptLevel.SIMD is deprecated and will be removed: use "
+                    "OptLevel.SERIAL ('serial'), the same single-threaded compiled kernels")
+
+
+def _warn_simd(stacklevel: int) -> None:
+    import warnings
+
+    warnings.warn(_SIMD_DEPRECATED, DeprecationWarning, stacklevel=stacklevel + 1)
+
+
+class _OptLevelType(enum.EnumMeta):
+    """Makes the deprecated name ``SIMD`` resolve to ``SERIAL`` with a DeprecationWarning.
+
+    ``SIMD`` is not a member (an alias could not warn): attribute and item lookups of that name
+    are redirected here, value lookups (``OptLevel("simd")``) in ``OptLevel._missing_``.
+    """
+
+    def __getattr__(cls, name):
+        if name == "SIMD":
+            _warn_simd(2)
+            return cls.SERIAL
+        return super().__getattr__(name)
+
+    def __getitem__(cls, name):
+        if name == "SIMD":
+            _warn_simd(2)
+            return cls.SERIAL
+        return super().__getitem__(name)
+
+
+class OptLevel(enum.Enum, metaclass=_OptLevelType):
     """Which kernel variants wasmpose runs.
 
-    ``NONE``: NumPy reference implementations. ``SIMD``: single-threaded compiled kernels.
+    ``NONE``: NumPy reference implementations. ``SERIAL``: single-threaded compiled kernels.
     ``PARALLEL``: multi-threaded compiled kernels. ``FULL`` (default): compiled kernels,
     multi-threaded above a per-kernel size threshold and serial below it.
 
-    The level is chosen with ``WASMPOSE_OPT_LEVEL=none|simd|parallel|full`` at start,
+    The level is chosen with ``WASMPOSE_OPT_LEVEL=none|serial|parallel|full`` at start,
     :func:`set_opt_level` or the :func:`opt_level` context manager; functions taking a level
-    also accept its name, case-insensitive.
+    also accept its name, case-insensitive. ``SIMD`` (``"simd"``) is the deprecated name of
+    ``SERIAL``: it still works and emits a ``DeprecationWarning``.
 
     Examples
     --------
-    >>> OptLevel["SIMD"] is OptLevel("simd")
+    >>> OptLevel["SERIAL"] is OptLevel("serial")
     True
     """
 
     NONE = "none"
-    SIMD = "simd"
+    SERIAL = "serial"
     PARALLEL = "parallel"
     FULL = "full"
 
+    @classmethod
+    def _missing_(cls, value):
+        if isinstance(value, str) and value.lower() == "simd":
+            _warn_simd(4)
+            return cls.SERIAL
+        return None
 
-def _as_level(level: Any, name: str = "level") -> OptLevel:
+
+def _as_level(level: Any, name: str = "level", stacklevel: int = 3) -> OptLevel:
     if isinstance(level, OptLevel):
         return level
     if isinstance(level, str):
+        key = level.strip().upper()
+        if key == "SIMD":
+            _warn_simd(stacklevel)
+            return OptLevel.SERIAL
         try:
-            return OptLevel[level.strip().upper()]
+            return OptLevel[key]
         except KeyError:
             pass
         raise ValueError(
-            f"{name}: expected an OptLevel or one of 'none', 'simd', 'parallel', 'full' "
+            f"{name}: expected an OptLevel or one of 'none', 'serial', 'parallel', 'full' "
             f"(case-insensitive), got {level!r}"
         )
     raise TypeError(f"{name}: expected an OptLevel or its name as str, got {type(level).__name__}")
@@ -337,7 +377,7 @@ def _initial_level() -> OptLevel:
     if not value:
         return OptLevel.FULL
     try:
-        return _as_level(value, "WASMPOSE_OPT_LEVEL")
+        return _as_level(value, "WASMPOSE_OPT_LEVEL", stacklevel=4)
     except ValueError as exc:
         import warnings
 
@@ -349,16 +389,18 @@ def _initial_level() -> OptLevel:
 # default (``WASMPOSE_OPT_LEVEL``, ``set_opt_level``). A ContextVar makes ``with opt_level()``
 # private to its thread or asyncio task: two threads interleaving their blocks each restore
 # their own value, and neither leaks into the other or into the process default. Reading it is
-# one ``ContextVar.get`` (~40 ns) on the kernels' hot path: see ``_current_level``.
+# one ``ContextVar.get`` on the kernels' hot path (``_registry.Kernel.__call__`` inlines
+# ``_context_get() or _default_level``): measured in docs/cpu.md, ~6 ns a call.
 _default_level: OptLevel = _initial_level()
 _context_level: contextvars.ContextVar[OptLevel | None] = contextvars.ContextVar(
     "wasmpose_opt_level", default=None)
 _context_get = _context_level.get
-_NONE, _SIMD, _FULL = OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL
+_NONE, _SERIAL, _FULL = OptLevel.NONE, OptLevel.SERIAL, OptLevel.FULL
 
 
 def _current_level() -> OptLevel:
-    """The level in force here: this context's ``opt_level()``, else the process default."""
+    """The level in force here (what the kernel registry dispatches on): this context's
+    ``opt_level()``, else the process default."""
     return _context_get() or _default_level  # OptLevel members are truthy
 
 
@@ -382,9 +424,9 @@ def get_opt_level() -> OptLevel:
 
     Examples
     --------
-    >>> with opt_level("simd"):
+    >>> with opt_level("serial"):
     ...     get_opt_level()
-    <OptLevel.SIMD: 'simd'>
+    <OptLevel.SERIAL: 'serial'>
     """
     return _context_get() or _default_level
 
@@ -398,7 +440,7 @@ def set_opt_level(level: OptLevel | str) -> OptLevel:
     Parameters
     ----------
     level : OptLevel or str
-        The level or its name (``"none"``, ``"simd"``, ``"parallel"``, ``"full"``,
+        The level or its name (``"none"``, ``"serial"``, ``"parallel"``, ``"full"``,
         case-insensitive).
 
     Returns
@@ -494,126 +536,9 @@ _PARALLEL_CAPABLE = _cores() > 1 and numba.config.NUMBA_NUM_THREADS > 1
 
 
 # ---------------------------------------------------------------------------------------------
-# Kernel registry
+# Kernel registry: declared in wasmpose/_registry.py (imported at the end of this module, which
+# it reads the level and threading state of); the public views of it follow.
 # ---------------------------------------------------------------------------------------------
-VARIANTS = ("numpy", "numba-serial", "numba-parallel")
-
-
-class Kernel:
-    """One public kernel and its three variants, all with the same internal signature.
-
-    ``parallel_min_size`` is the work size (in elements, as the caller counts them) from which
-    the parallel variant pays off at ``OptLevel.FULL``; it was measured on a 2-core machine, see
-    ``benchmarks/``. ``warmup`` is a callable taking a variant name (``"numba-serial"`` or
-    ``"numba-parallel"``) that calls that variant on small inputs of every common signature.
-    """
-
-    __slots__ = ("name", "reference", "serial", "parallel", "parallel_min_size", "_warmup")
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        reference: Callable,
-        serial: Callable,
-        parallel: Callable,
-        parallel_min_size: int,
-        warmup: Callable[[str], None] | None = None,
-    ) -> None:
-        self.name = name
-        self.reference = reference
-        self.serial = serial
-        self.parallel = parallel
-        self.parallel_min_size = int(parallel_min_size)
-        self._warmup = warmup
-
-    def select(self, size: int) -> Callable:
-        """The variant a call with ``size`` units of work would run now, in this thread."""
-        level = _context_get() or _default_level
-        if level is _FULL and size < self.parallel_min_size:
-            return self.serial
-        if level is _NONE:
-            return self.reference
-        if level is _SIMD or not _PARALLEL_CAPABLE or _tls.serial:
-            return self.serial
-        if _layer is None:
-            threading_layer()
-        if _layer == "unavailable":
-            return self.serial
-        return self.parallel
-
-    def __call__(self, size: int, *args: Any) -> Any:
-        # hot path first: small inputs at FULL run the serial kernel (~0.1 us of overhead)
-        if (_context_get() or _default_level) is _FULL and size < self.parallel_min_size:
-            return self.serial(*args)
-        fn = self.select(size)
-        if fn is self.parallel and _layer == "workqueue":
-            # workqueue is not thread-safe: one parallel region at a time, others run serially.
-            if not _workqueue_lock.acquire(blocking=False):
-                return self.serial(*args)
-            try:
-                return fn(*args)
-            finally:
-                _workqueue_lock.release()
-        return fn(*args)
-
-    def variant_name(self, size: int | None = None) -> str:
-        fn = self.select(self.parallel_min_size if size is None else size)
-        if fn is self.reference:
-            return "numpy"
-        return "numba-parallel" if fn is self.parallel else "numba-serial"
-
-    def variant(self, name: str) -> Callable:
-        """The variant function called ``name`` (one of ``VARIANTS``)."""
-        try:
-            return {"numpy": self.reference, "numba-serial": self.serial,
-                    "numba-parallel": self.parallel}[name]
-        except KeyError:
-            raise ValueError(f"variant: expected one of {VARIANTS}, got {name!r}") from None
-
-    def warmup(self, parallel: bool = True) -> None:
-        if self._warmup is None:
-            return
-        self._warmup("numba-serial")
-        if parallel and _PARALLEL_CAPABLE and threading_layer() != "unavailable":
-            self._warmup("numba-parallel")
-
-    def __repr__(self) -> str:
-        return f"<Kernel {self.name!r}: {self.variant_name()}>"
-
-
-_KERNELS: dict[str, Kernel] = {}
-# Modules that register public kernels; imported on demand by kernel_variants() and warmup().
-_KERNEL_MODULES = (
-    "wasmpose.image",
-    "wasmpose.heatmap",
-    "wasmpose.keypoints",
-    "wasmpose.quant",
-)
-
-
-def register(kernel: Kernel) -> Kernel:
-    """Add a kernel to the registry (done by the module that defines it, at its import)."""
-    _KERNELS[kernel.name] = kernel
-    return kernel
-
-
-def _all_kernels() -> dict[str, Kernel]:
-    for mod in _KERNEL_MODULES:
-        if mod not in sys.modules:
-            importlib.import_module(mod)
-    return _KERNELS
-
-
-def get_kernel(name: str) -> Kernel:
-    """The registered :class:`Kernel` called ``name``."""
-    kernels = _all_kernels()
-    try:
-        return kernels[name]
-    except KeyError:
-        raise ValueError(f"name: expected one of {sorted(kernels)}, got {name!r}") from None
-
-
 def kernel_variants() -> dict[str, str]:
     """For every public kernel, the variant a call on a large input would use now.
 
@@ -628,11 +553,11 @@ def kernel_variants() -> dict[str, str]:
 
     Examples
     --------
-    >>> with opt_level("simd"):
+    >>> with opt_level("serial"):
     ...     kernel_variants()["grayscale"]
     'numba-serial'
     """
-    return {name: k.variant_name() for name, k in sorted(_all_kernels().items())}
+    return {name: k.variant_name() for name, k in sorted(_registry.all_kernels().items())}
 
 
 def show_config(file=None) -> None:
@@ -674,16 +599,22 @@ def show_config(file=None) -> None:
         for name, why in _layer_report():
             p(f"    {name:<12}{why}")
     p(f"  numba threads   {numba.get_num_threads()}")
-    p("  kernel variants (large inputs; serial below the threshold at FULL):")
-    for name, k in sorted(_all_kernels().items()):
-        p(f"    {name:<16}{k.variant_name():<16}threshold {k.parallel_min_size:,} elements")
+    p("  kernel variants (large inputs; serial below the threshold at FULL; threshold in bytes "
+      "of array operands, inputs plus outputs):")
+    kernels = _registry.all_kernels()
+    width = max(map(len, kernels)) + 2
+    for name, k in sorted(kernels.items()):
+        p(f"    {name:<{width}}{k.variant_name():<16}threshold {k.parallel_min_bytes:,} bytes")
 
 
 def warmup() -> float:
     """Compile (or load from Numba's cache) every kernel for its common signatures.
 
-    Both compiled variants (serial and parallel) of every kernel are compiled, so that no call
-    of a real-time loop waits for the compiler. Numba caches the machine code on disk: later
+    Both compiled variants (serial and parallel) of every registered kernel and companion are
+    called on the small example inputs of their declaration (one per signature the public
+    function uses), so that no call of a real-time loop waits for the compiler. Parallel
+    variants run one at a time under the ``workqueue`` layer, also while other threads run
+    kernels. Numba caches the machine code on disk: later
     processes load it instead of compiling.
 
     Returns
@@ -697,7 +628,9 @@ def warmup() -> float:
     >>> seconds >= 0.0
     True
     """
-    t0 = time.perf_counter()
-    for k in _all_kernels().values():
-        k.warmup()
-    return time.perf_counter() - t0
+    return _registry.warmup()
+
+
+from wasmpose import _registry  # noqa: E402 - reads this module's level and threading state
+from wasmpose._registry import VARIANTS, Companion, Kernel, get_kernel, register  # noqa: E402,F401
+

@@ -15,14 +15,7 @@ import math
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.keypoints import (
-    _COORDS,
-    COCO_SIGMAS,
-    _oks_mean_area,
-    _per_item,
-    _points,
-    _variances,
-)
+from wasmpose.keypoints import COCO_SIGMAS, oks_mean_area
 from wasmpose.memory import RingBuffer
 
 __all__ = ["OneEuroFilter", "PoseTracker", "Track"]
@@ -139,7 +132,8 @@ class OneEuroFilter:
         ValueError
             ``x`` changed shape or has non-finite values, or ``t`` does not increase.
         """
-        x = _checks.as_array(x, "x", _COORDS).astype(_F64)  # a copy: never aliases the caller
+        # astype: a copy, never aliases the caller
+        x = _checks.as_array(x, "x", _checks.COORDS).astype(_F64)
         if not np.isfinite(x).all():
             raise ValueError(f"x: expected finite values, got {int((~np.isfinite(x)).sum())} "
                              "non-finite value(s)")
@@ -281,7 +275,7 @@ class PoseTracker:
         self._smoothing = None if smoothing is None else dict(
             min_cutoff=smoothing.min_cutoff, beta=smoothing.beta, d_cutoff=smoothing.d_cutoff)
         self._default_sigmas = sigmas is None
-        self._var = _variances(COCO_SIGMAS if sigmas is None else sigmas)
+        self._var = _checks.oks_variances(COCO_SIGMAS if sigmas is None else sigmas)
         self.reset()
 
     def reset(self) -> None:
@@ -327,7 +321,7 @@ class PoseTracker:
 
     def _check(self, poses, scores, areas):
         given = poses
-        poses = _points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
+        poses = _checks.points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
         n, k = poses.shape[:2]
         if n and k != self._var.size:
             if self._default_sigmas:
@@ -341,8 +335,8 @@ class PoseTracker:
         if not np.isfinite(poses).all():
             raise ValueError("poses: expected finite values, got "
                              f"{int((~np.isfinite(poses)).sum())} non-finite value(s)")
-        s = _per_item(scores, "scores", n, "pose", allow_inf=False) if n else np.empty(0)
-        a = _per_item(areas, "areas", n, "pose") if n else np.empty(0)
+        s = _checks.per_item(scores, "scores", n, "pose", allow_inf=False) if n else np.empty(0)
+        a = _checks.per_item(areas, "areas", n, "pose") if n else np.empty(0)
         if poses is given or poses.base is not None:
             poses = poses.copy()  # the tracks keep views of it: never the caller's memory
         return poses, s, a
@@ -403,7 +397,7 @@ class PoseTracker:
         live = list(self._tracks.values())
         if not (owner and live):
             return owner
-        sim = _oks_mean_area(poses, areas, np.stack([tr.last_pose for tr in live]),
+        sim = oks_mean_area(poses, areas, np.stack([tr.last_pose for tr in live]),
                              np.array([tr.area for tr in live]), self._var)
         flat = sim.ravel()
         cand = np.flatnonzero(flat > self.oks_threshold)

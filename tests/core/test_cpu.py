@@ -48,13 +48,13 @@ def test_cpu_features_never_raise_on_unknown_platform(monkeypatch):
 
 def test_opt_level_names_and_context_manager():
     assert get_opt_level() is OptLevel.FULL
-    with opt_level("SiMd") as lvl:
-        assert lvl is OptLevel.SIMD is get_opt_level()
+    with opt_level("SeRiAl") as lvl:
+        assert lvl is OptLevel.SERIAL is get_opt_level()
         with pytest.raises(KeyError):
             with opt_level(OptLevel.NONE):
                 assert get_opt_level() is OptLevel.NONE
                 raise KeyError("boom")
-        assert get_opt_level() is OptLevel.SIMD
+        assert get_opt_level() is OptLevel.SERIAL
     assert get_opt_level() is OptLevel.FULL
     prev = set_opt_level("parallel")
     try:
@@ -71,9 +71,36 @@ def test_opt_level_bad_values():
     assert get_opt_level() is OptLevel.FULL
 
 
+def test_simd_is_a_deprecated_name_of_serial():
+    assert "SIMD" not in OptLevel.__members__ and [m.name for m in OptLevel] == [
+        "NONE", "SERIAL", "PARALLEL", "FULL"]
+    for spell in (lambda: OptLevel.SIMD, lambda: OptLevel["SIMD"], lambda: OptLevel("simd"),
+                  lambda: cpu._as_level("SIMD"), lambda: cpu._as_level(" simd ")):
+        with pytest.warns(DeprecationWarning, match=r"OptLevel\.SERIAL") as rec:
+            assert spell() is OptLevel.SERIAL
+        assert rec[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(DeprecationWarning, match="SIMD is deprecated"):
+        with opt_level("simd"):
+            assert get_opt_level() is OptLevel.SERIAL
+    with pytest.warns(DeprecationWarning):
+        prev = set_opt_level("Simd")
+    set_opt_level(prev)
+    with pytest.raises(AttributeError):
+        OptLevel.SIMDX  # noqa: B018 - other names still fail
+    with pytest.raises(KeyError):
+        OptLevel["simd"]  # item lookup is by member name, case-sensitive, as any Enum
+    with pytest.raises(ValueError):
+        OptLevel("SIMDX")
+
+
 def test_environment_variable_sets_initial_level():
-    r = run_py("import wasmpose; print(wasmpose.get_opt_level().name)", WASMPOSE_OPT_LEVEL="simd")
-    assert r.stdout.strip() == "SIMD", r.stderr
+    r = run_py("import wasmpose; print(wasmpose.get_opt_level().name)",
+               WASMPOSE_OPT_LEVEL="serial")
+    assert r.stdout.strip() == "SERIAL", r.stderr
+    r = run_py("import warnings; warnings.simplefilter('always')\n"
+               "import wasmpose; print(wasmpose.get_opt_level().name)", WASMPOSE_OPT_LEVEL="simd")
+    assert r.stdout.strip() == "SERIAL", r.stderr
+    assert "DeprecationWarning" in r.stderr and "OptLevel.SERIAL" in r.stderr
     r = run_py("import wasmpose; print(wasmpose.get_opt_level().name)", WASMPOSE_OPT_LEVEL="bad")
     assert r.stdout.strip() == "FULL" and "WASMPOSE_OPT_LEVEL" in r.stderr
 
@@ -84,7 +111,7 @@ def test_kernel_variants_follow_the_level():
     assert set(v.values()) <= set(cpu.VARIANTS)
     with opt_level("none"):
         assert set(kernel_variants().values()) == {"numpy"}
-    with opt_level("simd"):
+    with opt_level("serial"):
         assert set(kernel_variants().values()) == {"numba-serial"}
     expected = "numba-parallel" if cpu._PARALLEL_CAPABLE else "numba-serial"
     with opt_level("parallel"):
@@ -95,9 +122,9 @@ def test_kernel_variants_follow_the_level():
 
 def test_full_level_is_serial_below_the_threshold():
     k = cpu.get_kernel("grayscale")
-    assert k.variant_name(k.parallel_min_size - 1) == "numba-serial"
+    assert k.variant_name(k.parallel_min_bytes - 1) == "numba-serial"
     if cpu._PARALLEL_CAPABLE:
-        assert k.variant_name(k.parallel_min_size) == "numba-parallel"
+        assert k.variant_name(k.parallel_min_bytes) == "numba-parallel"
     with pytest.raises(ValueError, match="name"):
         cpu.get_kernel("nope")
 
@@ -237,7 +264,7 @@ def test_interleaved_opt_level_blocks_in_threads_restore_each_their_own():
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(0, "none")),
-               threading.Thread(target=worker, args=(1, "simd"))]
+               threading.Thread(target=worker, args=(1, "serial"))]
     threads[0].start()
     entered[0].wait(10)
     threads[1].start()  # enters while thread 0 is inside its block
@@ -249,16 +276,16 @@ def test_interleaved_opt_level_blocks_in_threads_restore_each_their_own():
     threads[1].join(10)
     assert not errors, errors
     assert seen[0] == (OptLevel.NONE, "numpy")
-    assert seen[1] == (OptLevel.SIMD, "numba-serial")
+    assert seen[1] == (OptLevel.SERIAL, "numba-serial")
     assert seen["0 after"] is seen["1 after"] is OptLevel.FULL
     assert get_opt_level() is OptLevel.FULL
 
 
 def test_set_opt_level_is_the_default_beneath_context_blocks():
-    prev = set_opt_level("simd")
+    prev = set_opt_level("serial")
     try:
         with opt_level("none"):
-            assert set_opt_level("parallel") is OptLevel.SIMD
+            assert set_opt_level("parallel") is OptLevel.SERIAL
             assert get_opt_level() is OptLevel.NONE  # the block wins in its own context
             t = threading.Thread(target=lambda: seen.append(get_opt_level()))
             seen = []
@@ -279,9 +306,9 @@ def test_opt_level_is_per_asyncio_task():
             return get_opt_level()
 
     async def main():
-        return await asyncio.gather(task("none", 0.02), task("simd", 0.01), task("parallel", 0))
+        return await asyncio.gather(task("none", 0.02), task("serial", 0.01), task("parallel", 0))
 
-    assert asyncio.run(main()) == [OptLevel.NONE, OptLevel.SIMD, OptLevel.PARALLEL]
+    assert asyncio.run(main()) == [OptLevel.NONE, OptLevel.SERIAL, OptLevel.PARALLEL]
     assert get_opt_level() is OptLevel.FULL
 
 

@@ -209,7 +209,7 @@ def event(name: str) -> None:
 
 
 ALLOWED = (TypeError, ValueError)
-COMPILED = (OptLevel.SIMD, OptLevel.PARALLEL, OptLevel.FULL)
+COMPILED = (OptLevel.SERIAL, OptLevel.PARALLEL, OptLevel.FULL)
 
 
 def _snapshot(r):

@@ -11,7 +11,7 @@ import wasmpose
 from tests.helpers import address_space_cap, layouts
 from wasmpose.heatmap import _gaussian_kernel, decode_heatmaps
 
-LEVELS = ("none", "simd", "parallel", "full")
+LEVELS = ("none", "serial", "parallel", "full")
 
 
 def blobs(rng, shape, sigma=2.0, dtype=np.float32, noise=0.02):

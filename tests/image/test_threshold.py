@@ -165,7 +165,7 @@ def test_out_and_in_place(variant, rng):
 def test_property_variants_match_reference(x, t, m, kind):
     with opt_level("none"):
         ref = threshold(x, t, m, kind=kind)
-    for level in ("simd", "parallel", "full"):
+    for level in ("serial", "parallel", "full"):
         with opt_level(level):
             np.testing.assert_array_equal(threshold(x[::-1], t, m, kind=kind), ref[::-1])
 

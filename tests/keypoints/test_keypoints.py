@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from benchmarks.peers import mmpose_oks_iou, mmpose_oks_nms  # also the asv peer of oks_nms
 from tests.helpers import layouts
-from wasmpose._peers import coco_oks, mmpose_oks_iou, mmpose_oks_nms
 from wasmpose.cpu import opt_level
 from wasmpose.keypoints import (
     COCO_KEYPOINTS,
@@ -19,6 +19,7 @@ from wasmpose.keypoints import (
     oks_nms,
     pairwise_distances,
 )
+from wasmpose.tools.peers import coco_oks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_oks_large_parallel_matches_reference(rng):
     gt[::7, :, 2] = 0
     with opt_level("none"):
         want = oks(dt, gt, areas, gt_bboxes=bboxes)
-    for level in ("simd", "parallel", "full"):
+    for level in ("serial", "parallel", "full"):
         with opt_level(level):
             np.testing.assert_allclose(oks(dt, gt, areas, gt_bboxes=bboxes), want, rtol=1e-13,
                                        atol=1e-15)
@@ -245,14 +246,15 @@ def test_oks_large_parallel_matches_reference(rng):
 @pytest.mark.parametrize("n,m", [(10, 10), (1, 40), (37, 3), (0, 4), (4, 0)])
 def test_mean_area_oks_matches_mmpose_oks_iou(variant, rng, n, m):
     # the OKS matrix PoseTracker matches with (internal, not exported)
-    from wasmpose.keypoints import _oks_mean_area, _variances
+    from wasmpose._checks import oks_variances
+    from wasmpose.keypoints import oks_mean_area
 
     poses, _, areas = _crowd(rng, 4, 13)  # 52 poses of 4 people: near and far pairs
     areas[::5] = 0.0
     a, a_area = poses[:n], areas[:n]
     b = np.concatenate([poses[n:n + m], rng.random((m, 17, 1))], -1)  # a score column: ignored
     b_area = areas[n:n + m]
-    got = _oks_mean_area(a, a_area, b, b_area, _variances(COCO_SIGMAS, 17))
+    got = oks_mean_area(a, a_area, b, b_area, oks_variances(COCO_SIGMAS, 17))
     assert got.shape == (n, m) and got.dtype == np.float64
     want = np.array([mmpose_oks_iou(p, b, pa, b_area, COCO_SIGMAS)
                      for p, pa in zip(a, a_area, strict=True)])
@@ -319,7 +321,7 @@ def test_oks_nms_empty_and_single(variant):
 def test_oks_nms_large_parallel(rng):
     poses, scores, areas = _crowd(rng, 40, 12)
     want = mmpose_oks_nms(poses, scores, areas, 0.5, COCO_SIGMAS)
-    for level in ("none", "simd", "parallel", "full"):
+    for level in ("none", "serial", "parallel", "full"):
         with opt_level(level):
             np.testing.assert_array_equal(oks_nms(poses, scores, areas, threshold=0.5), want)
 

@@ -53,13 +53,33 @@ COVERAGE = {
     "Peaks": ["benchmark_heatmap.FindPeaks.time_find_peaks"],
     "decode_heatmaps": ["benchmark_heatmap.DecodeHeatmaps.time_decode_heatmaps",
                         "benchmark_import.FirstCallArea.time_first_call[call=decode_heatmaps]"],
+    "decode_simcc": ["benchmark_heatmap.DecodeSimcc.time_decode_simcc",
+                     "benchmark_heatmap.DecodeSimcc.time_decode_simcc[impl=rtmlib]"],
+    "refine_landmarks": ["benchmark_heatmap.RefineLandmarks.time_refine_landmarks"],
     # wasmpose.keypoints
+    "get_affine_transform": ["benchmark_keypoints.AffineTransform.time_get_affine_transform",
+                             "benchmark_keypoints.AffineTransform.time_get_affine_transform"
+                             "[impl=rtmlib]"],
+    "bbox_to_center_scale": ["benchmark_keypoints.BboxToCenterScale.time_bbox_to_center_scale"],
+    "invert_affine": ["benchmark_keypoints.InvertAffine.time_invert_affine"],
+    "transform_points": ["benchmark_keypoints.TransformPoints.time_transform_points"],
     "pairwise_distances": ["benchmark_keypoints.PairwiseDistances.time_pairwise_distances"],
     "keypoint_distances": ["benchmark_keypoints.KeypointDistances.time_keypoint_distances"],
     "oks": ["benchmark_keypoints.Oks.time_oks",
             "benchmark_import.FirstCallArea.time_first_call[call=oks]"],
     "oks_nms": ["benchmark_keypoints.OksNms.time_oks_nms",
                 "benchmark_import.FirstCallArea.time_first_call[call=oks_nms]"],
+    # wasmpose.boxes
+    "box_convert": ["benchmark_boxes.BoxHelpers.time_call[call=box_convert]"],
+    "box_iou": ["benchmark_boxes.BoxIou.time_box_iou"],
+    "nms": ["benchmark_boxes.Nms.time_nms"],
+    "batched_nms": ["benchmark_boxes.BatchedNms.time_batched_nms"],
+    "weighted_nms": ["benchmark_boxes.WeightedNms.time_weighted_nms",
+                     "benchmark_boxes.DetectorPost.time_decode_and_weighted_nms"],
+    "ssd_anchors": ["benchmark_boxes.BoxHelpers.time_call[call=ssd_anchors]"],
+    "decode_ssd": ["benchmark_boxes.DecodeSsd.time_decode_ssd",
+                   "benchmark_boxes.DetectorPost.time_decode_and_weighted_nms"],
+    "letterbox_matrix": ["benchmark_boxes.BoxHelpers.time_call[call=letterbox_matrix]"],
     # wasmpose.memory
     "aligned_empty": ["benchmark_memory.AlignedEmpty.time_empty"],
     "is_aligned": ["benchmark_memory.AlignedEmpty.time_empty"],
@@ -109,8 +129,28 @@ COVERAGE = {
                   "benchmark_quant.CalibrateMethods.time_calibrate[method=entropy]",
                   "benchmark_quant.CalibrateMethods.time_calibrate[method=percentile]",
                   "benchmark_import.FirstCallArea.time_first_call[call=calibrate]"],
-    # the KL-divergence search of calibrate(method="entropy"), a kernel of its own
-    "calibrate[entropy]": ["benchmark_quant.CalibrateEntropyPerChannel.time_calibrate"],
+    # companions: kernels of a public function for another dtype, layout, method or formula
+    "calibrate[method=entropy]": ["benchmark_kernels.Kernels.time_kernel"
+                                  "[kernel=calibrate[method=entropy]]",
+                                  "benchmark_quant.CalibrateEntropyPerChannel.time_calibrate"],
+    "calibrate[layout=per-channel]": ["benchmark_kernels.Kernels.time_kernel"
+                                      "[kernel=calibrate[layout=per-channel]]",
+                                      "benchmark_quant.CalibrateMinMaxPerChannel.time_calibrate"],
+    "quantize[layout=per-channel]": ["benchmark_kernels.Kernels.time_kernel"
+                                     "[kernel=quantize[layout=per-channel]]",
+                                     "benchmark_quant.QuantizePerChannel.time_quantize"],
+    "dequantize[layout=per-channel]": ["benchmark_kernels.Kernels.time_kernel"
+                                       "[kernel=dequantize[layout=per-channel]]",
+                                       "benchmark_quant.DequantizePerChannel.time_dequantize"],
+    "grayscale[dtype=float]": ["benchmark_kernels.Kernels.time_kernel"
+                               "[kernel=grayscale[dtype=float]]",
+                               "benchmark_image.Grayscale.time_grayscale[dtype=float32]"],
+    "threshold[dtype=float32]": ["benchmark_kernels.Kernels.time_kernel"
+                                 "[kernel=threshold[dtype=float32]]",
+                                 "benchmark_image.Threshold.time_threshold[dtype=float32]"],
+    "oks[formula=mean-area]": ["benchmark_kernels.Kernels.time_kernel"
+                               "[kernel=oks[formula=mean-area]]",
+                               "benchmark_tracking.PoseTrackerUpdate.time_update"],
     "quantize": ["benchmark_quant.QuantizePerTensor.time_quantize",
                  "benchmark_quant.QuantizePerChannel.time_quantize",
                  "benchmark_quant.QuantizePerTensor.peakmem_quantize[size=16M]",
@@ -146,7 +186,7 @@ NOT_TIMED = {
 # the ``impl`` values a kernel's suite must offer: wasmpose and its NumPy reference beside it
 KERNEL_IMPLS = {"wasmpose", "numpy"}
 
-_ID = re.compile(r"^(\w+)\.(\w+)\.(\w+)(?:\[(\w+)=([^\]]+)\])?$")
+_ID = re.compile(r"^(\w+)\.(\w+)\.(\w+)(?:\[(\w+)=([^\]\[]+(?:\[[^\]]*\])?)\])?$")
 _PREFIXES = ("time_", "peakmem_", "track_", "mem_")
 
 
@@ -216,3 +256,11 @@ def test_kernels_are_timed_beside_their_numpy_reference():
         assert "impl" in names, f"{kernel}: {cls.__name__} has no impl parameter"
         impls = set(cls.params[names.index("impl")])
         assert KERNEL_IMPLS <= impls, f"{kernel}: {cls.__name__} impls {sorted(impls)}"
+
+
+def test_the_registry_suite_times_every_registered_kernel():
+    from wasmpose import kernel_variants
+
+    suite = _modules()["benchmark_kernels"]
+    assert suite.KERNELS == sorted(kernel_variants())
+    assert suite.Kernels.params[0] == suite.KERNELS

@@ -13,7 +13,13 @@ import pytest
 from wasmpose import opt_level
 from wasmpose.cpu import get_kernel
 from wasmpose.image import grayscale
-from wasmpose.parallel import optimal_thread_count, parallel_map, set_thread_count
+from wasmpose.parallel import (
+    BatchExecutor,
+    Pipeline,
+    optimal_thread_count,
+    parallel_map,
+    set_thread_count,
+)
 
 
 def test_optimal_thread_count_respects_affinity():
@@ -178,7 +184,7 @@ def test_failing_iterable_is_raised():
 
 def test_workers_run_serial_kernels_and_kernels_are_correct(rng):
     frames = [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(16)]
-    with opt_level("simd"):
+    with opt_level("serial"):
         expected = [grayscale(f) for f in frames]
     kernel = get_kernel("grayscale")
     with opt_level("parallel"):
@@ -226,3 +232,53 @@ def test_argument_errors(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         parallel_map(args.pop("fn"), args.pop("items"), **args)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: parallel_map(abs, (x for x in range(3)), workers=10**6),
+    lambda: Pipeline(abs, workers=2000),
+    lambda: Pipeline(abs, abs, workers=[1, 1025]),
+    lambda: BatchExecutor(workers=1025),
+    lambda: set_thread_count(5000),
+])
+def test_absurd_worker_counts_are_refused_before_any_thread_starts(call):
+    # a generator has no length: workers=10**6 started threads until none could start
+    before = threading.active_count()
+    with pytest.raises(ValueError, match=r"workers|n: expected at most 1024"):
+        call()
+    assert threading.active_count() == before
+
+
+async def _coro_fn(x):
+    return x
+
+
+class _AsyncCall:
+    async def __call__(self, x):
+        return x
+
+
+@pytest.mark.parametrize("fn", [_coro_fn, _AsyncCall()])
+def test_async_functions_are_refused_instead_of_returning_coroutines(fn):
+    # parallel_map(async_fn, ...) returned coroutine objects that nothing awaited
+    from wasmpose.parallel import DynamicBatcher
+
+    for call in (lambda: parallel_map(fn, [1, 2]), lambda: Pipeline(fn),
+                 lambda: BatchExecutor(workers=1).map(fn, [1]),
+                 lambda: DynamicBatcher(fn)):
+        with pytest.raises(TypeError, match=r"expected a plain callable, got the async "
+                                            r"function"):
+            call()
+
+
+def test_items_longer_than_maxsize_are_consumed_lazily():
+    # len(range(10**20)) raises OverflowError; the map reads it as a generator
+    def stop_at_5(x):
+        if x == 5:
+            raise StopIteration("enough")  # any exception stops the map at item 5
+        return x
+
+    with pytest.raises(StopIteration) as info:
+        parallel_map(stop_at_5, range(10**20), workers=2, chunk_size=1)
+    assert info.value.__notes__ == ["parallel_map: raised by item 5"]
+    assert parallel_map(abs, range(-3, 10**20)[:3], workers=2) == [3, 2, 1]

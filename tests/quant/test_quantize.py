@@ -188,10 +188,10 @@ def test_variants_agree_on_large_input(rng):
     pc = QuantParams(np.full(64, 0.01, np.float32), np.arange(64) - 32, "int8", axis=0)
     pl = QuantParams(np.full(4097, 0.02, np.float32), np.arange(4097) % 200 - 100, "int8", axis=1)
     res = {}
-    for level in ("none", "simd", "parallel"):
+    for level in ("none", "serial", "parallel"):
         with opt_level(level):
             res[level] = (quantize(x, p), quantize(x2, pc), quantize(x2, pl))
-    for level in ("simd", "parallel"):
+    for level in ("serial", "parallel"):
         for a, b in zip(res["none"], res[level], strict=True):
             np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(res["simd"][0], torch_per_tensor(x, 0.01, -5, "int8")[0])
+    np.testing.assert_array_equal(res["serial"][0], torch_per_tensor(x, 0.01, -5, "int8")[0])

@@ -30,6 +30,7 @@ SPARSE_RATIO = 16
 _INSERTION_MAX = 64
 
 REFINE_NONE, REFINE_SHIFT, REFINE_QUADRATIC, REFINE_DARK = 0, 1, 2, 3
+ALL_PEAKS = -1  # top_k of find_peaks when every peak is kept
 
 
 # --- find_peaks -----------------------------------------------------------------------------

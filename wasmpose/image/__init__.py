@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose.cpu import Kernel, register
+from wasmpose._registry import Companion, Kernel, count, register, rng, shape_hw
 from wasmpose.image import _kernels as _nb
 from wasmpose.image import _reference as _ref
+from wasmpose.image._kernels import BINARY, BINARY_INV, TOZERO, TOZERO_INV, TRUNC
 
 __all__ = [
     "grayscale",
@@ -40,59 +41,104 @@ _BIG = 1 << 1000
 
 
 # ---------------------------------------------------------------------------------------------
-# Registry: kernels, their variants, and the size (elements) from which FULL runs them threaded.
-# Thresholds measured with `python -m wasmpose bench --thresholds` on a 2-core machine.
+# Kernels: one declaration each (see wasmpose/_registry.py). Thresholds are bytes of array
+# operands (inputs plus outputs), measured with `python -m wasmpose bench --thresholds` on a
+# 2-core machine in the units of work the comments give.
 # ---------------------------------------------------------------------------------------------
-def _warm_gray(variant):
-    for dt in (_U8, _F32, _F64):
-        fn = (_GRAY_U8 if dt == _U8 else _GRAY_FLOAT).variant(variant)
-        for nch in (3, 4):
-            fn(np.zeros(8 * nch, dt), np.zeros(8, dt), nch, False)
+def _example_gray(dtypes):
+    def example(nbytes):
+        cases = []
+        for dt in dtypes:
+            for nch in (3, 4):
+                h, w = shape_hw(nbytes, (nch + 1) * dt.itemsize)
+                src = rng().integers(0, 256, h * w * nch, dtype=np.uint8)
+                src = src if dt == _U8 else (src / dt.type(255)).astype(dt)
+                cases.append((src, np.empty(h * w, dt), nch, False))
+        return cases
+    return example
 
 
-def _warm_threshold(variant):
-    _THRESH_U8.variant(variant)(np.zeros(8, _U8), np.zeros(8, _U8), 0, 127, 255)
-    _THRESH_F32.variant(variant)(np.zeros(8, _F32), np.zeros(8, _F32), 0, 0.5, 1.0)
+def _example_threshold(dt, t, m):
+    def example(nbytes):
+        def data(shape):
+            x = rng().integers(0, 256, shape, dtype=np.uint8).astype(dt)
+            return x if dt == _U8 else x / dt.type(255)
+
+        per = 2 * dt.itemsize
+        h, w = shape_hw(nbytes, per)
+        hc, wc = shape_hw(nbytes, 3 * per)
+        # flat arrays, (H, W) images and (H, W, C) ones: one compilation per rank
+        shapes = (count(nbytes, per), (h, w), (hc, wc, 3))
+        return [(x, np.empty_like(x), BINARY, t, m) for x in map(data, shapes)]
+    return example
 
 
-def _warm_otsu(variant):
-    _OTSU.variant(variant)(np.arange(256, dtype=_U8))
+def _example_otsu(nbytes):
+    h, w = shape_hw(nbytes, 1)
+    return [(rng().integers(0, 256, h * w, dtype=np.uint8),)]
 
 
-def _warm_normalize(variant):
+def _example_normalize(nbytes):
+    cases = []
     for dt in (_F32, _F64):
-        _NORMALIZE.variant(variant)(np.ones((1, 8), dt), np.empty((1, 8), dt), 1e-8)
+        n = count(nbytes, 2 * dt.itemsize, 2)
+        x = rng().standard_normal(n).astype(dt)
+        cases.append((x.reshape(1, n), np.empty((1, n), dt), 1e-8))  # axis=None
+        rows = max(1, n // 64)  # axis=-1 over rows of 64 (a layer norm)
+        cases.append((x[: rows * 64].reshape(rows, 64), np.empty((rows, 64), dt), 1e-8))
+    return cases
 
 
-def _warm_to_tensor(variant):
-    for planar in (True, False):
-        _TO_TENSOR.variant(variant)(np.zeros((1, 12), _U8), np.empty((1, 12), _F32),
-                                    np.ones(3, _F32), np.zeros(3, _F32), planar)
+def _example_to_tensor(nbytes):
+    h, w = shape_hw(nbytes, 15)
+    src = rng().integers(0, 256, (1, h * w * 3), dtype=np.uint8)
+    a = (1 / 255 / IMAGENET_STD).astype(np.float32)
+    b = (-IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
+    return [(src, np.empty((1, h * w * 3), _F32), a, b, True),
+            (src, np.empty((1, h * w * 3), _F32), a, b, False)]
 
 
-# Kernels of the same public function for another dtype are not registered on their own: the
-# registered one warms them up and names the variant for both.
-_GRAY_U8 = register(Kernel("grayscale", reference=_ref.gray_u8, serial=_nb.gray_u8_serial,
-                           parallel=_nb.gray_u8_parallel, parallel_min_size=1 << 16,
-                           warmup=_warm_gray))
-_GRAY_FLOAT = Kernel("grayscale[float]", reference=_ref.gray_float,
-                     serial=_nb.gray_float_serial, parallel=_nb.gray_float_parallel,
-                     parallel_min_size=1 << 16)
-_THRESH_U8 = register(Kernel("threshold", reference=_ref.threshold_u8,
-                             serial=_nb.threshold_u8_serial, parallel=_nb.threshold_u8_parallel,
-                             parallel_min_size=1 << 20, warmup=_warm_threshold))
-_THRESH_F32 = Kernel("threshold[float32]", reference=_ref.threshold_f32,
-                     serial=_nb.threshold_f32_serial, parallel=_nb.threshold_f32_parallel,
-                     parallel_min_size=1 << 18)
-_OTSU = register(Kernel("otsu_threshold", reference=_ref.otsu, serial=_nb.otsu_serial,
-                        parallel=_nb.otsu_parallel, parallel_min_size=1 << 18,
-                        warmup=_warm_otsu))
-_NORMALIZE = register(Kernel("normalize", reference=_ref.normalize, serial=_nb.normalize_serial,
-                             parallel=_nb.normalize_parallel, parallel_min_size=1 << 16,
-                             warmup=_warm_normalize))
-_TO_TENSOR = register(Kernel("to_tensor", reference=_ref.to_tensor, serial=_nb.to_tensor_serial,
-                             parallel=_nb.to_tensor_parallel, parallel_min_size=1 << 15,
-                             warmup=_warm_to_tensor))
+_GRAY_U8 = register(Kernel(
+    "grayscale", reference=_ref.gray_u8, serial=_nb.gray_u8_serial,
+    parallel=_nb.gray_u8_parallel,
+    parallel_min_bytes=(1 << 16) * 4,  # 2**16 RGB pixels: 3 bytes in, 1 out
+    example=_example_gray((_U8,)),
+    companions=(Companion(
+        "dtype", "float", reference=_ref.gray_float, serial=_nb.gray_float_serial,
+        parallel=_nb.gray_float_parallel,
+        parallel_min_bytes=(1 << 16) * 16,  # 2**16 float32 RGB pixels: 12 bytes in, 4 out
+        example=_example_gray((_F32, _F64))),),
+))
+_GRAY_FLOAT = _GRAY_U8.companions["dtype=float"]
+_THRESH_U8 = register(Kernel(
+    "threshold", reference=_ref.threshold_u8, serial=_nb.threshold_u8_serial,
+    parallel=_nb.threshold_u8_parallel,
+    parallel_min_bytes=(1 << 20) * 2,  # 2**20 elements: 1 byte in, 1 out
+    example=_example_threshold(_U8, 127, 255),
+    companions=(Companion(
+        "dtype", "float32", reference=_ref.threshold_f32, serial=_nb.threshold_f32_serial,
+        parallel=_nb.threshold_f32_parallel,
+        parallel_min_bytes=(1 << 18) * 8,  # 2**18 elements: 4 bytes in, 4 out
+        example=_example_threshold(_F32, 0.5, 1.0)),),
+))
+_THRESH_F32 = _THRESH_U8.companions["dtype=float32"]
+_OTSU = register(Kernel(
+    "otsu_threshold", reference=_ref.otsu, serial=_nb.otsu_serial, parallel=_nb.otsu_parallel,
+    parallel_min_bytes=1 << 18,  # 2**18 pixels of 1 byte (the histogram is allocated inside)
+    example=_example_otsu,
+))
+_NORMALIZE = register(Kernel(
+    "normalize", reference=_ref.normalize, serial=_nb.normalize_serial,
+    parallel=_nb.normalize_parallel,
+    parallel_min_bytes=(1 << 16) * 8,  # 2**16 float32 elements: 4 bytes in, 4 out
+    example=_example_normalize,
+))
+_TO_TENSOR = register(Kernel(
+    "to_tensor", reference=_ref.to_tensor, serial=_nb.to_tensor_serial,
+    parallel=_nb.to_tensor_parallel,
+    parallel_min_bytes=(1 << 15) * 15,  # 2**15 pixels: 3 bytes in, 12 out
+    example=_example_to_tensor,
+))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +192,7 @@ def grayscale(img, *, order="rgb", out=None):
     if dst.size:
         src = np.ascontiguousarray(img).reshape(-1)
         kernel = _GRAY_U8 if img.dtype == _U8 else _GRAY_FLOAT
-        kernel(dst.size, src, dst.reshape(-1), nch, bgr)
+        kernel(dst.nbytes * (nch + 1), src, dst.reshape(-1), nch, bgr)
     if copy_back:
         out[...] = dst
         return out
@@ -156,7 +202,8 @@ def grayscale(img, *, order="rgb", out=None):
 # ---------------------------------------------------------------------------------------------
 # threshold
 # ---------------------------------------------------------------------------------------------
-_KINDS = {"binary": 0, "binary_inv": 1, "trunc": 2, "tozero": 3, "tozero_inv": 4}
+_KINDS = {"binary": BINARY, "binary_inv": BINARY_INV, "trunc": TRUNC, "tozero": TOZERO,
+          "tozero_inv": TOZERO_INV}
 
 
 def threshold(x, thresh, maxval=255, *, kind="binary", out=None):
@@ -227,17 +274,17 @@ def threshold(x, thresh, maxval=255, *, kind="binary", out=None):
         if is_u8:
             it = -1 if t < 0 else (255 if t >= 255 else math.floor(t))
             im = 255 if m >= 255 else (0 if m < 0 else round(m))
-            if code == 2:
+            if code == TRUNC:
                 im = max(it, 0)
             if it < 0 or it >= 255:
                 _threshold_u8_saturated(src, flat, code, it, im)
             else:
-                _THRESH_U8(n, src, flat, code, it, im)
+                _THRESH_U8(2 * n, src, flat, code, it, im)
         else:
-            if code == 3:  # OpenCV's tozero: "x < nextafter(thresh, +inf) ? 0 : x"
+            if code == TOZERO:  # OpenCV's tozero: "x < nextafter(thresh, +inf) ? 0 : x"
                 with np.errstate(over="ignore"):
                     t = float(np.nextafter(np.float32(t), np.float32(np.inf)))
-            _THRESH_F32(n, src, flat, code, float(t), float(m))
+            _THRESH_F32(8 * n, src, flat, code, float(t), float(m))
     if copy_back:
         out[...] = dst
         return out
@@ -248,16 +295,16 @@ def _threshold_u8_saturated(src, dst, code, it, im):
     """OpenCV's shortcut for thresholds outside [0, 254]: a constant fill or a copy."""
     if it >= 255:
         # nothing passes: binary -> 0, binary_inv -> maxval, tozero -> 0, trunc/tozero_inv copy
-        if code in (2, 4):
+        if code in (TRUNC, TOZERO_INV):
             dst[...] = src
         else:
-            dst.fill(im if code == 1 else 0)
+            dst.fill(im if code == BINARY_INV else 0)
     else:
         # everything passes: binary -> maxval, binary_inv/trunc/tozero_inv -> 0, tozero copy
-        if code == 3:
+        if code == TOZERO:
             dst[...] = src
         else:
-            dst.fill(im if code == 0 else 0)
+            dst.fill(im if code == BINARY else 0)
 
 
 def otsu_threshold(gray):
@@ -294,7 +341,7 @@ def otsu_threshold(gray):
     if gray.size == 0:
         raise ValueError(f"gray: expected a non-empty image, got shape {gray.shape}")
     src = np.ascontiguousarray(gray).reshape(-1)
-    return float(_OTSU(src.size, src))
+    return float(_OTSU(src.nbytes, src))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,11 +412,11 @@ def normalize(x, *, axis=None, eps=1e-8, out=None):
     rows = x.size // inner
     if perm == tuple(range(x.ndim)):
         src = np.ascontiguousarray(x).reshape(rows, inner)
-        _NORMALIZE(x.size, src, dst.reshape(rows, inner), e)
+        _NORMALIZE(2 * dst.nbytes, src, dst.reshape(rows, inner), e)
     else:
         xt = np.ascontiguousarray(x.transpose(perm))
         tmp = np.empty_like(xt)
-        _NORMALIZE(x.size, xt.reshape(rows, inner), tmp.reshape(rows, inner), e)
+        _NORMALIZE(2 * tmp.nbytes, xt.reshape(rows, inner), tmp.reshape(rows, inner), e)
         dst[...] = tmp.transpose(np.argsort(perm))
     if copy_back:
         out[...] = dst
@@ -458,7 +505,8 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     dst, copy_back = _checks.output_buffer(out, "out", shape, _F32, (img,))
     if dst.size:
         src = np.ascontiguousarray(img).reshape(n, h * w * 3)
-        _TO_TENSOR(n * h * w, src, dst.reshape(n, h * w * 3), a, b, layout == "nchw")
+        _TO_TENSOR(src.nbytes + dst.nbytes + 24, src, dst.reshape(n, h * w * 3), a, b,
+                   layout == "nchw")
     if copy_back:
         out[...] = dst
         return out

@@ -102,7 +102,10 @@ def gray_float_parallel(src, dst, nch, bgr):
 
 
 # --- threshold ------------------------------------------------------------------------------
-# kind codes: 0 binary, 1 binary_inv, 2 trunc, 3 tozero, 4 tozero_inv
+# the kinds (cv2.THRESH_BINARY ... THRESH_TOZERO_INV have the same values)
+BINARY, BINARY_INV, TRUNC, TOZERO, TOZERO_INV = 0, 1, 2, 3, 4
+
+
 @njit(**_SERIAL)
 def threshold_u8_serial(src_nd, dst_nd, kind, thresh, maxval):
     """OpenCV's 8-bit rule with an integer ``thresh`` in [0, 254] and ``maxval`` in [0, 255].
@@ -116,16 +119,16 @@ def threshold_u8_serial(src_nd, dst_nd, kind, thresh, maxval):
     m = np.uint8(maxval)
     z = np.uint8(0)
     n = src.size
-    if kind == 0:
+    if kind == BINARY:
         for i in range(n):
             dst[i] = m if src[i] > t else z
-    elif kind == 1:
+    elif kind == BINARY_INV:
         for i in range(n):
             dst[i] = z if src[i] > t else m
-    elif kind == 2:
+    elif kind == TRUNC:
         for i in range(n):
             dst[i] = min(src[i], t)
-    elif kind == 3:
+    elif kind == TOZERO:
         for i in range(n):
             v = src[i]
             dst[i] = v if v > t else z
@@ -145,18 +148,18 @@ def threshold_f32_serial(src_nd, dst_nd, kind, thresh, maxval):
     z = np.float32(0.0)
     n = src.size
     # NaN follows OpenCV: binary -> 0, binary_inv -> 0, trunc/tozero/tozero_inv -> NaN
-    # kind 3 (tozero) receives nextafter(thresh, +inf) from the caller
-    if kind == 0:
+    # TOZERO receives nextafter(thresh, +inf) from the caller
+    if kind == BINARY:
         for i in range(n):
             dst[i] = m if src[i] > t else z
-    elif kind == 1:
+    elif kind == BINARY_INV:
         for i in range(n):
             dst[i] = m if src[i] <= t else z
-    elif kind == 2:
+    elif kind == TRUNC:
         for i in range(n):
             v = src[i]
             dst[i] = t if v > t else v
-    elif kind == 3:
+    elif kind == TOZERO:
         # the caller passes nextafter(thresh, +inf): OpenCV's rule "v < that ? 0 : v" keeps NaN,
         # and keeps +inf when thresh is +inf
         for i in range(n):

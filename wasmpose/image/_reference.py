@@ -6,6 +6,8 @@ result: the compiled variants are tested against these and against the peers.
 
 import numpy as np
 
+from wasmpose.image._kernels import BINARY, BINARY_INV, TOZERO, TRUNC
+
 GRAY_SHIFT = 15
 
 
@@ -39,14 +41,14 @@ def _threshold(src, dst, kind, t, m):
     # masked copies: NaN fails every comparison, which gives OpenCV's NaN results
     # (binary/binary_inv -> 0, the other kinds keep NaN)
     zero = src.dtype.type(0)
-    if kind in (0, 1):
+    if kind in (BINARY, BINARY_INV):
         dst.fill(zero)
-        np.copyto(dst, m, where=(src > t) if kind == 0 else (src <= t))
+        np.copyto(dst, m, where=(src > t) if kind == BINARY else (src <= t))
         return
     np.copyto(dst, src)
-    if kind == 2:
+    if kind == TRUNC:
         np.copyto(dst, t, where=src > t)
-    elif kind == 3:
+    elif kind == TOZERO:
         # float32: t is nextafter(thresh, +inf), as OpenCV's tozero compares
         np.copyto(dst, zero, where=(src < t) if src.dtype.kind == "f" else (src <= t))
     else:

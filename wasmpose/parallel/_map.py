@@ -46,7 +46,7 @@ class MapRun:
         self.label = label  # names item i in the note a failure gets
         try:
             self.total: int | None = len(items)  # type: ignore[arg-type]
-        except TypeError:
+        except (TypeError, OverflowError):  # no length, or past sys.maxsize: range(10**20)
             self.total = None
         self.source = iter(items)
         self.workers = workers
@@ -201,7 +201,7 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
         Called as ``fn(item)`` from several threads at once: it must be thread-safe.
     items : iterable
         Any iterable, including generators (consumed lazily, one chunk at a time, under a lock).
-    workers : int >= 1, optional
+    workers : int from 1 to 1024, optional
         Worker threads; the calling thread waits for them. Default: :func:`set_thread_count`'s
         value, else :func:`optimal_thread_count`. With ``workers=1`` the items are mapped in the
         calling thread, whose kernels keep their normal (possibly parallel) variants.

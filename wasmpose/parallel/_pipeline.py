@@ -9,7 +9,7 @@ from typing import Any
 
 from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
-from wasmpose.parallel._threads import add_note, check_callable, check_items
+from wasmpose.parallel._threads import add_note, check_callable, check_items, check_workers
 
 __all__ = ["Pipeline"]
 
@@ -66,6 +66,24 @@ def _stage_name(fn: Callable) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
+def _flagged(items: Iterable, run: _Run):
+    """The items, with ``run.in_next`` true while the source waits in ``iter()``/``next()``."""
+    run.in_next = True
+    try:
+        source = iter(items)
+    finally:
+        run.in_next = False
+    while True:
+        run.in_next = True
+        try:
+            item = next(source)
+        except StopIteration:
+            return
+        finally:
+            run.in_next = False
+        yield item
+
+
 class _Run:
     """One execution of a pipeline: its channels, its threads and its first error."""
 
@@ -83,6 +101,9 @@ class _Run:
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.remaining = list(workers)  # workers per stage that have not seen the end yet
+        # The source thread is inside next(items): a camera or a socket can block there for
+        # good, so closing the pipeline does not wait for it (it stops at the next item).
+        self.in_next = False
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -108,15 +129,21 @@ class _Run:
 
     def shutdown(self) -> None:
         self.abort()
+        me = threading.current_thread()
         for t in self.threads:
-            if t is not threading.current_thread():
-                t.join()
+            if t is me:
+                continue
+            if t is self.threads[0]:  # the source: not joined while it waits in next(items)
+                while t.is_alive() and not self.in_next:
+                    t.join(0.05)
+                continue
+            t.join()
 
     def _feed(self) -> None:
         out, tokens = self.channels[0], self.tokens
         seq = 0
         try:
-            for item in self.items:
+            for item in _flagged(self.items, self):
                 if tokens is not None and not tokens.put(None):
                     return
                 if not out.put((seq, item)):
@@ -193,7 +220,7 @@ class Pipeline:
         ``stage(item) -> item``, run in order.
     queue_size : int >= 1, default 8
         Capacity of each queue between stages.
-    workers : int >= 1 or sequence of int, default 1
+    workers : int from 1 to 1024, or a sequence of them, default 1
         Threads per stage: one count for every stage, or one count per stage. Results keep the
         input order whatever the counts; a stage with several workers must be thread-safe.
 
@@ -202,7 +229,9 @@ class Pipeline:
     An exception in any stage (or raised by ``items``) stops every stage and is raised from the
     iterator, with a note naming the stage and the item index. Closing the iterator early
     (``close()``, ``break`` out of a ``for`` loop that drops it, or garbage collection) stops and
-    joins every thread; a stage that is running finishes its current item first.
+    joins every thread; a stage that is running finishes its current item first. The thread
+    reading ``items`` is not waited for while it waits in ``next(items)`` (a camera or a socket
+    can block there for good): it stops at its next item.
 
     Examples
     --------
@@ -223,10 +252,10 @@ class Pipeline:
             if len(workers) != len(stages):
                 raise ValueError(f"workers: expected an int or {len(stages)} ints (one per "
                                  f"stage), got {len(workers)}")
-            self.workers = tuple(integer(w, f"workers[{i}]", minimum=1)
+            self.workers = tuple(check_workers(w, f"workers[{i}]")
                                  for i, w in enumerate(workers))
         else:
-            self.workers = (integer(workers, "workers", minimum=1),) * len(stages)
+            self.workers = (check_workers(workers, "workers"),) * len(stages)
 
     def run(self, items: Iterable) -> Iterator[Any]:
         """Start the stages on ``items``; an iterator over the results, in input order.

@@ -1,153 +1,60 @@
 """Engine of ``python -m wasmpose bench``: wasmpose kernels against NumPy and their peers.
 
-:func:`run` times every public kernel of :mod:`wasmpose.image` four ways and prints a table:
+:func:`run` prints two tables. The first comes from the kernel registry: every registered
+kernel and companion on its declared example (``Kernel.example``) at 64 KiB and 1 MiB of array
+operands, timed at ``OptLevel.FULL``, as its serial and parallel variants, and as its NumPy
+reference. The second times the public functions against their peers:
 
 ``wasmpose``
     the public function at ``OptLevel.FULL`` (the default level: the parallel kernel from the
     kernel's size threshold on, the serial one below it);
-``simd``
-    the public function at ``OptLevel.SIMD`` (single-threaded compiled kernel);
+``serial``
+    the public function at ``OptLevel.SERIAL`` (single-threaded compiled kernel);
 ``numpy``
-    the NumPy reference: the public function at ``OptLevel.NONE`` for grayscale, threshold and
-    Otsu, the plain NumPy formula for normalize and to_tensor;
+    the NumPy reference: the public function at ``OptLevel.NONE``, or the plain NumPy formula
+    for normalize and to_tensor;
 ``peer``
-    the peer library where it imports (OpenCV, PyTorch); skipped otherwise.
+    the peer library where it imports (OpenCV, PyTorch, pycocotools, scipy); skipped otherwise.
 
-:func:`thresholds` measures, for every registered kernel, from which size the parallel variant
-beats the serial one: the ``parallel_min_size`` of :class:`wasmpose.cpu.Kernel`.
+:func:`thresholds` measures, for every registered kernel and companion, from which size (bytes
+of array operands, the unit of ``Kernel.parallel_min_bytes``) its parallel variant beats its
+serial one, on its declared example.
 
 Nothing heavy is imported with this module: OpenCV and PyTorch are imported on first use, and
 only inside :func:`run`.
 
-Timing method: each callable is called once untimed (Numba compilation or cache load, first
-touch of memory), then a loop count is chosen so that one sample takes at least ``min_time``
-(20 ms; 5 ms in quick mode), then ``repeats`` samples are taken with ``time.perf_counter`` and
-the garbage collector off. The time reported per call is the median of the fastest half of the
-samples: robust against interference from other processes, less optimistic than the minimum.
+Timing method: :func:`wasmpose.tools.timing.measure` (samples of >= 20 ms; 5 ms in quick mode),
+the timer the demo and the asv suite use too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-import importlib
 import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from wasmpose import cpu
-from wasmpose._data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
-from wasmpose._peers import numpy_to_tensor, opencv_blob, peer_versions, torch_layer_norm
-from wasmpose._peers import peer as _peer
+from wasmpose.tools.data import float_array, gray_image, rgb_batch, rgb_image, u8_array
+from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
+from wasmpose.tools.peers import peer as _peer
+from wasmpose.tools.timing import Timing, load_average, measure, ratio, versions
+from wasmpose.tools.timing import fmt_ms as _fmt_ms
 
-__all__ = ["run", "thresholds", "measure"]
+__all__ = ["run", "kernel_rows", "thresholds"]
 
 _FULL_MIN_TIME, _FULL_REPEATS = 0.020, 7
 _QUICK_MIN_TIME, _QUICK_REPEATS = 0.005, 3
 
 
 # ---------------------------------------------------------------------------------------------
-# Timing
-# ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Timing:
-    """Result of :func:`measure`, all times in seconds per call.
-
-    Attributes
-    ----------
-    estimate : float
-        Median of the fastest half of the samples (the figure reported).
-    best : float
-        Fastest sample.
-    median : float
-        Median of all samples.
-    loops : int
-        Calls per sample.
-    samples : int
-        Number of samples.
-    """
-
-    estimate: float
-    best: float
-    median: float
-    loops: int
-    samples: int
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """The garbage collector off inside the block (as every timing of wasmpose takes it)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _loop_time(fn: Callable[[], Any], loops: int) -> float:
-    with _gc_paused():
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        return time.perf_counter() - t0
-
-
-def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
-            repeats: int = _FULL_REPEATS) -> Timing:
-    """Time ``fn()``: warm up once, calibrate the loop count, take ``repeats`` samples.
-
-    Parameters
-    ----------
-    fn : callable
-        Called without arguments; its result is discarded.
-    min_time : float, default 0.02
-        Minimum duration of one sample in seconds; the loop count is raised until a sample
-        takes at least this long.
-    repeats : int, default 7
-        Number of samples (at least 1).
-
-    Returns
-    -------
-    Timing
-        Seconds per call.
-
-    Examples
-    --------
-    >>> t = measure(lambda: sum(range(100)), min_time=0.001, repeats=3)
-    >>> 0 < t.best <= t.estimate
-    True
-    """
-    fn()  # warm-up: compilation or cache load, first touch of memory; never timed
-    loops = 1
-    while True:
-        t = _loop_time(fn, loops)
-        if t >= min_time or loops >= 1 << 24:
-            break
-        # aim 20% past min_time; at least double, at most x100 per step
-        want = math.ceil(loops * min_time * 1.2 / t) if t > 0 else loops * 100
-        loops = min(max(want, 2 * loops), 100 * loops)
-    per_call = [t / loops]
-    for _ in range(max(1, int(repeats)) - 1):
-        per_call.append(_loop_time(fn, loops) / loops)
-    per_call.sort()
-    fastest_half = per_call[: (len(per_call) + 1) // 2]
-    return Timing(estimate=statistics.median(fastest_half), best=per_call[0],
-                  median=statistics.median(per_call), loops=loops, samples=len(per_call))
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs (wasmpose._data, fixed seeds) and peers (imported lazily)
+# Inputs (wasmpose.tools.data, fixed seeds) and peers (imported lazily)
 # ---------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------
 # Cases
@@ -167,7 +74,7 @@ class _Callables:
 class _Case:
     kernel: str
     name: str
-    size: int  # units of work as the kernel counts them (pixels or elements)
+    size: int  # units of work as the case counts them (pixels or elements): orders the cases
     dtype: str
     build: Callable[[], _Callables]
 
@@ -279,9 +186,9 @@ def _to_tensor_cases() -> Iterator[_Case]:
 
 
 def _find_peaks_cases() -> Iterator[_Case]:
-    from wasmpose._data import heatmaps
-    from wasmpose._peers import torch_peaks
     from wasmpose.heatmap import find_peaks
+    from wasmpose.tools.data import heatmaps
+    from wasmpose.tools.peers import torch_peaks
 
     def build(shape):
         h = heatmaps(shape)
@@ -296,8 +203,8 @@ def _find_peaks_cases() -> Iterator[_Case]:
 
 
 def _decode_cases() -> Iterator[_Case]:
-    from wasmpose._data import heatmaps
     from wasmpose.heatmap import decode_heatmaps
+    from wasmpose.tools.data import heatmaps
 
     def build(shape, refine):
         h = heatmaps(shape)
@@ -312,9 +219,9 @@ def _decode_cases() -> Iterator[_Case]:
 
 
 def _oks_cases() -> Iterator[_Case]:
-    from wasmpose._data import pose_scene
-    from wasmpose._peers import coco_oks
     from wasmpose.keypoints import oks
+    from wasmpose.tools.data import pose_scene
+    from wasmpose.tools.peers import coco_oks
 
     def build(n_gt, n_dt):
         dt, gt, areas, bboxes = pose_scene(n_gt, n_dt)
@@ -327,8 +234,8 @@ def _oks_cases() -> Iterator[_Case]:
 
 
 def _pairwise_cases() -> Iterator[_Case]:
-    from wasmpose._data import points
     from wasmpose.keypoints import pairwise_distances
+    from wasmpose.tools.data import points
 
     def build(n):
         a, b = points(n), points(n + 1)[1:]
@@ -343,8 +250,8 @@ def _pairwise_cases() -> Iterator[_Case]:
 
 
 def _oks_nms_cases() -> Iterator[_Case]:
-    from wasmpose._data import pose_crowd
     from wasmpose.keypoints import oks_nms
+    from wasmpose.tools.data import pose_crowd
 
     def build(n):
         poses, scores, areas = pose_crowd(n)
@@ -355,8 +262,94 @@ def _oks_nms_cases() -> Iterator[_Case]:
         yield _Case("oks_nms", f"{n} poses", n * n * 17, "float64", lambda n=n: build(n))
 
 
+def _simcc_cases() -> Iterator[_Case]:
+    from wasmpose.heatmap import decode_simcc
+    from wasmpose.tools.data import simcc_vectors
+
+    def build(wx, wy):
+        x, y = simcc_vectors(10, 17, wx, wy)
+        post = _peer("rtmlib.tools.pose_estimation.post_processings")
+        peer = None
+        if post is not None:
+            def peer():
+                locs, vals = post.get_simcc_maximum(x, y)
+                return locs / 2.0, vals
+        call = lambda: decode_simcc(x, y, score="mean")  # noqa: E731
+        return _Callables(call, call, "none", "rtmlib get_simcc_maximum", peer)
+
+    for wx, wy in ((384, 512), (576, 768)):
+        yield _Case("decode_simcc", f"10x17 {wx}+{wy} bins", 170 * (wx + wy), "float32",
+                    lambda wx=wx, wy=wy: build(wx, wy))
+
+
+def _refine_landmarks_cases() -> Iterator[_Case]:
+    from wasmpose.heatmap import refine_landmarks
+    from wasmpose.tools.data import landmark_heatmaps
+
+    def build(n):
+        lm, hm = landmark_heatmaps(n)
+        call = lambda: refine_landmarks(lm, hm)  # noqa: E731
+        return _Callables(call, call, "none")
+
+    for n in (1, 10):
+        yield _Case("refine_landmarks", f"{n}x39 64x64", n * 39 * 49, "float32",
+                    lambda n=n: build(n))
+
+
+def _affine_cases() -> Iterator[_Case]:
+    from wasmpose.keypoints import bbox_to_center_scale, get_affine_transform
+    from wasmpose.tools.data import person_boxes
+
+    def build(n):
+        center, scale = bbox_to_center_scale(person_boxes(n), aspect_ratio=0.75)
+        pre = _peer("rtmlib.tools.pose_estimation.pre_processings")
+        peer = None
+        if pre is not None:
+            peer = lambda: [pre.get_warp_matrix(c, s, 0.0, (192, 256))  # noqa: E731
+                            for c, s in zip(center, scale, strict=True)]
+        call = lambda: get_affine_transform(center, scale, 0.0, (192, 256))  # noqa: E731
+        return _Callables(call, call, "none", "rtmlib get_warp_matrix", peer)
+
+    for n in (1, 10):
+        yield _Case("get_affine_transform", f"{n} boxes", n, "float64", lambda n=n: build(n))
+
+
+def _nms_cases() -> Iterator[_Case]:
+    from wasmpose.boxes import nms
+    from wasmpose.tools.data import box_crowd
+
+    def build(n):
+        boxes, scores = box_crowd(n)
+        post = _peer("rtmlib.tools.object_detection.post_processings")
+        peer = None if post is None else (lambda: post.nms(boxes, scores, 0.45))
+        call = lambda: nms(boxes, scores, 0.45)  # noqa: E731
+        return _Callables(call, call, "none", "rtmlib nms (+1 widths)", peer)
+
+    for n in (300, 2000):
+        yield _Case("nms", f"{n} boxes", n * n, "float32", lambda n=n: build(n))
+
+
+def _detector_cases() -> Iterator[_Case]:
+    from wasmpose.boxes import decode_ssd, ssd_anchors, weighted_nms
+    from wasmpose.tools.data import ssd_output
+
+    def build():
+        raw, logits = ssd_output()
+        anchors = ssd_anchors()
+
+        def call():
+            b, s, k = decode_ssd(raw, logits, anchors)
+            return weighted_nms(b, s, 0.3, keypoints=k)
+
+        return _Callables(call, call, "none", note="decode_ssd + weighted_nms")
+
+    yield _Case("decode_ssd", "2254 anchors + wnms", 2254, "float32", build)
+
+
 _CASES = (_grayscale_cases, _threshold_cases, _otsu_cases, _normalize_cases, _to_tensor_cases,
-          _find_peaks_cases, _decode_cases, _oks_cases, _pairwise_cases, _oks_nms_cases)
+          _find_peaks_cases, _decode_cases, _oks_cases, _pairwise_cases, _oks_nms_cases,
+          _simcc_cases, _refine_landmarks_cases, _affine_cases, _nms_cases,
+          _detector_cases)
 
 
 def _cases(quick: bool) -> list[_Case]:
@@ -369,28 +362,6 @@ def _cases(quick: bool) -> list[_Case]:
             cases = [c for c in cases if c.size in sizes]
         selected.extend(cases)
     return selected
-
-
-def _kernel_of(name: str, dtype: str) -> cpu.Kernel:
-    """The Kernel object a call of public function ``name`` on ``dtype`` runs."""
-    registered = cpu.get_kernel(name)
-    for k in _companion_kernels(registered):
-        tag = k.name[len(name) + 1:-1]  # "grayscale[float]" -> "float"
-        if dtype.startswith(tag):
-            return k
-    return registered
-
-
-def _companion_kernels(registered: cpu.Kernel) -> list[cpu.Kernel]:
-    """Unregistered kernels of the same public function for other dtypes (``name[dtype]``)."""
-    found = []
-    for mod_name in cpu._KERNEL_MODULES:
-        mod = sys.modules.get(mod_name) or importlib.import_module(mod_name)
-        for v in vars(mod).values():
-            if (isinstance(v, cpu.Kernel) and v.name.startswith(registered.name + "[")
-                    and v.name.endswith("]") and v not in found):
-                found.append(v)
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,32 +380,8 @@ def _machine() -> dict:
         "numba_threads": numba.get_num_threads(),
         "threading_layer": layer,
         "platform": platform.platform(),
-        "load_average": _load_average(),
+        "load_average": load_average(),
     }
-
-
-def _load_average() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages, where the OS has them (busy machines: noisy)."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def _versions() -> dict:
-    import llvmlite
-    import numba
-
-    from wasmpose._version import __version__
-
-    v = {
-        "wasmpose": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "llvmlite": llvmlite.__version__,
-    }
-    return v | peer_versions()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,23 +391,18 @@ def _ms(t: Timing | None) -> float | None:
     return None if t is None else t.estimate * 1e3
 
 
-def _ratio(num: float | None, den: float | None) -> float | None:
-    if num is None or den is None or den <= 0:
-        return None
-    return num / den
-
-
-def _fmt_ms(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4f}" if v < 1 else f"{v:.3f}" if v < 100 else f"{v:.1f}"
-
-
 def _fmt_x(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}x"
 
 
-_HEADER = (f"{'kernel':<19}{'case':<21}{'wasmpose ms':>12}{'simd ms':>10}{'numpy ms':>10}  "
+def _fmt_bytes(n: int) -> str:
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.3g} {unit}"
+    return f"{n} B"
+
+
+_HEADER = (f"{'kernel':<19}{'case':<21}{'wasmpose ms':>12}{'serial ms':>10}{'numpy ms':>10}  "
            f"{'peer':<20}{'peer ms':>9}{'x vs numpy':>12}{'x vs peer':>11}")
 
 
@@ -483,36 +425,113 @@ def _timed(fn: Callable[[], Any] | None, level: str | None, min_time: float, rep
         return None
 
 
-def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> list[dict]:
-    """Time every public kernel (image, heatmap, keypoints) and print a comparison table.
+# Byte budgets of the kernel table (the examples' operands): a cache-resident call and one that
+# streams from memory. Larger sizes are for `bench --thresholds`: the quadratic kernels
+# (OKS NMS, distances) take seconds there in NumPy.
+_KERNEL_SIZES = (1 << 16, 1 << 20)
+
+_KHEADER = (f"{'kernel':<32}{'operands':>10}  {'FULL runs':<16}{'wasmpose ms':>12}"
+            f"{'serial ms':>10}{'parallel ms':>12}{'numpy ms':>10}{'x vs numpy':>12}")
+
+
+def _variant_calls(k, args: tuple, nbytes: int) -> dict:
+    """``impl -> (callable, opt level or None)`` for a kernel on one example."""
+    return {"wasmpose": (lambda: k(nbytes, *args), "full"),
+            "serial": (lambda: k.run("numba-serial", *args), None),
+            "parallel": (lambda: k.run("numba-parallel", *args), None),
+            "numpy": (lambda: k.run("numpy", *args), None)}
+
+
+def kernel_rows(quick: bool = False, file=sys.stdout, *, min_time: float | None = None,
+                repeats: int | None = None, names: list[str] | None = None) -> list[dict]:
+    """Time every registered kernel and companion on its example; print one line per case.
 
     Parameters
     ----------
     quick : bool, default False
-        Time only the two smallest sizes of each kernel, with shorter samples (>= 5 ms instead
-        of >= 20 ms) and fewer of them (3 instead of 7).
-    json_path : str, optional
-        Also write ``{"machine": ..., "versions": ..., "settings": ..., "rows": [...]}`` as JSON
-        to this path.
-    file : file-like, default sys.stdout
-        Where the table goes.
+        Only the 64 KiB examples, shorter samples.
+    file : file-like
+        Where the lines go.
+    min_time, repeats : optional
+        Override the sampling (as :func:`measure`).
+    names : list of str, optional
+        Only these kernels (default: all registered ones).
 
     Returns
     -------
     list of dict
-        One row per case, with keys ``kernel``, ``case``, ``size`` (pixels or elements, as the
-        kernel counts its work), ``dtype``, ``variant`` (what ``OptLevel.FULL`` ran),
-        ``wasmpose_ms``, ``simd_ms``, ``numpy_ms``, ``peer``, ``peer_ms``, ``x_vs_numpy``
-        (``numpy_ms / wasmpose_ms``) and ``x_vs_peer`` (``peer_ms / wasmpose_ms``); for
-        ``to_tensor`` also ``wasmpose_out_ms`` and ``x_out_vs_peer`` (with ``out=``). Missing
-        measurements (peer not installed) are ``None``; ``notes`` lists anything unusual.
-        ``wasmpose_best_ms``/``wasmpose_median_ms`` (and ``simd_...``) give the fastest and
-        the median sample, to spot erratic timings.
+        Keys ``kernel``, ``bytes`` (of the example's array operands), ``variant`` (what
+        ``OptLevel.FULL`` runs), ``wasmpose_ms``, ``serial_ms``, ``parallel_ms``, ``numpy_ms``,
+        ``x_vs_numpy`` and ``notes``.
+    """
+    from wasmpose import _registry
+
+    d_min, d_rep = (_QUICK_MIN_TIME, _QUICK_REPEATS) if quick else (_FULL_MIN_TIME,
+                                                                     _FULL_REPEATS)
+    min_time = d_min if min_time is None else min_time
+    repeats = d_rep if repeats is None else repeats
+    p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
+    kernels = _registry.all_kernels()
+    rows = []
+    p(_KHEADER)
+    p("-" * len(_KHEADER))
+    for name in sorted(kernels) if names is None else names:
+        k = kernels[name]
+        for size in _KERNEL_SIZES[:1] if quick else _KERNEL_SIZES:
+            args = k.examples(size)[0]
+            nbytes = _registry.operand_bytes(args)
+            notes: list[str] = []
+            t = {impl: _timed(fn, level, min_time, repeats, notes, impl)
+                 for impl, (fn, level) in _variant_calls(k, args, nbytes).items()}
+            with cpu.opt_level("full"):
+                variant = k.variant_name(nbytes)
+            ms = {impl: _ms(v) for impl, v in t.items()}
+            row = {"kernel": name, "bytes": nbytes, "variant": variant,
+                   **{f"{impl}_ms": v for impl, v in ms.items()},
+                   "x_vs_numpy": ratio(ms["numpy"], ms["wasmpose"]), "notes": notes}
+            rows.append(row)
+            p(f"{name:<32}{_fmt_bytes(nbytes):>10}  {variant:<16}{_fmt_ms(ms['wasmpose']):>12}"
+              f"{_fmt_ms(ms['serial']):>10}{_fmt_ms(ms['parallel']):>12}"
+              f"{_fmt_ms(ms['numpy']):>10}{_fmt_x(row['x_vs_numpy']):>12}")
+            for note in notes:
+                p(f"{'':<15}note: {note}")
+            del args
+    return rows
+
+
+def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> list[dict]:
+    """Time every kernel (registry table) and every public kernel against its peer.
+
+    Parameters
+    ----------
+    quick : bool, default False
+        Only the 64 KiB kernel examples and the two smallest sizes of each peer case, with
+        shorter samples (>= 5 ms instead of >= 20 ms) and fewer of them (3 instead of 7).
+    json_path : str, optional
+        Also write ``{"machine": ..., "versions": ..., "settings": ..., "kernels": [...],
+        "rows": [...]}`` as JSON to this path.
+    file : file-like, default sys.stdout
+        Where the tables go.
+
+    Returns
+    -------
+    list of dict
+        One row per peer case, with keys ``kernel`` (the registered kernel or companion the
+        call ran), ``case``, ``size`` (bytes of the kernel's array operands), ``dtype``,
+        ``variant`` (what ``OptLevel.FULL`` ran), ``wasmpose_ms``, ``serial_ms``, ``numpy_ms``,
+        ``peer``, ``peer_ms``, ``x_vs_numpy`` (``numpy_ms / wasmpose_ms``) and ``x_vs_peer``
+        (``peer_ms / wasmpose_ms``); for ``to_tensor`` also ``wasmpose_out_ms`` and
+        ``x_out_vs_peer`` (with ``out=``). Missing measurements (peer not installed) are
+        ``None``; ``notes`` lists anything unusual. ``wasmpose_best_ms``/``wasmpose_median_ms``
+        (and ``serial_...``) give the fastest and the median sample, to spot erratic timings.
+        The kernel table's rows (see :func:`kernel_rows`) go to the JSON file only.
 
     Notes
     -----
     Ratios above 1 mean wasmpose is faster. Times are per call, in milliseconds.
     """
+    from wasmpose import _registry
+
     min_time, repeats = (_QUICK_MIN_TIME, _QUICK_REPEATS) if quick else (
         _FULL_MIN_TIME, _FULL_REPEATS)
     p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
@@ -523,8 +542,15 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
       f"{machine['cores']} cores, threading layer {machine['threading_layer']}, "
       f"{machine['numba_threads']} Numba threads, load average {machine['load_average']}")
     p(f"ms per call: median of the fastest half of {repeats} samples of >= "
-      f"{min_time * 1e3:g} ms; wasmpose = OptLevel.FULL, simd = OptLevel.SIMD (one thread); "
-      f"x = other time / wasmpose time")
+      f"{min_time * 1e3:g} ms; x = other time / wasmpose time")
+    p("")
+    p("Kernels on their declared examples (operands: bytes of array inputs plus outputs; "
+      "wasmpose = OptLevel.FULL, serial and parallel = the compiled variants, numpy = the "
+      "reference)")
+    kernels = kernel_rows(quick, file, min_time=min_time, repeats=repeats)
+    p("")
+    p("Public functions against their peers (wasmpose = OptLevel.FULL, serial = "
+      "OptLevel.SERIAL, one thread)")
     p(_HEADER)
     p("-" * len(_HEADER))
     rows = []
@@ -533,43 +559,45 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
         c = case.build()
         if c.note:
             notes.append(c.note)
+        with cpu.opt_level("full"), _registry.recording() as calls:
+            c.wasmpose()  # which kernel runs, with how many bytes: the variant column
+        kernel, nbytes = (calls[-1][0], calls[-1][1]) if calls else (None, None)
         t_full = _timed(c.wasmpose, "full", min_time, repeats, notes, "wasmpose")
-        t_simd = _timed(c.wasmpose, "simd", min_time, repeats, notes, "simd")
+        t_serial = _timed(c.wasmpose, "serial", min_time, repeats, notes, "serial")
         t_np = _timed(c.numpy, c.numpy_level, min_time, repeats, notes, "numpy")
         t_out = _timed(c.out, "full", min_time, repeats, notes, "wasmpose out=")
         t_peer = _timed(c.peer, None, min_time, repeats, notes, c.peer_name or "peer")
-        kernel = _kernel_of(case.kernel, case.dtype)
         with cpu.opt_level("full"):
-            variant = kernel.variant_name(case.size)
-        w, s, n, pk, o = _ms(t_full), _ms(t_simd), _ms(t_np), _ms(t_peer), _ms(t_out)
+            variant = None if kernel is None else kernel.variant_name(nbytes)
+        w, s, n, pk, o = _ms(t_full), _ms(t_serial), _ms(t_np), _ms(t_peer), _ms(t_out)
         peer_name = c.peer_name if t_peer is not None else None
         row = {
-            "kernel": case.kernel,
+            "kernel": case.kernel if kernel is None else kernel.name,
             "case": case.name,
-            "size": case.size,
+            "size": nbytes,
             "dtype": case.dtype,
             "variant": variant,
             "wasmpose_ms": w,
-            "simd_ms": s,
+            "serial_ms": s,
             "numpy_ms": n,
             "peer": peer_name,
             "peer_ms": pk,
-            "x_vs_numpy": _ratio(n, w),
-            "x_vs_peer": _ratio(pk, w),
+            "x_vs_numpy": ratio(n, w),
+            "x_vs_peer": ratio(pk, w),
             "wasmpose_best_ms": None if t_full is None else t_full.best * 1e3,
-            "simd_best_ms": None if t_simd is None else t_simd.best * 1e3,
+            "serial_best_ms": None if t_serial is None else t_serial.best * 1e3,
             "wasmpose_median_ms": None if t_full is None else t_full.median * 1e3,
-            "simd_median_ms": None if t_simd is None else t_simd.median * 1e3,
+            "serial_median_ms": None if t_serial is None else t_serial.median * 1e3,
             "notes": notes,
         }
         if c.out is not None:
             row["wasmpose_out_ms"] = o
-            row["x_out_vs_peer"] = _ratio(pk, o)
+            row["x_out_vs_peer"] = ratio(pk, o)
         rows.append(row)
         p(_line(case.kernel, case.name, w, s, n, peer_name, pk, row["x_vs_numpy"],
                 row["x_vs_peer"]))
         if c.out is not None:
-            p(_line("", case.name + " out=", o, None, None, None, None, _ratio(n, o),
+            p(_line("", case.name + " out=", o, None, None, None, None, ratio(n, o),
                     row["x_out_vs_peer"]))
         for note in notes:
             p(f"{'':<15}note: {note}")
@@ -577,9 +605,11 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
     if json_path is not None:
         doc = {
             "machine": machine,
-            "versions": _versions(),
+            "versions": versions(),
             "settings": {"quick": quick, "min_time_s": min_time, "repeats": repeats,
-                         "estimate": "median of the fastest half of the samples"},
+                         "estimate": "median of the fastest half of the samples",
+                         "size_unit": "bytes of the kernel's array operands (inputs + outputs)"},
+            "kernels": kernels,
             "rows": rows,
         }
         with open(json_path, "w", encoding="utf-8") as fh:
@@ -592,42 +622,18 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
 # ---------------------------------------------------------------------------------------------
 # thresholds
 # ---------------------------------------------------------------------------------------------
-def _threshold_input(kernel_name: str, size: int) -> Callable[[], Any] | None:
-    """A call of the public function that gives kernel ``kernel_name`` ``size`` units of work."""
-    from wasmpose import image
-
-    h, w = shape_2d(size)
-    if kernel_name == "grayscale":
-        img = rgb_image(h, w, "uint8")
-        return lambda: image.grayscale(img)
-    if kernel_name == "grayscale[float]":
-        img = rgb_image(h, w, "float32")
-        return lambda: image.grayscale(img)
-    if kernel_name == "threshold":
-        x = u8_array(size)
-        return lambda: image.threshold(x, 127)
-    if kernel_name == "threshold[float32]":
-        x = float_array(size, "float32")
-        return lambda: image.threshold(x, 127)
-    if kernel_name == "otsu_threshold":
-        g = gray_image(h, w)
-        return lambda: image.otsu_threshold(g)
-    if kernel_name == "normalize":
-        x = float_array(size, "float32")
-        return lambda: image.normalize(x)
-    if kernel_name == "to_tensor":
-        img = rgb_image(h, w, "uint8")
-        return lambda: image.to_tensor(img)
-    return None
+# A sweep stops growing a kernel's example once one serial call takes this long: the quadratic
+# kernels would take minutes at 16 MiB, long past any threshold.
+_SWEEP_MAX_CALL = 0.25
 
 
-def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10) -> dict:
+def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10,
+               names: list[str] | None = None, exps: range | None = None) -> dict:
     """Measure from which size each kernel's parallel variant beats its serial one.
 
-    For every registered kernel (and its unregistered dtype companions such as
-    ``grayscale[float]``), the public function is timed at ``OptLevel.SIMD`` (serial variant)
-    and ``OptLevel.PARALLEL`` (parallel variant) on inputs of 2**10 to 2**22 units of work
-    (pixels or elements, as the kernel counts them).
+    For every registered kernel and companion, its serial and parallel variants are timed
+    directly on its declared example at 2**12 to 2**24 bytes of array operands (the unit of
+    ``Kernel.parallel_min_bytes``), stopping early once a serial call takes 0.25 s.
 
     Parameters
     ----------
@@ -637,49 +643,55 @@ def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10) ->
         Every other power of two, shorter and fewer samples.
     margin : float, default 1.10
         The parallel variant "wins" when ``serial_time / parallel_time >= margin``.
+    names : list of str, optional
+        Only these kernels (default: every registered kernel and companion).
+    exps : range, optional
+        The powers of two of the sizes (default ``range(12, 25)``, every other in quick mode).
 
     Returns
     -------
     dict
         ``{kernel name: {"current": int, "suggested": int or None, "stable_from": int or None,
-        "speedup": {size: float}}}``. ``suggested`` is the smallest measured size where the
-        parallel variant wins (the value to give ``Kernel.parallel_min_size``; ``None``: it
-        never wins); ``stable_from`` the smallest from which it wins at every larger measured
-        size too (memory-bound kernels can lose again on the largest inputs).
+        "speedup": {bytes: float}}}``. ``suggested`` is the smallest measured size where the
+        parallel variant wins (the value to give ``parallel_min_bytes``; ``None``: it never
+        wins); ``stable_from`` the smallest from which it wins at every larger measured size
+        too (memory-bound kernels can lose again on the largest inputs).
     """
+    from wasmpose import _registry
+
     p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
     min_time, repeats = (_QUICK_MIN_TIME, _QUICK_REPEATS) if quick else (0.010, 5)
-    exps = range(10, 23, 2 if quick else 1)
+    if exps is None:
+        exps = range(12, 25, 2 if quick else 1)
     machine = _machine()
     p(f"parallel thresholds: {machine['cpu']}, {machine['cores']} cores, threading layer "
       f"{machine['threading_layer']}, {machine['numba_threads']} Numba threads; parallel wins "
-      f"when serial/parallel >= {margin:.2f}")
+      f"when serial/parallel >= {margin:.2f}; sizes in bytes of array operands")
     if not cpu._PARALLEL_CAPABLE or cpu.threading_layer() == "unavailable":
         p("parallel kernels cannot run here (one core, one Numba thread or no threading layer):"
           " nothing to measure")
         return {}
-    kernels = []
-    for k in sorted(cpu._all_kernels().values(), key=lambda k: k.name):
-        kernels.append(k)
-        kernels.extend(_companion_kernels(k))
+    kernels = _registry.all_kernels()
     result = {}
-    for k in kernels:
-        if _threshold_input(k.name, 1 << 10) is None:
-            p(f"{k.name}: no input builder, skipped")
-            continue
-        p(f"{k.name} (current parallel_min_size {k.parallel_min_size:,})")
-        p(f"  {'size':>10}{'serial ms':>12}{'parallel ms':>13}{'speedup':>10}")
+    for name in sorted(kernels) if names is None else names:
+        k = kernels[name]
+        p(f"{name} (current parallel_min_bytes {k.parallel_min_bytes:,})")
+        p(f"  {'bytes':>12}{'serial ms':>12}{'parallel ms':>13}{'speedup':>10}")
         speedup = {}
         for e in exps:
-            size = 1 << e
-            fn = _threshold_input(k.name, size)
-            with cpu.opt_level("simd"):
-                ts = measure(fn, min_time=min_time, repeats=repeats).estimate
-            with cpu.opt_level("parallel"):
-                tp = measure(fn, min_time=min_time, repeats=repeats).estimate
+            args = k.examples(1 << e)[0]
+            size = _registry.operand_bytes(args)
+            if size in speedup:  # the example's smallest size is above 2**e
+                continue
+            calls = _variant_calls(k, args, size)
+            ts = measure(calls["serial"][0], min_time=min_time, repeats=repeats).estimate
+            tp = measure(calls["parallel"][0], min_time=min_time, repeats=repeats).estimate
             speedup[size] = ts / tp
-            p(f"  {size:>10,}{ts * 1e3:>12.4f}{tp * 1e3:>13.4f}{ts / tp:>9.2f}x")
-            del fn
+            p(f"  {size:>12,}{ts * 1e3:>12.4f}{tp * 1e3:>13.4f}{ts / tp:>9.2f}x")
+            del args, calls
+            if ts > _SWEEP_MAX_CALL:
+                p(f"  (larger sizes skipped: a serial call takes {ts:.2f} s)")
+                break
         wins = [size for size in sorted(speedup) if speedup[size] >= margin]
         suggested = wins[0] if wins else None
         stable = None  # smallest size from which parallel wins at every larger size too
@@ -687,18 +699,18 @@ def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10) ->
             if speedup[size] < margin:
                 break
             stable = size
-        p(f"  suggested parallel_min_size: {_pow2(suggested)}")
+        p(f"  suggested parallel_min_bytes: {_fmt_size(suggested)}")
         if suggested is not None:
             slower = [size for size in speedup if size > suggested and speedup[size] < 1.0]
             if slower:
                 tail = ("it wins at no size onwards" if stable is None else
-                        f"it wins at every size from {_pow2(stable)}")
-                p(f"  note: parallel slower than serial again at {', '.join(map(_pow2, slower))}"
-                  f" (memory-bound); {tail}")
-        result[k.name] = {"current": k.parallel_min_size, "suggested": suggested,
-                          "stable_from": stable, "speedup": speedup}
+                        f"it wins at every size from {_fmt_size(stable)}")
+                p(f"  note: parallel slower than serial again at "
+                  f"{', '.join(map(_fmt_size, slower))} (memory-bound); {tail}")
+        result[name] = {"current": k.parallel_min_bytes, "suggested": suggested,
+                        "stable_from": stable, "speedup": speedup}
     return result
 
 
-def _pow2(size: int | None) -> str:
-    return "never (keep serial)" if size is None else f"2**{size.bit_length() - 1} = {size:,}"
+def _fmt_size(size: int | None) -> str:
+    return "never (keep serial)" if size is None else f"{size:,} bytes"

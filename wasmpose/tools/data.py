@@ -1,5 +1,5 @@
-"""Deterministic inputs of the kernels, shared by the asv suite (``benchmarks/common.py``
-re-exports them) and ``python -m wasmpose bench``.
+"""Deterministic inputs of the kernels for ``python -m wasmpose bench`` and the demo, shared
+with the asv suite (``benchmarks/common.py`` re-exports them).
 
 The seeds must never change: timings of different commits are only comparable on the same data.
 The post-processing inputs are memoised here and shared between callers: treat them as
@@ -14,7 +14,8 @@ import functools
 import numpy as np
 
 __all__ = ["heatmaps", "pose_scene", "points", "pose_crowd", "rgb_image", "rgb_batch",
-           "gray_image", "shape_2d", "float_array", "u8_array"]
+           "gray_image", "shape_2d", "float_array", "u8_array", "simcc_vectors",
+           "landmark_heatmaps", "person_boxes", "box_crowd", "ssd_output"]
 
 IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
@@ -24,6 +25,11 @@ POSE_SEED = 20240905
 POINT_SEED = 20240906
 CROWD_SEED = 20240907
 HEATMAP_SEED = 20240909
+SIMCC_SEED = 20261204
+LANDMARK_SEED = 20261205
+BOX_SEED = 20261206
+BOX_CROWD_SEED = 20240911
+SSD_SEED = 20240912
 
 
 @functools.lru_cache(maxsize=8)
@@ -158,3 +164,93 @@ def u8_array(n: int) -> np.ndarray:
     """``n`` uint8 values uniform in [0, 255], as a C-contiguous near-square 2-D array."""
     rng = np.random.default_rng([ARRAY_SEED, n, 1])
     return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def simcc_vectors(n: int, k: int, wx: int, wy: int):
+    """RTMPose's SimCC output for ``n`` people x ``k`` keypoints: float32 ``(n, k, wx)`` and
+    ``(n, k, wy)``, each vector a softmax-like bump (sigma 6 bins) at a random bin over noise."""
+    rng = np.random.default_rng([SIMCC_SEED, n, k, wx, wy])
+    out = []
+    for w in (wx, wy):
+        centre = rng.uniform(0, w, (n, k, 1))
+        v = np.exp(-0.5 * ((np.arange(w) - centre) / 6.0) ** 2) * rng.uniform(0.2, 1.0, (n, k, 1))
+        out.append((v + rng.random((n, k, w)) * 0.01).astype(np.float32))
+    return out[0], out[1]
+
+
+@functools.lru_cache(maxsize=8)
+def landmark_heatmaps(n: int, k: int = 39, size: int = 64):
+    """BlazePose-like output for ``n`` people: normalised landmarks ``(n, k, 5)`` float32 and
+    heatmap logits ``(n, size, size, k)`` float32 (channels last), each a blob near its
+    landmark (within 2 cells) over negative logits."""
+    rng = np.random.default_rng([LANDMARK_SEED, n, k, size])
+    centre = rng.uniform(4, size - 4, (n, k, 2))
+    yy, xx = np.mgrid[0:size, 0:size]
+    d2 = ((xx - centre[..., 0, None, None]) ** 2 + (yy - centre[..., 1, None, None]) ** 2)
+    logits = (8.0 * np.exp(-d2 / 8.0) - 4.0).astype(np.float32)  # (n, k, size, size)
+    lm = np.empty((n, k, 5), np.float32)
+    lm[..., :2] = (centre + rng.uniform(-2, 2, centre.shape)) / size
+    lm[..., 2:] = rng.normal(0, 1, (n, k, 3))
+    return lm, np.ascontiguousarray(logits.transpose(0, 2, 3, 1))
+
+
+@functools.lru_cache(maxsize=8)
+def person_boxes(n: int, width: int = 1920, height: int = 1080) -> np.ndarray:
+    """``n`` person boxes (x1, y1, x2, y2) float64 in a ``width`` x ``height`` frame, taller than
+    wide."""
+    rng = np.random.default_rng([BOX_SEED, n, width, height])
+    h = rng.uniform(100, 600, n)
+    w = h * rng.uniform(0.3, 0.7, n)
+    x1 = rng.uniform(0, width - w)
+    y1 = rng.uniform(0, height - h)
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def box_crowd(n: int, people: int = 20):
+    """``n`` candidate boxes around ``people`` people in a 1920x1080 frame, as a detector emits
+    them before NMS: each candidate is one person's box with its corners jittered by up to 10%
+    of its size, with a random score.
+
+    Returns
+    -------
+    boxes : ndarray, shape (n, 4), float32
+        xyxy pixels.
+    scores : ndarray, shape (n,), float32
+    """
+    rng = np.random.default_rng([BOX_CROWD_SEED, n, people])
+    size = rng.uniform(60, 400, (people, 1)) * np.array([[0.5, 1.0]])
+    corner = rng.uniform([0, 0], [1920, 1080], (people, 2)) - size / 2
+    who = rng.integers(0, people, n)
+    jitter = rng.uniform(-0.1, 0.1, (n, 4)) * np.tile(size[who], 2)
+    boxes = np.concatenate([corner[who], corner[who] + size[who]], axis=1) + jitter
+    boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2])
+    return boxes.astype(np.float32), rng.random(n, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def ssd_output(people: int = 3, anchors: int = 2254, keypoints: int = 4):
+    """Raw output of a BlazePose-like SSD detector (``anchors`` rows, 4 + 2 * ``keypoints``
+    values each) for an image with ``people`` people.
+
+    Logits are N(-8, 2) (sigmoid below 0.01) except, per person, 6 anchors of one cell region
+    with logits in [0.5, 3] (scores 0.62 to 0.95, above the 0.5 threshold) whose regressors
+    describe nearby boxes, as the detector's output on a photograph looks.
+
+    Returns
+    -------
+    raw_boxes : ndarray, shape (anchors, 4 + 2 * keypoints), float32
+    raw_scores : ndarray, shape (anchors, 1), float32
+    """
+    rng = np.random.default_rng([SSD_SEED, people, anchors, keypoints])
+    raw = rng.normal(0, 20, (anchors, 4 + 2 * keypoints))
+    raw[:, 2:4] = np.abs(raw[:, 2:4])
+    logits = rng.normal(-8, 2, anchors)
+    for _ in range(people):
+        start = int(rng.integers(0, anchors - 6))
+        box = np.concatenate([rng.normal(0, 10, 2), rng.uniform(20, 60, 2),
+                              rng.normal(0, 30, 2 * keypoints)])
+        raw[start:start + 6] = box + rng.normal(0, 1.5, (6, box.size))
+        logits[start:start + 6] = rng.uniform(0.5, 3.0, 6)
+    return raw.astype(np.float32), logits.astype(np.float32)[:, None]

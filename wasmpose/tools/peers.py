@@ -1,5 +1,11 @@
-"""How the peers compute what wasmpose computes: shared by the demo, the bench command, the asv
-suite and the tests, so every comparison uses the same peer call."""
+"""How the peer libraries compute what wasmpose computes, as the shipped commands call them.
+
+``python -m wasmpose bench`` and ``demo`` time these calls beside wasmpose; the asv suite
+(``benchmarks/``) and the tests (``tests/``) use the same ones, so that every comparison makes
+the same peer call. Peers that only the tests or only the asv suite use live there, not here:
+the mmpose transcriptions in ``benchmarks/peers.py``, the tests' own oracles in ``tests/``.
+Nothing is imported with this module: each peer is passed in, or imported by :func:`peer`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,13 @@ import contextlib
 import functools
 import importlib
 import io
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+__all__ = ["peer", "opencv_blob", "numpy_to_tensor", "torch_layer_norm", "torch_peaks",
+           "coco_oks"]
 
 
 @functools.cache
@@ -22,20 +30,6 @@ def peer(name: str) -> Any | None:
         return importlib.import_module(name)
     except Exception:  # noqa: BLE001 - missing or broken (a bad wheel): the peer is skipped
         return None
-
-
-def peer_versions() -> dict:
-    """Versions and thread counts of the OpenCV and PyTorch already imported in this process."""
-    v = {}
-    cv2 = sys.modules.get("cv2")
-    if cv2 is not None:
-        v["opencv"] = cv2.__version__
-        v["opencv_threads"] = cv2.getNumThreads()
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        v["torch"] = torch.__version__
-        v["torch_threads"] = torch.get_num_threads()
-    return v
 
 
 def opencv_blob(cv2, img: np.ndarray, mean, std, layout: str = "nchw"
@@ -125,36 +119,3 @@ def coco_oks(dt: np.ndarray, gt: np.ndarray, areas: np.ndarray, bboxes: np.ndarr
             ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
         ev._prepare()
     return lambda: np.asarray(ev.computeOks(1, 1)).reshape(n_dt, n_gt)
-
-
-def mmpose_oks_iou(g: np.ndarray, d: np.ndarray, a_g, a_d: np.ndarray,
-                   sigmas: np.ndarray) -> np.ndarray:
-    """mmpose.evaluation.functional.nms.oks_iou (no vis_thr), restated plainly: the OKS of pose
-    ``g`` (K, >=2) with each pose of ``d`` (N, K, >=2), a Python loop over ``d``, in float64
-    (mmpose then stores it in a float32 array). The test oracle of the mean-area OKS and the
-    asv peer of ``oks_nms``."""
-    var = (sigmas * 2) ** 2
-    ious = np.zeros(len(d))
-    for n in range(len(d)):
-        dx = d[n, :, 0] - g[:, 0]
-        dy = d[n, :, 1] - g[:, 1]
-        e = (dx**2 + dy**2) / var / ((a_g + a_d[n]) / 2 + np.spacing(1)) / 2
-        ious[n] = np.sum(np.exp(-e)) / len(e)
-    return ious
-
-
-def mmpose_oks_nms(poses: np.ndarray, scores, areas: np.ndarray, thr: float,
-                   sigmas: np.ndarray) -> np.ndarray:
-    """mmpose.evaluation.functional.nms.oks_nms (with its oks_iou), restated plainly: the kept
-    indices (int64), best score first."""
-    order = np.asarray(scores).argsort()[::-1]
-    keep = []
-    while len(order) > 0:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        ious = mmpose_oks_iou(poses[i], poses[rest], areas[i], areas[rest],
-                              sigmas).astype(np.float32)
-        order = order[np.where(ious <= thr)[0] + 1]
-    return np.array(keep, dtype=np.int64)
-
