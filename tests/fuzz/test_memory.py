@@ -1,5 +1,5 @@
-"""Fuzzing wasmpose.memory (owned by another helper: defects found here are listed as
-``xfail(strict=True)`` cases at the end and kept out of the random search, not fixed here)."""
+"""Fuzzing wasmpose.memory. The defects this suite found there (fixed on main by the memory
+helper) are kept as regression cases at the end (``KNOWN``)."""
 
 import io
 import json
@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz._fuzz import BIG_BYTES, Drawn, arrays, fuzz_settings, ints, numbers, outcome
@@ -30,14 +30,6 @@ SHAPES = st.one_of(st.lists(ints(2, 3, 0), max_size=3).map(tuple), ints(4, 0),
                    st.sampled_from([(2**31 + 1, 2**31 + 1), (2**40,), (-1,), (2.5,), "3", None]))
 
 
-def _not_huge(a):
-    """Not an alignment of 2**20 or more (those are KNOWN defects, kept out of the search)."""
-    try:
-        return int(a) < 2**20
-    except (TypeError, ValueError, OverflowError):
-        return True
-
-
 def _big(shape, dtype):
     """Whether ``shape`` x ``dtype`` asks for more than the cap holds (or is not a shape)."""
     try:
@@ -50,7 +42,7 @@ def _big(shape, dtype):
 
 @fuzz_settings()
 @given(shape=SHAPES, dtype=DTYPES,
-       alignment=ints(64, 1, 16, 4096, 3).filter(_not_huge))  # huge alignments: KNOWN
+       alignment=ints(64, 1, 16, 4096, 3))
 def test_aligned_empty(shape, dtype, alignment):
     kind, a = outcome(lambda: aligned_empty(shape, dtype, alignment), big=_big(shape, dtype))
     if kind == "ok":
@@ -61,8 +53,7 @@ def test_aligned_empty(shape, dtype, alignment):
 @fuzz_settings()
 @given(opts=st.fixed_dictionaries({}, optional={
     "max_bytes": ints(1 << 20, 0, 10**30), "small_limit": ints(1024, 0, 1),
-    "large_limit": ints(1 << 20, 0, 10**30), "alignment": ints(64, 1, 3, 4096).filter(
-        _not_huge)}),  # huge alignments: KNOWN
+    "large_limit": ints(1 << 20, 0, 10**30), "alignment": ints(64, 1, 3, 4096)}),
     requests=st.lists(st.tuples(SHAPES, DTYPES, st.booleans()), min_size=1, max_size=4))
 def test_buffer_pool(opts, requests):
     kind, pool = outcome(lambda: BufferPool(**opts))
@@ -82,8 +73,7 @@ def test_buffer_pool(opts, requests):
 
 
 @fuzz_settings()
-@given(nbytes=ints(1024, 0, 64, 10**30), alignment=ints(64, 1, 3, 4096).filter(
-    _not_huge),  # huge alignments: KNOWN
+@given(nbytes=ints(1024, 0, 64, 10**30), alignment=ints(64, 1, 3, 4096),
        requests=st.lists(st.tuples(SHAPES, DTYPES), min_size=1, max_size=4))
 def test_arena(nbytes, alignment, requests):
     kind, arena = outcome(lambda: Arena(nbytes, alignment=alignment),
@@ -125,11 +115,10 @@ def test_ring_buffer(capacity, item_shape, dtype, data):
         drawn = data.draw(st.one_of(numbers(1.0, 3).map(Drawn), arrays(
             ("f4", "f8", "i1", "i8", ">f4"), shape=st.sampled_from([(), (2,), (2, 2)]))))
         x = drawn.value
-        # pushing a value the dtype cannot hold stores another value today: a known defect
-        # (test_known_memory_defects), kept out of the search until it is fixed
-        assume(drawn.big or _representable(x, dtype))
         kind, _ = outcome(lambda: ring.push(x), big=drawn.big)  # noqa: B023
-        if kind == "ok":
+        if kind == "ok" and not drawn.big:
+            # a value the dtype cannot hold must be refused, never stored as another one
+            assert _representable(x, dtype), (x, dtype, ring.latest(1)[0])
             got = ring.latest(1)[0]
             np.testing.assert_array_equal(got, np.broadcast_to(np.asarray(x, dtype), got.shape))
         outcome(lambda: ring.latest(data.draw(st.one_of(st.none(), ints(1, 0, 10**30)))))
@@ -216,7 +205,7 @@ def test_load_weights_crafted_files(data, suffix, mmap):
             del got  # the memory map closes before the directory goes
 
 
-# --- defects found in another helper's area (relmem): strict xfails --------------------------
+# --- defects this suite found (fixed on main by the memory helper): regression cases ---------
 def _load(name, content):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, name)
@@ -271,8 +260,6 @@ KNOWN = {
 
 
 @pytest.mark.parametrize("name", list(KNOWN))
-@pytest.mark.xfail(strict=True, reason="memory defect found by the fuzz suite (issue 13): "
-                   "for the memory helper to fix")
-def test_known_memory_defects(name):
+def test_found_memory_defects_stay_fixed(name):
     with np.errstate(all="ignore"):
         KNOWN[name]()

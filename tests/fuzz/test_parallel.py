@@ -1,5 +1,5 @@
-"""Fuzzing wasmpose.parallel's arguments (owned by another helper: defects found here are listed
-as ``xfail(strict=True)`` cases at the end and kept out of the random search, not fixed here).
+"""Fuzzing wasmpose.parallel's arguments. The defects this suite found there (fixed on main by
+the parallel helper) are kept as regression cases at the end (``KNOWN``).
 
 Every call that starts threads is bounded: futures are awaited with a timeout, so a hang is a
 failure, not a stuck run."""
@@ -73,9 +73,6 @@ def test_parallel_map(fn, items, opts):
        queue_size=ints(8, 1, 0, 2**40), workers=st.one_of(ints(1, 2, 0), st.lists(ints(1),
                                                                                 max_size=3)))
 def test_pipeline(stages, items, queue_size, workers):
-    # known defect: absurd worker counts build a thread spec per worker (KNOWN below)
-    counts = workers if isinstance(workers, list) else [workers]
-    assume(all(not isinstance(w, int) or w < 2**20 for w in counts))
     kind, p = outcome(lambda: Pipeline(*stages, queue_size=queue_size, workers=workers))
     if kind == "error":
         return
@@ -90,25 +87,17 @@ def test_pipeline(stages, items, queue_size, workers):
 MS = st.one_of(numbers(1.0, 5.0, 0.0), st.none())
 
 
-def _few(n):
-    """Not a worker count of 64 or more (DynamicBatcher makes a thread each: KNOWN)."""
-    try:
-        return int(n) < 64
-    except (TypeError, ValueError, OverflowError):
-        return True
-
-
 @fuzz_settings(short=25, long=300)
 @given(opts=st.fixed_dictionaries({}, optional={
     "max_batch_size": ints(4, 1, 0, 2**40), "preferred_batch_size": st.one_of(st.none(),
                                                                                ints(2, 0)),
     "max_wait_ms": MS, "max_queue_size": ints(100, 1, 0), "timeout_ms": MS,
-    "workers": ints(1, 2, 0).filter(_few)}),  # absurd worker counts: KNOWN
+    "workers": ints(1, 2, 0)}),
     items=st.lists(st.integers(), max_size=6),
     adaptive=st.booleans(), target=numbers(50.0, 1.0))
 def test_batchers(opts, items, adaptive, target):
-    # waits beyond what a timer takes (1e13 ms) kill the worker: a KNOWN defect (below); long
-    # legitimate waits would only slow the search down (a batch waits max_wait_ms to fill)
+    # long waits are legitimate (a batch waits max_wait_ms to fill) but would only slow the
+    # search down; absurd ones (1e13 ms) are the KNOWN cases below
     for k in ("max_wait_ms", "timeout_ms"):
         v = opts.get(k)
         assume(not isinstance(v, (int, float)) or isinstance(v, bool) or not v == v
@@ -180,7 +169,7 @@ def test_set_thread_count(n):
         set_thread_count(before)
 
 
-# --- defects found in another helper's area (relmem): strict xfails --------------------------
+# --- defects this suite found (fixed on main by the parallel helper): regression cases -------
 def _batcher_drains(**opts):
     """One request below max_batch_size, then close(drain=True): it must be resolved, and no
     thread may die."""
@@ -244,7 +233,5 @@ KNOWN = {
 
 
 @pytest.mark.parametrize("name", list(KNOWN))
-@pytest.mark.xfail(strict=True, reason="parallel defect (issue 13) kept out of the fuzz search: "
-                   "for the memory/parallel helper to fix")
-def test_known_parallel_defects(name):
+def test_found_parallel_defects_stay_fixed(name):
     KNOWN[name]()

@@ -1,5 +1,5 @@
-"""Fuzzing wasmpose.quant (owned by another helper: defects found here are listed as
-``xfail(strict=True)`` cases in ``KNOWN`` and kept out of the random search, not fixed here)."""
+"""Fuzzing wasmpose.quant. Defects of issue 13 this suite reproduces (fixed on main by the quant
+helper) are kept as regression cases at the end (``KNOWN``)."""
 
 import io
 import os
@@ -183,7 +183,7 @@ def _edit(raw, edits):
     return bytes(b)
 
 
-# --- defects in another helper's area (quant): strict xfails, kept out of the search --------
+# --- issue 13 defects reproduced here (fixed on main by the quant helper): regressions ------
 def _qt_load_npy():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "plain.npy")
@@ -202,7 +202,5 @@ KNOWN = {
 
 
 @pytest.mark.parametrize("name", list(KNOWN))
-@pytest.mark.xfail(strict=True, reason="quant defect (issue 13) kept out of the fuzz search: "
-                   "for the quant helper to fix")
-def test_known_quant_defects(name):
+def test_found_quant_defects_stay_fixed(name):
     KNOWN[name]()
