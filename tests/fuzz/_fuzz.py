@@ -199,6 +199,26 @@ def _apply_layout(a, layout, draw):
     return Drawn(a)
 
 
+# --- crafted files --------------------------------------------------------------------------
+def mutated(raw: bytes) -> st.SearchStrategy:
+    """``raw`` (a valid file's bytes) unchanged, truncated, with a few bytes overwritten, with
+    its first 16 bytes kept and the rest random, or random bytes."""
+    n = len(raw)
+    edits = st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, 255)), min_size=1,
+                     max_size=8)
+    return st.one_of(st.just(raw), st.integers(0, n).map(lambda k: raw[:k]),
+                     edits.map(lambda e: _edit(raw, e)), st.binary(max_size=256),
+                     st.binary(max_size=64).map(lambda b: raw[:16] + b))
+
+
+def _edit(raw, edits):
+    b = bytearray(raw)
+    for i, v in edits:
+        if i < len(b):
+            b[i] = v
+    return bytes(b)
+
+
 # --- the property ---------------------------------------------------------------------------
 def event(name: str) -> None:
     """Count an outcome in hypothesis' statistics (only possible in the test's own thread)."""

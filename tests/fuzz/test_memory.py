@@ -13,7 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz._fuzz import BIG_BYTES, Drawn, arrays, fuzz_settings, ints, numbers, outcome
+from tests.fuzz._fuzz import (
+    BIG_BYTES,
+    Drawn,
+    arrays,
+    fuzz_settings,
+    ints,
+    mutated,
+    numbers,
+    outcome,
+)
 from wasmpose.memory import (
     Arena,
     ArenaFullError,
@@ -165,23 +174,6 @@ VALID = {
 VALID_Z = _npz(True, **SAMPLE)
 
 
-def _mutated(raw):
-    n = len(raw)
-    edits = st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, 255)), min_size=1,
-                     max_size=6)
-    return st.one_of(st.just(raw), st.integers(0, n).map(lambda k: raw[:k]),
-                     edits.map(lambda e: _edit(raw, e)), st.binary(max_size=200),
-                     st.binary(max_size=64).map(lambda b: raw[:16] + b))
-
-
-def _edit(raw, edits):
-    b = bytearray(raw)
-    for i, v in edits:
-        if i < len(b):
-            b[i] = v
-    return bytes(b)
-
-
 @fuzz_settings()
 @given(data=st.data(), suffix=st.sampled_from([".npy", ".npz", ".npz-deflated", ".safetensors",
                                                ".NPY", ".pt"]),
@@ -189,7 +181,7 @@ def _edit(raw, edits):
 def test_load_weights_crafted_files(data, suffix, mmap):
     key = suffix.lower().replace("-deflated", "")
     raw = VALID_Z if suffix == ".npz-deflated" else VALID.get(key, b"")
-    content = data.draw(_mutated(raw))
+    content = data.draw(mutated(raw))
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "weights" + suffix.replace("-deflated", ""))
         with open(path, "wb") as f:

@@ -181,41 +181,35 @@ def _batcher_drains(**opts):
         assert f.done() and f.result(0) == 1
 
 
-def _pipeline_with_absurd_workers():
-    """Pipeline(workers=2**40) is accepted, then run() builds a list of 2**40 thread specs:
-    a MemoryError after ~11 s under a 1 GiB cap (an exhausted machine without one). Run in a
-    subprocess under a cap so that the blow-up stays there, and given 10 s: the run must refuse
-    the count or bound its threads."""
+def _bounded_in_subprocess(snippet: str, ok: str):
+    """Run ``snippet`` (which sets ``out``) in a subprocess under a 1 GiB address-space cap and
+    10 s: it must print ``ok`` or refuse with TypeError/ValueError (printing ``refused``)."""
     code = ("from tests.helpers import address_space_cap\n"
-            "from wasmpose.parallel import Pipeline\n"
+            "from wasmpose.parallel import DynamicBatcher, Pipeline\n"
             "with address_space_cap(1 << 30):\n"
             "    try:\n"
-            "        out = list(Pipeline(lambda x: x, workers=2**40).run(range(3)))\n"
+            + "".join(f"        {line}\n" for line in snippet.splitlines()) +
             "    except (TypeError, ValueError):\n"
             "        out = 'refused'\n"
             "print(out)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=10,
                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    assert r.returncode == 0 and r.stdout.strip() in ("[0, 1, 2]", "refused"), r.stderr[-300:]
+    assert r.returncode == 0 and r.stdout.strip() in (ok, "refused"), r.stderr[-300:]
+
+
+def _pipeline_with_absurd_workers():
+    """Pipeline(workers=2**40) was accepted, then run() built a list of 2**40 thread specs: a
+    MemoryError after ~11 s under a 1 GiB cap (an exhausted machine without one)."""
+    _bounded_in_subprocess("out = list(Pipeline(lambda x: x, workers=2**40).run(range(3)))",
+                           "[0, 1, 2]")
 
 
 def _batcher_with_absurd_workers():
-    """DynamicBatcher(workers=2**31 + 1) makes a Thread object per worker in __init__ (the
-    fuzz run hung there): it must refuse the count or bound its threads, within 10 s, in a
-    subprocess under a cap."""
-    code = ("from tests.helpers import address_space_cap\n"
-            "from wasmpose.parallel import DynamicBatcher\n"
-            "with address_space_cap(1 << 30):\n"
-            "    try:\n"
-            "        b = DynamicBatcher(lambda xs: xs, workers=2**31 + 1)\n"
-            "        out = b.submit(1).result(5)\n"
-            "        b.close()\n"
-            "    except (TypeError, ValueError):\n"
-            "        out = 'refused'\n"
-            "print(out)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=10,
-                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    assert r.returncode == 0 and r.stdout.strip() in ("1", "refused"), r.stderr[-300:]
+    """DynamicBatcher(workers=2**31 + 1) made a Thread object per worker in __init__ (the fuzz
+    run hung there)."""
+    _bounded_in_subprocess("b = DynamicBatcher(lambda xs: xs, workers=2**31 + 1)\n"
+                           "out = b.submit(1).result(5)\n"
+                           "b.close()", "1")
 
 
 KNOWN = {

@@ -16,6 +16,7 @@ from tests.fuzz._fuzz import (
     fuzz_settings,
     ints,
     level_strategy,
+    mutated,
     names,
     numbers,
     outcome,
@@ -152,35 +153,16 @@ def test_quantized_tensor_roundtrip_and_crafted_files(x, dtype, data):
         path = os.path.join(d, "t.npz")
         if kind == "ok":
             qt.save(path)
-            raw = open(path, "rb").read()
+            with open(path, "rb") as f:
+                raw = f.read()
         else:
             raw = _npz_bytes(data=np.zeros(3, np.int8))
-        mutated = data.draw(_mutations(raw))
+        content = data.draw(mutated(raw))
         with open(path, "wb") as f:
-            f.write(mutated)
+            f.write(content)
         kind, back = outcome(lambda: QuantizedTensor.load(path))
-        if kind == "ok" and mutated == raw and qt is not None:
+        if kind == "ok" and content == raw and qt is not None:
             np.testing.assert_array_equal(back.dequantize(), qt.dequantize())
-
-
-def _mutations(raw: bytes):
-    """``raw`` unchanged, truncated, with random bytes overwritten, or random bytes."""
-    n = len(raw)
-    return st.one_of(
-        st.just(raw),
-        st.integers(0, n).map(lambda k: raw[:k]),
-        st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, 255)), min_size=1,
-                 max_size=8).map(lambda edits: _edit(raw, edits)),
-        st.binary(max_size=256),
-    )
-
-
-def _edit(raw, edits):
-    b = bytearray(raw)
-    for i, v in edits:
-        if i < len(b):
-            b[i] = v
-    return bytes(b)
 
 
 # --- issue 13 defects reproduced here (fixed on main by the quant helper): regressions ------
