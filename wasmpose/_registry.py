@@ -168,8 +168,9 @@ class Kernel:
     # -- dispatch (the hot path) --------------------------------------------------------------
     def __call__(self, nbytes: int, *args: Any) -> Any:
         # small inputs at FULL run the serial kernel at once (~0.1 us of overhead)
-        # the level read (cpu._level) is the one line to change if the level's storage changes
-        if _cpu._level is _FULL and nbytes < self.parallel_min_bytes:
+        # the level read: this context's opt_level(), else the process default (cpu.py)
+        if (_cpu._context_get() or _cpu._default_level) is _FULL \
+                and nbytes < self.parallel_min_bytes:
             return self.serial(*args)
         fn = self.select(nbytes)
         if fn is self.parallel and _cpu._layer == "workqueue":

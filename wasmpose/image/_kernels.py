@@ -8,6 +8,7 @@ cache load time is measured in ``benchmarks/benchmark_import.py``).
 All helpers live in this module because Numba's cache does not notice edits to other files.
 """
 
+import math
 import platform
 
 import numpy as np
@@ -418,6 +419,36 @@ def _row_moments(s1, s2, n, shift, eps):
 
 
 @njit(**_SERIAL)
+def _abs_max(x):
+    m = 0.0
+    for i in range(x.size):
+        a = abs(np.float64(x[i]))
+        if not a <= m:  # NaN wins, so that a NaN row reports a non-finite maximum
+            m = a
+    return m
+
+
+@njit(**_SERIAL)
+def _normalize_row_scaled(x, out, eps, amax):
+    """A finite row whose squared deviations overflow float64 (values near 1e154 and beyond):
+    the statistics of ``x * 2**-e`` with ``2**e > amax`` (exact: a power of two), two passes.
+    Same rule as the reference's fallback."""
+    scale = math.ldexp(1.0, -math.frexp(amax)[1])
+    n = x.size
+    s = 0.0
+    for i in range(n):
+        s += np.float64(x[i]) * scale
+    mean = s / n
+    q = 0.0
+    for i in range(n):
+        d = np.float64(x[i]) * scale - mean
+        q += d * d
+    inv = 1.0 / np.sqrt(q / n + eps * scale * scale)
+    for i in range(n):
+        out[i] = (np.float64(x[i]) * scale - mean) * inv
+
+
+@njit(**_SERIAL)
 def _normalize_row(x, out, eps):
     n = x.size
     shift = np.float64(x[0])
@@ -429,6 +460,11 @@ def _normalize_row(x, out, eps):
         a, c = _shifted_sums(x[lo:min(n, lo + NORM_BLOCK)], shift)
         s1 += a
         s2 += c
+    if not np.isfinite(s2):
+        amax = _abs_max(x)
+        if np.isfinite(amax):
+            _normalize_row_scaled(x, out, eps, amax)
+            return
     mean, inv = _row_moments(s1, s2, n, shift, eps)
     _affine_write(x, out, mean, inv)
 
@@ -463,6 +499,11 @@ def normalize_parallel(x, out, eps):
         for b in range(nb):  # same order as the serial kernel: identical results
             s1 += part[b, 0]
             s2 += part[b, 1]
+        if not np.isfinite(s2):
+            amax = _abs_max(xr)
+            if np.isfinite(amax):
+                _normalize_row_scaled(xr, orow, eps, amax)
+                continue
         mean, inv = _row_moments(s1, s2, n, shift, eps)
         for b in prange(nb):
             lo = b * NORM_BLOCK
