@@ -305,8 +305,7 @@ def test_percentile_below_50_is_refused_for_affine(rng):
     # was "x: expected at least one finite value, got 1000 non-finite values"
     with pytest.raises(ValueError, match=r"percentile: expected a value in \[50, 100\], got 40"):
         calibrate(x, method="percentile", percentile=40)
-    with pytest.raises(ValueError, match=r"percentile: expected a value in \[50, 100\], got an "
-                                         r"int of about 401 digits"):
+    with pytest.raises(ValueError, match="percentile: expected a number within the float range"):
         calibrate(x, method="percentile", percentile=10**400)  # was OverflowError
     # 50 is the median twice; the symmetric scheme takes any percentile of |x|
     med = np.float32(np.percentile(x, 50))
@@ -364,7 +363,7 @@ def test_option_limits():
                     (dict(axis=10**30), "axis: .*got an int of about 31 digits")):
         with pytest.raises(ValueError, match=msg):  # bins=2**40 was an 8 TiB MemoryError
             calibrate(x, method="entropy", **kw)
-    with pytest.raises(ValueError, match="averaging_constant: .*got an int of about 401"):
+    with pytest.raises(ValueError, match="averaging_constant: expected a number within the float"):
         DynamicQuantizer(averaging_constant=10**400)  # was OverflowError
 
 

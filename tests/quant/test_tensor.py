@@ -1,6 +1,5 @@
 """QuantizedTensor: from_float, sizes, save/load without pickle, damaged and crafted files."""
 
-import contextlib
 import io
 import zipfile
 
@@ -9,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import address_space_cap
 from wasmpose.quant import QuantizedTensor, calibrate, dequantize, quantize
 
 
@@ -270,21 +270,6 @@ def test_path_argument(tmp_path):
         QuantizedTensor.load(tmp_path / "missing.npz")
 
 
-@contextlib.contextmanager
-def _address_space_cap(extra):
-    """Cap this process's address space at its current size + ``extra`` bytes (Linux), so that a
-    blow-up is a MemoryError here rather than a dead machine."""
-    resource = pytest.importorskip("resource")
-    with open("/proc/self/status") as f:
-        vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (vm + extra, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_fuzzed_files_load_or_raise_value_error(data):
@@ -314,7 +299,7 @@ def test_fuzzed_files_load_or_raise_value_error(data):
     if field is not None:
         compression = data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
         raw = _zip({**members, field: bytes(raw)}, compression)
-    with _address_space_cap(256 << 20):
+    with address_space_cap(256 << 20):
         try:
             back = QuantizedTensor.load(io.BytesIO(bytes(raw)))
         except ValueError:

@@ -59,7 +59,7 @@ def test_topk_nan_anywhere_raises_and_keeps_the_residual(rng, n_nan):
 
 # --- absurd arguments (issue 13) ------------------------------------------------------------------
 def test_absurd_arguments():
-    with pytest.raises(ValueError, match=r"ratio: expected a value in \(0, 1\], got an int of"):
+    with pytest.raises(ValueError, match="ratio: expected a number within the float range"):
         TopKCompressor(10**400)  # was OverflowError
     tk = TopKCompressor(0.5)
     assert tk.k(10**30) == 5 * 10**29 and tk.k(10**400) == 5 * 10**399  # exact for any int

@@ -2,8 +2,8 @@
 
 Array arguments go through :func:`array`: NumPy subclasses are viewed as plain arrays, as
 ``np.asarray`` does (an ``np.matrix`` keeps its 2-D shape, the result is a plain ndarray), masked
-arrays are refused (their mask would be silently ignored), and byte-swapped arrays (``'>f4'`` on
-a little-endian machine) are converted to the native byte order before the dtype check.
+arrays are refused (their mask would be silently ignored); ``_checks.as_array`` then converts
+byte-swapped arrays (``'>f4'`` on a little-endian machine) to the native byte order.
 """
 
 from __future__ import annotations
@@ -46,12 +46,9 @@ def refuse_masked(x, name):
 def array(x, name, dtypes, **kwargs):
     """``x`` as a plain, native-byte-order ndarray of one of ``dtypes`` (``_checks.as_array``)."""
     refuse_masked(x, name)
-    if isinstance(x, np.ndarray):
-        if type(x) is not np.ndarray:
-            x = np.asarray(x)  # np.matrix and other subclasses: the plain array beneath
-        if not x.dtype.isnative:
-            x = x.astype(x.dtype.newbyteorder("="))
-    return _checks.as_array(x, name, dtypes, **kwargs)
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+        x = np.asarray(x)  # np.matrix and other subclasses: the plain array beneath
+    return _checks.as_array(x, name, dtypes, **kwargs)  # converts byte-swapped arrays
 
 
 def float32(x, name):
@@ -75,15 +72,9 @@ def describe(v):
 
 
 def real_in(x, name, lo, hi, *, lo_open=True):
-    """``x`` as a float in ``(lo, hi]`` (``[lo, hi]`` when not ``lo_open``).
-
-    Ints too large for a float are out of range (a ``ValueError``, not an ``OverflowError``).
-    """
+    """``x`` as a float in ``(lo, hi]`` (``[lo, hi]`` when not ``lo_open``)."""
     want = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-    try:
-        v = _checks.real_scalar(x, name, allow_inf=False)
-    except OverflowError:
-        raise ValueError(f"{name}: expected a value in {want}, got {describe(x)}") from None
+    v = _checks.real_scalar(x, name, allow_inf=False)  # ints beyond a float: ValueError
     if not ((lo < v) if lo_open else (lo <= v)) or v > hi:
         raise ValueError(f"{name}: expected a value in {want}, got {v}")
     return v
