@@ -318,9 +318,15 @@ class Kernel:
                 return self.serial(*args)
             if ADAPTIVE and _cpu._layer in _TIMED_LAYERS and not _cpu._tls.serial:
                 # above the threshold: the variant that pays now, timed (calls of tens of us
-                # and more; the bookkeeping costs about 1 us)
+                # and more; the bookkeeping costs under 1 us)
                 b = int(nbytes).bit_length() - self.parallel_min_bytes.bit_length()
                 chooser = self.choosers[b if b < _OCTAVES else _OCTAVES - 1]
+                c = chooser.countdown
+                if c > _UNTIMED and not chooser.parallel:
+                    # settled on serial: untimed until the calls before the next probe
+                    chooser.countdown = c - 1
+                    chooser.n_ser += 1
+                    return self.serial(*args)
                 par = chooser.pick()
                 t0 = _clock()
                 result = (self.parallel if par else self.serial)(*args)
@@ -550,4 +556,8 @@ def shape_hw(nbytes: int, per_pixel: int) -> tuple[int, int]:
 
 _NONE, _SERIAL, _FULL = _cpu.OptLevel.NONE, _cpu.OptLevel.SERIAL, _cpu.OptLevel.FULL
 _TIMED_LAYERS = ("tbb", "omp")  # workqueue keeps its lock (one parallel region at a time)
+# Demoted to serial, only the calls this close to the next probe are timed (they refresh the
+# serial estimate the probe is compared with); the others cost one comparison more than below
+# the threshold.
+_UNTIMED = 8
 _clock = time.perf_counter

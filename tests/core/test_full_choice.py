@@ -131,8 +131,10 @@ class _Clock:
 
     def __init__(self):
         self.now = 0.0
+        self.reads = 0
 
     def __call__(self):
+        self.reads += 1
         return self.now
 
 
@@ -188,6 +190,24 @@ def test_a_kernel_demotes_per_size_class_and_says_so(fake_clock):
         assert calls.count("serial") == before + 1 and sum(k.dispatch_counts()) == 150
     with opt_level("parallel"):  # the other levels do not choose
         assert k.variant_name(small.nbytes) == "numba-parallel" and k.demoted() == []
+
+
+def test_once_settled_on_serial_only_the_calls_before_a_probe_are_timed(fake_clock):
+    cost = [1.0 * SER]  # no speed-up: demoted after learning, probes ever rarer
+    k, calls = _fake_kernel(fake_clock, cost)
+    x = np.ones(500)
+    with opt_level("full"):
+        for _ in range(1000):
+            k(x.nbytes, x)
+        c = k.chooser(x.nbytes)
+        assert not c.parallel and c.interval == Chooser.MAX_INTERVAL
+        reads = fake_clock.reads
+        for _ in range(Chooser.MAX_INTERVAL):
+            k(x.nbytes, x)
+    timed = (fake_clock.reads - reads) // 2
+    assert 1 <= timed <= _registry._UNTIMED + 2  # one probe and the calls just before it
+    assert sum(k.dispatch_counts()) == 1000 + Chooser.MAX_INTERVAL
+    assert calls.count("parallel") < 10
 
 
 def test_pool_workers_and_other_levels_do_not_touch_the_choice(fake_clock):
