@@ -1,5 +1,7 @@
 """Helpers shared by the tests (fixtures live in ``conftest.py`` and use these)."""
 
+import contextlib
+
 import numpy as np
 
 from wasmpose.cpu import OptLevel
@@ -27,3 +29,35 @@ def layouts(a):
     ro.flags.writeable = False
     out["readonly"] = ro
     return out
+
+
+def _vm_size() -> int:
+    """Bytes of address space this process has mapped now (Linux ``VmSize``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmSize in /proc/self/status")
+
+
+@contextlib.contextmanager
+def address_space_cap(extra_bytes: int):
+    """Within the block, the process may map at most ``extra_bytes`` more address space
+    (``RLIMIT_AS`` soft limit; the hard limit is untouched so the old one is restored on exit).
+    An allocation beyond the cap raises ``MemoryError`` instead of exhausting the machine.
+    Linux only (``/proc/self/status``); elsewhere the block runs without a cap."""
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = _vm_size() + int(extra_bytes)
+    except (OSError, ValueError):
+        yield None
+        return
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield cap
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

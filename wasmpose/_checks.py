@@ -23,8 +23,13 @@ def as_array(x, name: str, dtypes: tuple, *, min_ndim: int = 0, max_ndim: int | 
              ndim_text: str | None = None) -> np.ndarray:
     """``x`` as an ndarray of one of ``dtypes`` with a rank in ``[min_ndim, max_ndim]``.
 
-    Array-likes are converted with ``np.asarray``; the dtype is never silently changed.
+    Array-likes are converted with ``np.asarray``; the dtype is never silently changed, except
+    that a byte-swapped array of an accepted dtype (``'>f4'`` on a little-endian machine) is
+    converted to native byte order (same values), a misaligned array is copied to aligned
+    memory, and ndarray subclasses (``np.matrix``) are viewed as plain arrays.
     """
+    if type(x) is not np.ndarray and isinstance(x, np.ndarray):
+        x = np.asarray(x)  # subclasses (np.matrix stays 2-D when reshaped): the plain array
     if not isinstance(x, np.ndarray):
         if x is None or isinstance(x, (str, bytes, dict)):
             raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
@@ -33,7 +38,13 @@ def as_array(x, name: str, dtypes: tuple, *, min_ndim: int = 0, max_ndim: int | 
         except Exception as exc:  # noqa: BLE001
             raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}") from exc
     if x.dtype not in dtypes:
-        raise TypeError(f"{name}: expected dtype {_dtype_names(dtypes)}, got {x.dtype}")
+        native = x.dtype.newbyteorder("=")
+        if x.dtype.isnative or native not in dtypes:
+            raise TypeError(f"{name}: expected dtype {_dtype_names(dtypes)}, got {x.dtype}")
+        x = x.astype(native)  # byte-swapped ('>f4' on a little-endian host): same values, native
+    if not x.flags.aligned:
+        x = x.copy()  # misaligned views (e.g. of a byte buffer at an odd offset): kernels want
+        # aligned memory, and Numba compiles a separate specialisation for unaligned arrays
     if x.ndim < min_ndim or (max_ndim is not None and x.ndim > max_ndim):
         want = ndim_text or (f"{min_ndim}-D" if max_ndim == min_ndim else
                              f"at least {min_ndim}-D" if max_ndim is None else
@@ -70,14 +81,22 @@ def output_buffer(out, name: str, shape: tuple, dtype, inputs=()) -> tuple[np.nd
 
 
 def real_scalar(x, name: str, *, allow_nan: bool = False, allow_inf: bool = True) -> float:
-    """``x`` as a Python float; bools, complex numbers and arrays are rejected."""
+    """``x`` as a Python float; bools, complex numbers and arrays are rejected.
+
+    Integers beyond the float range (``10**400``) raise ``ValueError`` rather than Python's
+    ``OverflowError``: they have no float value to compute with.
+    """
     real = (numbers.Real, np.integer, np.floating)
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, real):
         if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
             x = x.item()
         else:
             raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:
+        raise ValueError(f"{name}: expected a number within the float range (|x| < 1.8e308), "
+                         f"got one of about 2**{int(x).bit_length()}") from None
     if math.isnan(v) and not allow_nan:
         raise ValueError(f"{name}: expected a number, got nan")
     if math.isinf(v) and not allow_inf:
@@ -161,4 +180,9 @@ def oks_variances(sigmas, k: int | None = None) -> np.ndarray:
         raise ValueError("sigmas: expected at least one keypoint, got shape (0,)")
     if not (np.isfinite(s) & (s > 0)).all():
         raise ValueError(f"sigmas: expected positive finite values, got {s}")
-    return np.ascontiguousarray((s * 2) ** 2)
+    with np.errstate(over="ignore", under="ignore"):
+        var = np.ascontiguousarray((s * 2) ** 2)
+    if not (np.isfinite(var) & (var > 0)).all():  # sigmas beyond ~1e153 or below ~1e-162
+        raise ValueError(f"sigmas: expected values whose (2 * sigma)**2 is a positive finite "
+                         f"float64, got {s}")
+    return var

@@ -312,8 +312,8 @@ class Kernel:
     # -- dispatch (the hot path) --------------------------------------------------------------
     def __call__(self, nbytes: int, *args: Any) -> Any:
         # small inputs at FULL run the serial kernel at once (~0.1 us of overhead)
-        # the level read (cpu._level) is the one line to change if the level's storage changes
-        if _cpu._level is _FULL:
+        # the level read: this context's opt_level(), else the process default (cpu.py)
+        if (_cpu._context_get() or _cpu._default_level) is _FULL:
             if nbytes < self.parallel_min_bytes:
                 return self.serial(*args)
             if ADAPTIVE and _cpu._layer in _TIMED_LAYERS and not _cpu._tls.serial:

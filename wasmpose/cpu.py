@@ -22,6 +22,7 @@ first call. :func:`warmup` does that ahead of time for the common signatures.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import enum
 import os
@@ -384,13 +385,23 @@ def _initial_level() -> OptLevel:
         return OptLevel.FULL
 
 
-_level: OptLevel = _initial_level()
+# The level in force is the calling context's own (set by ``opt_level()``), else the process
+# default (``WASMPOSE_OPT_LEVEL``, ``set_opt_level``). A ContextVar makes ``with opt_level()``
+# private to its thread or asyncio task: two threads interleaving their blocks each restore
+# their own value, and neither leaks into the other or into the process default. Reading it is
+# one ``ContextVar.get`` on the kernels' hot path (``_registry.Kernel.__call__`` inlines
+# ``_context_get() or _default_level``): measured in docs/cpu.md, ~6 ns a call.
+_default_level: OptLevel = _initial_level()
+_context_level: contextvars.ContextVar[OptLevel | None] = contextvars.ContextVar(
+    "wasmpose_opt_level", default=None)
+_context_get = _context_level.get
 _NONE, _SERIAL, _FULL = OptLevel.NONE, OptLevel.SERIAL, OptLevel.FULL
 
 
 def _current_level() -> OptLevel:
-    """The level in force here (what the kernel registry dispatches on)."""
-    return _level
+    """The level in force here (what the kernel registry dispatches on): this context's
+    ``opt_level()``, else the process default."""
+    return _context_get() or _default_level  # OptLevel members are truthy
 
 
 class _ThreadState(threading.local):
@@ -401,7 +412,11 @@ _tls = _ThreadState()
 
 
 def get_opt_level() -> OptLevel:
-    """The current optimisation level (process-wide).
+    """The optimisation level in force in the calling thread or task.
+
+    That is the level of the innermost :func:`opt_level` block this thread (or asyncio task)
+    is in, else the process default set by :func:`set_opt_level` (or
+    ``WASMPOSE_OPT_LEVEL``).
 
     Returns
     -------
@@ -413,11 +428,14 @@ def get_opt_level() -> OptLevel:
     ...     get_opt_level()
     <OptLevel.SERIAL: 'serial'>
     """
-    return _level
+    return _context_get() or _default_level
 
 
 def set_opt_level(level: OptLevel | str) -> OptLevel:
-    """Set the optimisation level (process-wide).
+    """Set the process default optimisation level.
+
+    Every thread and task uses it, except inside their own :func:`opt_level` blocks (which
+    take precedence in the thread or task that entered them).
 
     Parameters
     ----------
@@ -428,7 +446,7 @@ def set_opt_level(level: OptLevel | str) -> OptLevel:
     Returns
     -------
     OptLevel
-        The previous level.
+        The previous process default.
 
     Raises
     ------
@@ -445,15 +463,21 @@ def set_opt_level(level: OptLevel | str) -> OptLevel:
     >>> set_opt_level(previous)
     <OptLevel.NONE: 'none'>
     """
-    global _level
+    global _default_level
     new = _as_level(level)
-    old, _level = _level, new
+    old, _default_level = _default_level, new
     return old
 
 
 @contextlib.contextmanager
 def opt_level(level: OptLevel | str) -> Iterator[OptLevel]:
-    """Context manager that sets the optimisation level and restores the previous one on exit.
+    """Context manager: the optimisation level of the calling thread or task within the block.
+
+    The level is a context variable (:mod:`contextvars`): it applies to the thread (or asyncio
+    task) that enters the block and is restored on exit whatever other threads do meanwhile;
+    the process default (:func:`set_opt_level`) is not changed. Threads started inside the
+    block do not inherit it (Python starts threads in an empty context) unless they run in a
+    copy of it (``contextvars.copy_context().run``); asyncio tasks created inside it do.
 
     Parameters
     ----------
@@ -471,11 +495,12 @@ def opt_level(level: OptLevel | str) -> Iterator[OptLevel]:
     ...     get_opt_level()
     <OptLevel.NONE: 'none'>
     """
-    old = set_opt_level(level)
+    new = _as_level(level)
+    token = _context_level.set(new)
     try:
-        yield _level
+        yield new
     finally:
-        set_opt_level(old)
+        _context_level.reset(token)
 
 
 @contextlib.contextmanager
@@ -569,7 +594,7 @@ def show_config(file=None) -> None:
     p(f"  llvmlite        {llvmlite.__version__}")
     p(f"  cpu             {f.name} ({f.vector_bits}-bit vectors)")
     p(f"  cpu flags       {' '.join(sorted(f.flags)) or '(none detected)'}")
-    p(f"  opt level       {_level.name}")
+    p(f"  opt level       {get_opt_level().name}")
     p(f"  cores           {_cores()}")
     p(f"  threading layer {threading_layer() if _PARALLEL_CAPABLE else 'not used (one core)'}")
     if _PARALLEL_CAPABLE:
@@ -588,6 +613,10 @@ def show_config(file=None) -> None:
                 f"{lo:,} bytes" + ("" if x is None else f" (parallel {x:.2f}x)")
                 for lo, x in demoted)
         p(line)
+    from wasmpose.image import _kernels as _image_kernels
+
+    p(f"  grayscale uint8 formulation: {_image_kernels.GRAY_U8_ISA} (avx2: LLVM IR blocks of 32 "
+      "pixels; portable: the plain loop)")
 
 
 def warmup() -> float:

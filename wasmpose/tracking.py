@@ -21,6 +21,7 @@ from wasmpose.memory import RingBuffer
 __all__ = ["OneEuroFilter", "PoseTracker", "Track"]
 
 _F64 = np.dtype(np.float64)
+_FMAX = float(np.finfo(np.float64).max)
 
 
 def _positive(x, name, *, allow_zero=False):
@@ -34,7 +35,12 @@ def _positive(x, name, *, allow_zero=False):
 def _next_time(t, prev, what):
     """``t`` as a float later than ``prev``; ``None`` is one unit after ``prev`` (0 at first)."""
     if t is None:
-        return 0.0 if prev is None else prev + 1.0
+        if prev is None:
+            return 0.0
+        if not prev + 1.0 > prev:  # beyond 2**53 one unit is lost in rounding: no time step
+            raise ValueError(f"t: expected a time (None means one unit after the previous "
+                             f"{what}'s {prev}, which float64 cannot step), got None")
+        return prev + 1.0
     t = _checks.real_scalar(t, "t", allow_inf=False)
     if prev is not None and not t > prev:
         raise ValueError(f"t: expected a time after the previous {what}'s {prev}, got {t}")
@@ -48,11 +54,14 @@ def _one_euro_step(x, x_prev, dx_prev, te, min_cutoff, beta, d_cutoff):
     steps many filters with their own time steps (the tracker's tracks).
     """
     a_d = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * d_cutoff) / te)
-    dx = (x - x_prev) / te
-    dx_hat = a_d * dx + (1.0 - a_d) * dx_prev
-    cutoff = min_cutoff + beta * np.abs(dx_hat)
-    a = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff) / te)
-    return a * x + (1.0 - a) * x_prev, dx_hat
+    with np.errstate(over="ignore"):
+        # speeds beyond float64 (values near 1e308, or tiny time steps) are held at its largest
+        # value: an "infinite" speed would give 0 * inf = NaN below; filtered values stay finite
+        dx = np.clip((x - x_prev) / te, -_FMAX, _FMAX)
+        dx_hat = np.clip(a_d * dx + (1.0 - a_d) * dx_prev, -_FMAX, _FMAX)
+        cutoff = min_cutoff + beta * np.abs(dx_hat)
+        a = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff) / te)
+        return np.clip(a * x + (1.0 - a) * x_prev, -_FMAX, _FMAX), dx_hat
 
 
 class OneEuroFilter:
@@ -298,12 +307,15 @@ class PoseTracker:
 
         Raises
         ------
+        TypeError
+            ``track_id`` is not an int (a float such as ``0.7`` is refused, not truncated).
         ValueError
             No live track has this id (never opened, or dropped).
         """
+        tid = _checks.integer(track_id, "track_id")  # 0.7 is no id (int() would give 0)
         try:
-            return self._tracks[int(track_id)]
-        except (KeyError, TypeError, ValueError):
+            return self._tracks[tid]
+        except KeyError:
             raise ValueError(f"track_id: expected the id of a live track "
                              f"(live: {list(self._tracks)}), got {track_id!r}") from None
 

@@ -246,3 +246,93 @@ class _null:
 
     def __exit__(self, *a):
         return False
+
+
+def test_interleaved_opt_level_blocks_in_threads_restore_each_their_own():
+    # issue 13: two threads interleaving ``with opt_level`` blocks left the process at the
+    # wrong level for good. The level is now each thread's own, over the process default.
+    entered = [threading.Event() for _ in range(2)]
+    go_out = [threading.Event() for _ in range(2)]
+    seen, errors = {}, []
+
+    def worker(i, level):
+        try:
+            assert get_opt_level() is OptLevel.FULL  # a new thread sees the process default
+            with opt_level(level):
+                entered[i].set()
+                go_out[i].wait(10)
+                seen[i] = (get_opt_level(), kernel_variants()["grayscale"])
+            seen[f"{i} after"] = get_opt_level()
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(0, "none")),
+               threading.Thread(target=worker, args=(1, "serial"))]
+    threads[0].start()
+    entered[0].wait(10)
+    threads[1].start()  # enters while thread 0 is inside its block
+    entered[1].wait(10)
+    assert get_opt_level() is OptLevel.FULL  # this thread is untouched
+    go_out[0].set()  # thread 0 leaves first although it entered first: not LIFO
+    threads[0].join(10)
+    go_out[1].set()
+    threads[1].join(10)
+    assert not errors, errors
+    assert seen[0] == (OptLevel.NONE, "numpy")
+    assert seen[1] == (OptLevel.SERIAL, "numba-serial")
+    assert seen["0 after"] is seen["1 after"] is OptLevel.FULL
+    assert get_opt_level() is OptLevel.FULL
+
+
+def test_set_opt_level_is_the_default_beneath_context_blocks():
+    prev = set_opt_level("serial")
+    try:
+        with opt_level("none"):
+            assert set_opt_level("parallel") is OptLevel.SERIAL
+            assert get_opt_level() is OptLevel.NONE  # the block wins in its own context
+            t = threading.Thread(target=lambda: seen.append(get_opt_level()))
+            seen = []
+            t.start()
+            t.join()
+            assert seen == [OptLevel.PARALLEL]  # other threads see the new default
+        assert get_opt_level() is OptLevel.PARALLEL
+    finally:
+        set_opt_level(prev)
+
+
+def test_opt_level_is_per_asyncio_task():
+    import asyncio
+
+    async def task(level, delay):
+        with opt_level(level):
+            await asyncio.sleep(delay)
+            return get_opt_level()
+
+    async def main():
+        return await asyncio.gather(task("none", 0.02), task("serial", 0.01), task("parallel", 0))
+
+    assert asyncio.run(main()) == [OptLevel.NONE, OptLevel.SERIAL, OptLevel.PARALLEL]
+    assert get_opt_level() is OptLevel.FULL
+
+
+def test_many_threads_hammering_opt_level_leave_the_default_alone():
+    levels = list(OptLevel)
+    errors = []
+
+    def worker(i):
+        try:
+            for j in range(300):
+                want = levels[(i + j) % 4]
+                with opt_level(want):
+                    if get_opt_level() is not want:
+                        errors.append((i, j))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert get_opt_level() is OptLevel.FULL

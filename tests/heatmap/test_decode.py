@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wasmpose
-from tests.helpers import layouts
+from tests.helpers import address_space_cap, layouts
 from wasmpose.heatmap import _gaussian_kernel, decode_heatmaps
 
 LEVELS = ("none", "serial", "parallel", "full")
@@ -277,3 +277,57 @@ def test_dark_recovers_subpixel_centres(rng):
                         ("dark", 0.05)):
         coords, _ = decode_heatmaps(h.astype(np.float32), refine=refine)
         assert np.abs(coords - true).max() <= tol, refine
+
+
+@pytest.mark.parametrize("refine", [None, "shift", "quadratic"])
+def test_blur_kernel_unused_unless_dark_costs_nothing(variant, rng, refine):
+    # issue 13: refine=None with blur_kernel=2**31+1 built the unused Gaussian (OOM kill);
+    # 2**24+1 cost 384 MiB kept in an lru_cache
+    h = blobs(rng, (3, 16, 12), sigma=2.0)
+    want = decode_heatmaps(h, refine=refine)
+    with address_space_cap(128 << 20):
+        for k in (2**24 + 1, 2**31 + 1, 10**400 + 1):
+            got = decode_heatmaps(h, refine=refine, blur_kernel=k)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_dark_huge_blur_kernel_is_cut_to_the_map(variant, rng):
+    # taps beyond 2 * max(H, W) - 1 only meet the zero padding: the cut kernel (same sigma,
+    # its own normalisation) gives the uncut kernel's result up to rounding
+    h = blobs(rng, (5, 9, 7), sigma=1.5)
+    for k in (19, 21, 41, 101):
+        full = np.asarray(_gaussian_kernel(k))
+        want, _ = direct_decode(h, "dark", k)
+        got, _ = decode_heatmaps(h, refine="dark", blur_kernel=k)
+        np.testing.assert_allclose(got, want.astype(np.float32), atol=1e-5)
+        assert full.size == k
+    decode_heatmaps(h, refine="dark")  # compiled outside the cap
+    with address_space_cap(128 << 20):
+        for k in (2**24 + 1, 2**31 + 1, 10**400 + 1):
+            got, _ = decode_heatmaps(h, refine="dark", blur_kernel=k)
+            flat = direct_decode(h, "dark", 17, blur=lambda hm, _k: _box_blur(hm))[0]
+            if k > 2**30:  # sigma ~ 1e8 or more: the cut kernel is flat to 1e-15
+                np.testing.assert_allclose(got, flat.astype(np.float32), atol=1e-4)
+            assert np.isfinite(got).all()
+
+
+def _box_blur(hm):
+    """Zero-padded blur with a flat kernel longer than the map: every pixel gets the sum of
+    the pixels within the kernel's reach, which for a long enough kernel is the whole map."""
+    return np.full(hm.shape, hm.sum(), np.float64)
+
+
+def test_byte_swapped_and_misaligned_maps(variant, rng):
+    # issue 13: '>f4' arrays were refused; results equal the native-endian input's
+    for dt in (np.float32, np.float64):
+        h = blobs(rng, (2, 3, 11, 9), sigma=1.5).astype(dt)
+        raw = np.zeros(h.nbytes + 1, np.uint8)[1:].view(dt).reshape(h.shape)
+        raw[...] = h
+        for refine in (None, "shift", "quadratic", "dark"):
+            want = decode_heatmaps(h, refine=refine)
+            for a in (h.astype(h.dtype.newbyteorder()), raw):
+                got = decode_heatmaps(a, refine=refine)
+                assert got[1].dtype == dt and got[1].dtype.isnative
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wasmpose
-from tests.helpers import layouts
+from tests.helpers import address_space_cap, layouts
 from wasmpose.heatmap import Peaks, find_peaks
 
 LEVELS = ("none", "serial", "parallel", "full")
@@ -236,6 +236,8 @@ def test_hypothesis_against_maxpool(n, k, hh, w, window, dtype, levels, seed, to
     (None, {"threshold": "0.1"}, TypeError, "threshold: expected a real number"),
     (None, {"top_k": -1}, ValueError, "top_k: expected an int >= 0"),
     (None, {"top_k": 2.5}, TypeError, "top_k: expected an int >= 0"),
+    (None, {"threshold": 10**400}, ValueError, "threshold: expected a number within the float"),
+    (None, {"threshold": -10**400}, ValueError, "threshold: expected a number within the float"),
 ])
 def test_bad_input(h, kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -256,3 +258,35 @@ def test_torch_peer_of_the_benchmarks_finds_the_same_peaks(shape):
     want = sorted(zip(p.score.tolist(), (p.y * h.shape[-1] + p.x).tolist(), strict=True))
     got = sorted(zip(values.numpy().tolist(), flat.numpy().tolist(), strict=True))
     assert len(want) > 0 and got == want
+
+
+def test_huge_window_is_clipped_to_the_map(variant, rng):
+    # issue 13: window=2**21+1 on a 64x48 map allocated 1.15 GiB of scratch
+    h = rng.random((3, 64, 48)).astype(np.float32)
+    find_peaks(h, window=3)  # compiled outside the cap
+    want = find_peaks(h, window=2 * 64 - 1)
+    with address_space_cap(128 << 20):
+        for window in (2 * 64 + 1, 2**21 + 1, 2**61 + 1, 10**30 + 1):
+            assert_peaks(find_peaks(h, window=window), want)
+    assert_peaks(want, maxpool_peaks(h, window=2 * 64 - 1))
+
+
+def test_huge_top_k_is_every_peak(variant, rng):
+    # issue 13: top_k=10**30 raised a Numba TypingError
+    h = rng.random((2, 16, 12)).astype(np.float32)
+    want = find_peaks(h)
+    for k in (16 * 12, 2**31, 2**63, 10**30):
+        assert_peaks(find_peaks(h, top_k=k), want)
+
+
+def test_byte_swapped_and_misaligned_maps(variant, rng):
+    # issue 13: '>f4' arrays were refused; results equal the native-endian input's
+    for dt in (np.float32, np.float64):
+        h = rng.random((2, 3, 9, 7)).astype(dt)
+        want = find_peaks(h, threshold=0.2, window=5, top_k=4)
+        raw = np.zeros(h.nbytes + 1, np.uint8)[1:].view(dt).reshape(h.shape)
+        raw[...] = h
+        for a in (h.astype(h.dtype.newbyteorder()), raw):
+            got = find_peaks(a, threshold=0.2, window=5, top_k=4)
+            assert got.score.dtype == dt and got.score.dtype.isnative
+            assert_peaks(got, want)

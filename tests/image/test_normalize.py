@@ -106,6 +106,7 @@ def test_normalize_property_variants_agree(x, data):
     ({"x": np.zeros(3), "axis": 0.5}, TypeError, ["axis"]),
     ({"x": np.zeros(3), "eps": -1}, ValueError, ["eps", ">= 0"]),
     ({"x": np.zeros(3), "eps": float("nan")}, ValueError, ["eps"]),
+    ({"x": np.zeros(3), "eps": 10**400}, ValueError, ["eps", "float range"]),
     ({"x": np.zeros(3), "out": np.zeros(3, np.float32)}, ValueError, ["out", "dtype"]),
 ])
 def test_normalize_bad_input(kwargs, exc, words):
@@ -169,6 +170,14 @@ def test_to_tensor_matches_opencv_blob(rng):
     ((np.zeros((4, 4, 3), np.uint8), 0, (1, np.nan, 1)), {}, ValueError, ["std", "finite"]),
     ((np.zeros((4, 4, 3), np.uint8),), {"layout": "chw"}, ValueError, ["layout", "'chw'"]),
     ((np.zeros((4, 4, 3), np.uint8),), {"scale": "x"}, TypeError, ["scale"]),
+    ((np.zeros((4, 4, 3), np.uint8),), {"scale": 10**400}, ValueError, ["scale", "float range"]),
+    ((np.zeros((4, 4, 3), np.uint8), "abc"), {}, TypeError, ["mean", "str"]),
+    ((np.zeros((4, 4, 3), np.uint8), [1j, 1, 1]), {}, TypeError, ["mean", "complex"]),
+    ((np.zeros((4, 4, 3), np.uint8), 2j), {}, TypeError, ["mean", "complex"]),
+    ((np.zeros((4, 4, 3), np.uint8), [None, 1, 1]), {}, TypeError, ["mean", "object"]),
+    ((np.zeros((4, 4, 3), np.uint8), [[1], [2, 3]]), {}, TypeError, ["mean"]),
+    ((np.zeros((4, 4, 3), np.uint8), [10**400, 1, 1]), {}, ValueError, ["mean", "float range"]),
+    ((np.zeros((4, 4, 3), np.uint8), 0, b"std"), {}, TypeError, ["std", "bytes"]),
     ((np.zeros((4, 4, 3), np.uint8),), {"out": np.zeros((1, 4, 4, 3), np.float32)},
      ValueError, ["out", "(1, 3, 4, 4)"]),
     ((np.zeros((4, 4, 3), np.uint8),), {"out": np.zeros((1, 3, 4, 4))}, ValueError,
@@ -179,3 +188,57 @@ def test_to_tensor_bad_input(args, kwargs, exc, words):
         to_tensor(*args, **kwargs)
     for w in words:
         assert w in str(info.value)
+
+
+@pytest.mark.parametrize("row, want", [
+    ([1e300, -1e300, 1.0], [1.224744871391589, -1.224744871391589, 8.16496580927726e-301]),
+    ([1.7e308, -1.7e308], [1.0, -1.0]),
+    ([-1e200, 3e200, 1e200, 1e200], [-2 ** 0.5, 2 ** 0.5, 0.0, 0.0]),
+])
+def test_normalize_variance_overflow_is_computed_without_overflow(variant, row, want):
+    # issue 13: [1e300, -1e300, 1] gave zeros at OptLevel.NONE and NaN compiled
+    x = np.array(row)
+    np.testing.assert_allclose(normalize(x), want, rtol=1e-12, atol=1e-15)
+    rows = np.stack([x, np.ones_like(x), x[::-1]])  # one overflowing row among normal ones
+    got = normalize(rows, axis=1)
+    np.testing.assert_allclose(got[0], want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(got[1], 0.0)
+    np.testing.assert_allclose(got[2], want[::-1], rtol=1e-12, atol=1e-15)
+    # many rows (the parallel kernel's row loop) and one long row (its block loop) agree
+    np.testing.assert_allclose(normalize(np.tile(x, (9, 1)), axis=1)[8], want, rtol=1e-12,
+                               atol=1e-15)
+    long = np.tile(x, 40000)
+    np.testing.assert_allclose(normalize(long)[:x.size], want, rtol=1e-9, atol=1e-12)
+
+
+def test_normalize_non_finite_rows_stay_nan_at_every_level(variant):
+    for row in ([1e300, np.inf, 1.0], [1e300, np.nan], [np.inf, -np.inf]):
+        assert np.isnan(normalize(np.array(row))).all()
+
+
+def test_byte_swapped_and_misaligned_inputs(variant, rng):
+    # issue 13: '>f4' / '>f8' arrays were refused everywhere
+    x = rng.normal(3, 2, (4, 5, 6))
+    img = rng.integers(0, 256, (2, 5, 6, 3), dtype=np.uint8)
+    for dt in (np.float32, np.float64):
+        a = x.astype(dt)
+        want = normalize(a, axis=(0, 2))
+        got = normalize(a.astype(a.dtype.newbyteorder()), axis=(0, 2))
+        assert got.dtype == a.dtype and got.dtype.isnative
+        np.testing.assert_array_equal(got, want)
+    raw = np.zeros(x.nbytes + 3, np.uint8)[3:].view(np.float64).reshape(x.shape)
+    raw[...] = x
+    np.testing.assert_array_equal(normalize(raw), normalize(x))
+    mean = np.array([0.4, 0.5, 0.6], ">f8")
+    np.testing.assert_array_equal(to_tensor(img, mean, np.array([0.2, 0.3, 0.4], ">f4")),
+                                  to_tensor(img, [0.4, 0.5, 0.6], np.float32([0.2, 0.3, 0.4])))
+
+
+def test_normalize_constant_rows_of_large_values_agree_at_every_level(variant):
+    # found by tests/fuzz: the reference's mean of [c, c, c] could differ from c by an ulp, so
+    # it returned [1, 1, 1] (eps=0: deviations of an ulp over their own deviation) where the
+    # kernels return 0 (or NaN for eps=0, 0/0)
+    for c in (1e12 + 0.3, 3.0000000000000004, -7.1e200, 1e-300):
+        x = np.full((2, 3), c)
+        np.testing.assert_array_equal(normalize(x, axis=1), 0.0)
+        assert np.isnan(normalize(x, axis=1, eps=0.0)).all()

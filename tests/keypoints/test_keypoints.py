@@ -368,6 +368,7 @@ A2 = np.ones(2)
     (lambda: oks_nms(P17, [1.0, 2.0], A2, sigmas=np.ones(5)), ValueError, "sigmas:"),
     (lambda: oks_nms(P17, [1.0, 2.0], A2, threshold=np.nan), ValueError, "threshold:"),
     (lambda: oks_nms(P17, [1.0, 2.0], A2, threshold="0.5"), TypeError, "threshold:"),
+    (lambda: oks_nms(P17, [1.0, 2.0], A2, threshold=10**400), ValueError, "threshold:"),
 ])
 def test_bad_input(call, exc, start):
     with pytest.raises(exc) as info:
@@ -383,3 +384,34 @@ def test_missing_bboxes_message_names_the_ground_truth():
     # with boxes the same call works; boxes are optional when every gt has a visible keypoint
     assert oks(P17, gt, np.ones(3), gt_bboxes=np.ones((3, 4))).shape == (2, 3)
     assert oks(P17, np.ones((3, 17, 3)), np.ones(3)).shape == (2, 3)
+
+
+def _foreign(a):
+    """``a`` byte-swapped, and ``a`` in misaligned memory (same values)."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)[1:].view(a.dtype).reshape(a.shape)
+    raw[...] = a
+    return a.astype(a.dtype.newbyteorder()), raw
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_byte_swapped_and_misaligned_inputs(variant, rng, dtype):
+    # issue 13: '>f4' arrays were refused; results equal the native-endian input's
+    pts_a = (rng.random((5, 3)) * 50).astype(dtype)
+    pts_b = (rng.random((4, 3)) * 50).astype(dtype)
+    dt = (rng.random((3, 17, 3)) * 50).astype(dtype)
+    gt = (rng.random((2, 17, 3)) * 50).astype(dtype)
+    areas = (rng.random(2) * 500 + 1).astype(dtype)
+    boxes = (rng.random((2, 4)) * 50).astype(dtype)
+    scores = rng.random(3).astype(dtype)
+    calls = [
+        (lambda a, b: pairwise_distances(a, b), pts_a, pts_b),
+        (lambda a, b: keypoint_distances(a, b), dt[..., :2], gt[..., :2]),
+        (lambda a, b: oks(a, b, areas, gt_bboxes=boxes), dt, gt),
+        (lambda a, b: oks(dt, gt, a, gt_bboxes=b, sigmas=COCO_SIGMAS.astype(">f8")), areas,
+         boxes),
+        (lambda a, b: oks_nms(a, b, areas[[0, 1, 0]], threshold=0.5), dt, scores),
+    ]
+    for fn, a, b in calls:
+        want = fn(a, b)
+        for fa, fb in zip(_foreign(a), _foreign(b), strict=True):
+            np.testing.assert_array_equal(fn(fa, fb), want)

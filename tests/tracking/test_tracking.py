@@ -328,3 +328,77 @@ def test_update_shape_and_time_must_stay_consistent():
     with pytest.raises(ValueError, match="^t:"):
         tracker.update(P, [1, 1], [1e4, 1e4], t=1.0)
     assert len(COCO_SIGMAS) == 17
+
+
+def test_track_id_must_be_an_int(rng):
+    # issue 13: track(0.7) returned track 0 (int() truncation)
+    tracker = PoseTracker()
+    tracker.update(rng.uniform(0, 50, (2, 17, 2)), [0.9, 0.8], [2500.0, 2500.0])
+    assert tracker.track(np.int64(1)).id == 1
+    for bad in (0.7, 1.0, "0", None, True, np.float64(0)):
+        with pytest.raises(TypeError, match="^track_id: expected an int"):
+            tracker.track(bad)
+    with pytest.raises(ValueError, match="^track_id: expected the id of a live track"):
+        tracker.track(2)
+    with pytest.raises(ValueError, match="^track_id: expected the id of a live track"):
+        tracker.track(10**30)
+
+
+def test_byte_swapped_and_misaligned_inputs(rng):
+    # issue 13: '>f4' arrays were refused; results equal the native-endian input's
+    frames = [rng.uniform(0, 400, (3, 17, 3)) for _ in range(4)]
+    scores, areas = np.array([0.9, 0.8, 0.7]), np.array([900.0, 1600.0, 2500.0])
+
+    def run(conv):
+        tracker = PoseTracker(smoothing=dict(min_cutoff=0.5, beta=0.1))
+        ids = [tracker.update(conv(f + i), conv(scores), conv(areas)) for i, f in
+               enumerate(frames)]
+        return ids, tracker.last_poses
+
+    def misaligned(a):
+        raw = np.zeros(a.nbytes + 1, np.uint8)[1:].view(a.dtype).reshape(a.shape)
+        raw[...] = a
+        return raw
+
+    for native, foreign in ((lambda a: a, lambda a: a.astype(">f8")),
+                            (lambda a: a.astype("<f4"), lambda a: a.astype(">f4")),
+                            (lambda a: a, misaligned)):
+        want_ids, want_poses = run(native)
+        ids, poses = run(foreign)
+        assert all(np.array_equal(a, b) for a, b in zip(ids, want_ids, strict=True))
+        np.testing.assert_array_equal(poses, want_poses)
+    f = OneEuroFilter(beta=0.5)
+    g = OneEuroFilter(beta=0.5)
+    for i, x in enumerate(frames):
+        np.testing.assert_array_equal(f.filter(x.astype(">f8"), t=i), g.filter(x, t=i))
+
+
+def test_default_time_step_beyond_float_precision_is_refused():
+    # found by tests/fuzz: t=1e154 then t=None stepped to the same time (1e154 + 1 == 1e154)
+    # and the filter divided by zero
+    f = OneEuroFilter()
+    f.filter(np.zeros(2), t=1e154)
+    with pytest.raises(ValueError, match="^t: expected a time"):
+        f.filter(np.ones(2))
+    np.testing.assert_array_equal(f.filter(np.ones(2), t=2e154).shape, (2,))  # still usable
+    tracker = PoseTracker()
+    p = np.zeros((1, 17, 2))
+    tracker.update(p, [1.0], [100.0], t=2.0**53)
+    with pytest.raises(ValueError, match="^t: expected a time"):
+        tracker.update(p, [1.0], [100.0])
+
+
+def test_one_euro_speeds_beyond_float64_stay_finite():
+    # found by tests/fuzz: finite samples near +-1e308 gave an infinite speed, then
+    # 0 * inf = NaN in the cutoff (beta=0) and NaN filtered values
+    for beta in (0.0, 0.5):
+        f = OneEuroFilter(beta=beta)
+        f.filter(np.array([1e308, -1e308, 0.0]), t=0.0)
+        for i, x in enumerate(([-1e308, 1e308, 1.0], [1e308, -1e308, 2.0], [0.0, 0.0, 3.0])):
+            y = f.filter(np.array(x), t=1e-300 * (i + 1))
+            assert np.isfinite(y).all(), (beta, i, y)
+    tracker = PoseTracker(smoothing=dict(beta=0.0))
+    p = np.zeros((1, 17, 2))
+    for i, v in enumerate((1e308, -1e308, 5.0)):
+        tracker.update(p + v, [1.0], [100.0], t=float(i))
+        assert np.isfinite(tracker.last_poses).all()

@@ -25,6 +25,8 @@ __all__ = ["find_peaks", "Peaks", "decode_heatmaps", "decode_simcc", "refine_lan
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _FLOATS = (_F32, _F64)
+_NO_BLUR = np.ones(1)  # the blur argument of the kernels when ``refine`` is not "dark"
+_NO_BLUR.flags.writeable = False
 _REFINE = {None: _nb.REFINE_NONE, "shift": _nb.REFINE_SHIFT,
            "quadratic": _nb.REFINE_QUADRATIC, "dark": _nb.REFINE_DARK}
 
@@ -172,22 +174,37 @@ def _heatmaps(heatmaps) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _gaussian_kernel(ksize: int) -> np.ndarray:
+def _gaussian_kernel(ksize: int, taps: int | None = None) -> np.ndarray:
     """The 1-D Gaussian of ``cv2.getGaussianKernel(ksize, 0)`` (float64, read-only, computed
-    once per size), as mmpose blurs."""
+    once per size), as mmpose blurs; cut to its central ``taps`` (odd) when ``taps < ksize``.
+
+    The cut kernel keeps the sigma of ``ksize`` and is normalised over its own taps (the full
+    one would be allocated for that). Callers cut only taps that never meet the map.
+    """
+    taps = ksize if taps is None else min(ksize, taps)
     fixed = {1: [1.0], 3: [0.25, 0.5, 0.25], 5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
              7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
              9: [4 / 256, 13 / 256, 30 / 256, 51 / 256, 60 / 256, 51 / 256, 30 / 256, 13 / 256,
                  4 / 256]}
     if ksize in fixed:  # OpenCV's table of small kernels
         g = np.array(fixed[ksize])
+        g = g[(ksize - taps) // 2:(ksize + taps) // 2]
     else:
-        sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
-        x = np.arange(ksize) - (ksize - 1) / 2
+        # sigma of an absurd ksize (> 2**1000) is infinite in float: a flat kernel, as its
+        # real sigma gives on any map that fits in memory
+        half = min((ksize - 1) // 2, 1 << 1000)
+        sigma = 0.3 * (half - 1) + 0.8
+        x = np.arange(taps) - (taps - 1) / 2
         g = np.exp(-(x * x) / (2 * sigma * sigma))
         g /= g.sum()
     g.flags.writeable = False
     return g
+
+
+def _dark_blur(ksize: int, hh: int, w: int) -> np.ndarray:
+    """DARK's Gaussian for maps of ``hh`` x ``w``: taps farther than ``max(hh, w) - 1`` from the
+    centre only ever meet the zero padding, so at most ``2 * max(hh, w) - 1`` taps are built."""
+    return _gaussian_kernel(ksize, 2 * max(hh, w) - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +221,8 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
         A peak's value must be ``> threshold``. The comparison is made in the dtype of
         ``heatmaps`` (the threshold is rounded to it first), as NumPy and PyTorch compare.
     window : odd int >= 1, default 3
-        Side of the square neighbourhood; cells outside the map are ignored.
+        Side of the square neighbourhood; cells outside the map are ignored (so a window
+        larger than ``2 * max(H, W) - 1`` acts as that one: the map's global maxima).
     top_k : int >= 0, optional
         Keep only the best ``top_k`` peaks per (image, channel).
 
@@ -238,8 +256,11 @@ def find_peaks(heatmaps, *, threshold=0.1, window=3, top_k=None) -> Peaks:
     thr = _checks.real_scalar(threshold, "threshold")
     window = _checks.integer(window, "window", minimum=1, odd=True)
     k = _checks.integer(top_k, "top_k", minimum=0, allow_none=True)
-    k = _nb.ALL_PEAKS if k is None else k
     kk, hh, w = h.shape[-3:]
+    # a channel has at most H * W peaks, and cells farther than the map's size are outside it:
+    # clipping both changes no result and keeps the kernels' ints and scratch bounded
+    k = _nb.ALL_PEAKS if k is None else min(k, hh * w)
+    window = min(window, 2 * max(hh, w, 1) - 1)
     with np.errstate(over="ignore"):
         thr_t = h.dtype.type(thr)
     if h.size == 0:
@@ -268,7 +289,12 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
         (zero padding, ``cv2.getGaussianKernel`` weights, rescaled to the original maximum),
         log, one Newton step, for argmax pixels at least 2 from every border.
     blur_kernel : odd int >= 1, default 11
-        Gaussian size for ``"dark"`` (11 suits heatmaps trained with sigma 2, 17 sigma 3).
+        Gaussian size for ``"dark"`` (11 suits heatmaps trained with sigma 2, 17 sigma 3);
+        ignored by the other refinements. Any size is accepted: a kernel larger than
+        ``2 * max(H, W) - 1`` is cut to that many central taps (same sigma), since the others
+        only meet the zero padding. The cut kernel is normalised over its own taps, which the
+        rescaling to the original maximum cancels: the result equals the uncut kernel's up to
+        rounding.
 
     Returns
     -------
@@ -317,7 +343,7 @@ def decode_heatmaps(heatmaps, *, refine="shift", blur_kernel=11):
         raise ValueError(f"heatmaps: expected non-empty maps (H, W > 0), got shape {h.shape}")
     maps = np.ascontiguousarray(h).reshape(nmaps, hh, w)
     am = np.argmax(maps.reshape(nmaps, -1), axis=1)
-    g = _gaussian_kernel(ksize)
+    g = _dark_blur(ksize, hh, w) if code == _nb.REFINE_DARK else _NO_BLUR
     coords, scores = _DECODE(maps.nbytes + am.nbytes + g.nbytes, maps, am, code, g)
     return coords.reshape(*lead, 2), scores.reshape(lead)
 

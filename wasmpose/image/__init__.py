@@ -37,6 +37,7 @@ IMAGENET_STD.flags.writeable = False
 _U8 = np.dtype(np.uint8)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
+_BIG = 1 << 1000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +216,8 @@ def threshold(x, thresh, maxval=255, *, kind="binary", out=None):
         The threshold. For uint8 it is floored to an integer, as OpenCV does.
     maxval : float, default 255
         Value given to pixels that pass (``binary``) or fail (``binary_inv``) the test. For
-        uint8 it is rounded half to even and saturated to [0, 255].
+        uint8 it is rounded half to even and saturated to [0, 255] (``inf`` gives 255,
+        ``-inf`` 0, as OpenCV).
     kind : {"binary", "binary_inv", "trunc", "tozero", "tozero_inv"}
         ``binary``: ``maxval if x > thresh else 0``; ``binary_inv``: the opposite;
         ``trunc``: ``min(x, thresh)``; ``tozero``: ``x if x > thresh else 0``;
@@ -236,8 +238,8 @@ def threshold(x, thresh, maxval=255, *, kind="binary", out=None):
     TypeError
         ``x`` is not uint8/float32, or ``thresh``/``maxval`` are not real numbers.
     ValueError
-        ``thresh`` or ``maxval`` is NaN (or ``maxval`` infinite for uint8), ``kind`` is
-        unknown, or ``out`` is unsuitable.
+        ``thresh`` or ``maxval`` is NaN (OpenCV gives 255 for a NaN uint8 ``maxval``), an
+        int beyond the float range, ``kind`` is unknown, or ``out`` is unsuitable.
 
     Examples
     --------
@@ -250,12 +252,14 @@ def threshold(x, thresh, maxval=255, *, kind="binary", out=None):
     if type(x) is not np.ndarray or (x.dtype is not _U8 and x.dtype is not _F32):
         x = _checks.as_array(x, "x", (_U8, _F32))
     is_u8 = x.dtype == _U8
-    t = thresh if type(thresh) in (float, int) else _checks.real_scalar(thresh, "thresh")
-    m = maxval if type(maxval) is int else _checks.real_scalar(maxval, "maxval",
-                                                               allow_inf=not is_u8)
-    if t != t or (type(m) is not int and (m != m or (is_u8 and m in (math.inf, -math.inf)))):
+    # ints beyond +-2**1000 go through real_scalar, which refuses those beyond the float range
+    t = thresh if type(thresh) is float or (type(thresh) is int and -_BIG < thresh < _BIG) \
+        else _checks.real_scalar(thresh, "thresh")
+    m = maxval if type(maxval) is int and -_BIG < maxval < _BIG \
+        else _checks.real_scalar(maxval, "maxval")
+    if t != t or m != m:
         _checks.real_scalar(t, "thresh")  # raises the NaN error
-        _checks.real_scalar(m, "maxval", allow_inf=not is_u8)
+        _checks.real_scalar(m, "maxval")
     code = _KINDS.get(kind)
     if code is None:
         code = _KINDS[_checks.choice(kind, "kind", tuple(_KINDS))]
@@ -317,6 +321,15 @@ def otsu_threshold(gray):
         The threshold (an integer value in [0, 255]) that maximises the between-class variance;
         0.0 for a constant image, as OpenCV.
 
+    Notes
+    -----
+    This is OpenCV's own C++ rule (``getThreshVal_Otsu_8u``): the first bin reaching the
+    largest variance, which ``cv2.threshold`` runs with ``cv2.setUseOptimized(False)`` and in
+    builds without Intel IPP (e.g. on ARM). The default x86 wheels run IPP's Otsu instead,
+    which agrees except where two thresholds give exactly the same variance (symmetric
+    histograms such as three equally spaced levels with equal end counts): there IPP's answer
+    follows its own rounding and may be the other threshold.
+
     Examples
     --------
     >>> import numpy as np
@@ -364,6 +377,14 @@ def normalize(x, *, axis=None, eps=1e-8, out=None):
         ``axis=-1`` matches ``torch.nn.functional.layer_norm(x, x.shape[-1:], eps=eps)``.
     eps : float, default 1e-8
         Added to the variance; must be finite and >= 0.
+
+    Notes
+    -----
+    Rows (the values sharing one set of statistics) of finite values whose variance overflows
+    float64, such as ``[1e300, -1e300, 1]``, are computed on ``x * 2**-e`` (an exact scaling
+    by a power of two above their largest magnitude) with ``eps * 2**-2e``: the same formula
+    without the overflow, ``[1.2247, -1.2247, 8.2e-301]`` here, at every optimisation level
+    (PyTorch's ``layer_norm`` gives zeros, NumPy's formula NaN). Rows holding inf or NaN give NaN.
     out : ndarray, shape and dtype of ``x``, optional
 
     Returns
@@ -407,16 +428,27 @@ def normalize(x, *, axis=None, eps=1e-8, out=None):
 # to_tensor
 # ---------------------------------------------------------------------------------------------
 def _channel_vector(v, name):
-    arr = np.asarray(v, dtype=np.float64) if not isinstance(v, np.ndarray) else v
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: expected 3 real numbers, got dtype {arr.dtype}")
-    arr = np.broadcast_to(arr.astype(np.float64), (3,)) if arr.ndim == 0 else arr.astype(
-        np.float64)
-    if arr.shape != (3,):
+    """``v`` (a real number or 3 of them) as a float64 ``(3,)`` array of finite values."""
+    if isinstance(v, (str, bytes, dict)) or v is None:
+        raise TypeError(f"{name}: expected a real number or 3 of them, got {type(v).__name__}")
+    if isinstance(v, np.ndarray):
+        arr = v
+    else:
+        try:
+            arr = np.asarray(v)
+        except (TypeError, ValueError) as exc:  # ragged sequences
+            raise TypeError(f"{name}: expected a real number or 3 of them, got {v!r}") from exc
+    if arr.dtype.kind not in "iuf" and not (arr.dtype.kind == "O" and arr.size and all(
+            isinstance(e, (int, float, np.integer, np.floating)) and not isinstance(e, bool)
+            for e in arr.flat)):
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    if arr.shape not in ((), (3,)):
         raise ValueError(f"{name}: expected 3 values (one per channel), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: expected finite values, got {arr.tolist()}")
-    return arr
+    vals = [_checks.real_scalar(e, name, allow_nan=True) for e in arr.reshape(-1).tolist()]
+    out = np.broadcast_to(np.array(vals, np.float64), (3,)).copy()
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name}: expected finite values, got {out.tolist()}")
+    return out
 
 
 def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layout="nchw",
@@ -428,7 +460,8 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     img : ndarray, shape (H, W, 3) or (N, H, W, 3), uint8
     mean, std : sequence of 3 floats (or a scalar for all channels)
         Per-channel mean and standard deviation, in the units of ``img * scale``.
-        ``std`` must be non-zero.
+        ``std`` must be non-zero, and ``scale / std`` and ``mean / std`` within the float32
+        range.
     scale : float, default 1/255
     layout : {"nchw", "nhwc"}
     out : ndarray, float32, shape (N, 3, H, W) or (N, H, W, 3), optional
@@ -458,6 +491,13 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     if np.any(s == 0):
         raise ValueError(f"std: expected non-zero values, got {s.tolist()}")
     sc = _checks.real_scalar(scale, "scale", allow_inf=False)
+    with np.errstate(over="ignore"):
+        a = (sc / s).astype(np.float32)
+        b = (-m / s).astype(np.float32)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"scale, mean, std: expected scale / std and mean / std within the "
+                         f"float32 range (3.4e38), got scale={sc}, mean={m.tolist()}, "
+                         f"std={s.tolist()}")
     if img.ndim == 3:
         img = img[None]
     n, h, w, _ = img.shape
@@ -465,8 +505,6 @@ def to_tensor(img, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255, layou
     dst, copy_back = _checks.output_buffer(out, "out", shape, _F32, (img,))
     if dst.size:
         src = np.ascontiguousarray(img).reshape(n, h * w * 3)
-        a = (sc / s).astype(np.float32)
-        b = (-m / s).astype(np.float32)
         _TO_TENSOR(src.nbytes + dst.nbytes + 24, src, dst.reshape(n, h * w * 3), a, b,
                    layout == "nchw")
     if copy_back:

@@ -32,7 +32,9 @@ def threshold_u8(src, dst, kind, thresh, maxval):
 
 
 def threshold_f32(src, dst, kind, thresh, maxval):
-    _threshold(src, dst, kind, np.float32(thresh), np.float32(maxval))
+    with np.errstate(over="ignore"):  # beyond the float32 range: +-inf, as the kernels' cast
+        t, m = np.float32(thresh), np.float32(maxval)
+    _threshold(src, dst, kind, t, m)
 
 
 def _threshold(src, dst, kind, t, m):
@@ -81,17 +83,35 @@ def otsu_from_histogram(hist, total):
 
 
 def normalize(x, out, eps):
-    """Normalise each row of 2-D ``x`` into ``out``: statistics in float64, two passes."""
+    """Normalise each row of 2-D ``x`` into ``out``: statistics in float64, two passes.
+
+    A row of finite values whose variance overflows float64 (values near 1e154 and beyond) is
+    normalised as ``y = x * 2**-e``, with ``2**e`` above its largest magnitude (an exact
+    scaling): ``(y - mean(y)) / sqrt(var(y) + eps * 2**-2e)``, the same quantity without the
+    overflow. Rows holding inf or NaN give NaN, as IEEE arithmetic does.
+    """
     x64 = x.astype(np.float64)
     with np.errstate(all="ignore"):  # inf/NaN propagate silently, as in the compiled kernels
-        mean = x64.mean(axis=1, keepdims=True)
-        var = ((x64 - mean) ** 2).mean(axis=1, keepdims=True)
-        out[...] = (x64 - mean) / np.sqrt(var + eps)
+        # deviations from the first value, as the kernels: a constant row has exactly zero
+        # variance (its mean computed directly may differ from its value by an ulp)
+        d = x64 - x64[:, :1]
+        m = d.mean(axis=1, keepdims=True)
+        var = ((d - m) ** 2).mean(axis=1, keepdims=True)
+        out[...] = (d - m) / np.sqrt(var + eps)
+        amax = np.abs(x64).max(axis=1, initial=0.0)
+        redo = np.flatnonzero(~np.isfinite(var[:, 0]) & np.isfinite(amax))
+        if redo.size:
+            scale = np.ldexp(1.0, -np.frexp(amax[redo])[1])[:, None]
+            y = x64[redo] * scale
+            my = y.mean(axis=1, keepdims=True)
+            vy = ((y - my) ** 2).mean(axis=1, keepdims=True)
+            out[redo] = (y - my) / np.sqrt(vy + eps * scale * scale)
 
 
 def to_tensor(src, out, a, b, planar):
     n = src.shape[0]
-    px = src.reshape(n, -1, 3).astype(np.float32) * a + b  # (N, P, 3), float32 as the kernels
+    with np.errstate(over="ignore"):  # inf beyond the float32 range, as the kernels
+        px = src.reshape(n, -1, 3).astype(np.float32) * a + b  # (N, P, 3), float32 as kernels
     if planar:
         out[...] = px.transpose(0, 2, 1).reshape(n, -1)
     else:

@@ -478,7 +478,8 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
         return np.empty(0, np.int64)
     order = np.argsort(s)[::-1]  # mmpose's order, ties included
     keep = np.empty(n, np.int64)
-    thr32 = float(np.float32(thr))
+    with np.errstate(over="ignore"):  # beyond the float32 range: +-inf, as mmpose's compare
+        thr32 = float(np.float32(thr))
     xt, yt = _planes_t(poses[order])
     nk = _NMS(2 * xt.nbytes + 2 * keep.nbytes + var.nbytes, xt, yt,
               np.ascontiguousarray(area[order]), var, thr32, keep)

@@ -8,8 +8,12 @@ pycocotools' ``computeOks``, mmpose's ``oks_nms``).
 import numpy as np
 
 EPS = np.spacing(1.0)
+# Coordinates near the float64 range overflow to inf (and inf - inf gives NaN) silently, as in
+# the compiled kernels: no RuntimeWarning from the reference only.
+_quiet = np.errstate(over="ignore", invalid="ignore")
 
 
+@_quiet
 def pairwise(a, bt, out):
     acc = np.zeros(out.shape)
     for d in range(bt.shape[0]):  # scipy's order: coordinates summed one after the other
@@ -18,6 +22,7 @@ def pairwise(a, bt, out):
     np.sqrt(acc, out=out)
 
 
+@_quiet
 def keypoint(ax, ay, bx, by, out):
     dx = ax[:, None, :] - bx[None]
     dy = ay[:, None, :] - by[None]
@@ -29,6 +34,7 @@ def _boxed(u):
     return np.where(u <= 0.0, 0.0, u)
 
 
+@_quiet
 def oks(dtx, dty, gx, gy, use, count, boxrule, box, var, aeps, out):
     # (D, G, K) at once, in pycocotools' order of operations
     xd, yd = dtx[:, None, :], dty[:, None, :]
@@ -46,6 +52,7 @@ def oks(dtx, dty, gx, gy, use, count, boxrule, box, var, aeps, out):
     out[...] = t.sum(axis=-1) / count
 
 
+@_quiet
 def oks_mean(ax, ay, a_area, bxt, byt, b_area, var, out):
     dx = bxt.T[None] - ax[:, None, :]
     dy = byt.T[None] - ay[:, None, :]
@@ -54,6 +61,7 @@ def oks_mean(ax, ay, a_area, bxt, byt, b_area, var, out):
     out[...] = np.exp(-e).sum(axis=-1) / var.size
 
 
+@_quiet
 def nms(xt, yt, area, var, thr, keep):
     # mmpose's loop: keep the best remaining pose, drop the rest whose float32 OKS is not <= thr
     x, y = xt.T, yt.T
