@@ -6,11 +6,11 @@ give, and a kernel is driven through a fake clock.
 """
 
 import io
-import threading
 
 import numpy as np
 import pytest
 
+from tests.helpers import run_threads
 from wasmpose import _registry, cpu, kernel_variants, opt_level, show_config
 from wasmpose._registry import Chooser, Kernel
 
@@ -234,23 +234,14 @@ def test_adaptation_off_keeps_the_static_threshold(fake_clock, monkeypatch):
 
 def test_threads_sharing_a_kernel_get_every_result_right(fake_clock):
     k, _ = _fake_kernel(fake_clock, [0.5 * SER])
-    errors = []
 
     def work(seed):
         x = np.random.default_rng(seed).random(300)
-        try:
-            with opt_level("full"):
-                for _ in range(300):
-                    np.testing.assert_array_equal(k(x.nbytes, x), x * 2)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        with opt_level("full"):
+            for _ in range(300):
+                np.testing.assert_array_equal(k(x.nbytes, x), x * 2)
 
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert run_threads(work, [(s,) for s in range(6)]) == []
     assert 0 < sum(k.dispatch_counts()) <= 6 * 300  # a counter may lose an update, no more
     c = k.chooser(2400)
     assert 0 < c.interval <= Chooser.MAX_INTERVAL and c.countdown <= Chooser.MAX_INTERVAL
