@@ -117,7 +117,8 @@ def operand_bytes(args: Sequence[Any]) -> int:
 # at start gives the static threshold alone (what `bench --busy` compares against).
 ADAPTIVE = os.environ.get("WASMPOSE_FULL_ADAPTIVE", "1").strip() != "0"
 
-# Size classes of a kernel's choice: octaves of bytes from the threshold, the last one open.
+# Size classes of a kernel's choice: the threshold's power-of-two octave, the next ones, the
+# last one open (by the bit length of the call's bytes).
 _OCTAVES = 6
 
 
@@ -376,7 +377,8 @@ class Kernel:
         is demoted)."""
         if not ADAPTIVE or _cpu._current_level() is not _FULL:
             return []
-        return [(self.parallel_min_bytes << i, c.speedup())
+        thr = self.parallel_min_bytes
+        return [(max(thr, 1 << (thr.bit_length() + i - 1)), c.speedup())
                 for i, c in enumerate(self.choosers) if not c.parallel]
 
     # -- introspection ------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def test_a_kernel_demotes_per_size_class_and_says_so(fake_clock):
             np.testing.assert_array_equal(k(small.nbytes, small), small * 2)
         assert k.variant_name(small.nbytes) == "numba-serial"
         assert k.variant_name(large.nbytes) == "numba-parallel"  # not called since: unchanged
-        assert [lo for lo, _ in k.demoted()] == [k.parallel_min_bytes << 1]
+        assert [lo for lo, _ in k.demoted()] == [1024]  # 1,024 to 2,047 bytes (threshold 1,000)
         assert k.chooser(small.nbytes) is k.choosers[1]
         n_par, n_ser = k.dispatch_counts()
         assert n_par + n_ser == 150 and n_par > n_ser
