@@ -61,3 +61,24 @@ def address_space_cap(extra_bytes: int):
         yield cap
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def run_threads(work, args_list):
+    """Run ``work(*args)`` in one thread per tuple of ``args_list``, all at once; return the
+    exceptions they raised (an empty list when every thread finished cleanly)."""
+    import threading
+
+    errors = []
+
+    def guarded(*args):
+        try:
+            work(*args)
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=args) for args in args_list]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

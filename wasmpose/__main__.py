@@ -41,6 +41,10 @@ def main(argv=None) -> int:
     bench.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     bench.add_argument("--thresholds", action="store_true",
                        help="measure where each kernel's parallel variant starts to pay off")
+    bench.add_argument("--busy", action="store_true",
+                       help="median and p99 per call of every kernel at FULL and serial: quiet, "
+                            "beside a process spinning on one core, and beside the BlazePose "
+                            "model running in a thread")
     args = parser.parse_args(argv)
 
     if args.command == "info":
@@ -59,6 +63,9 @@ def main(argv=None) -> int:
     if args.thresholds:
         _bench.thresholds(quick=args.quick)
         return 0
+    if args.busy:
+        rows = _bench.busy(quick=args.quick, json_path=args.json)
+        return 0 if rows else 1
     _bench.run(quick=args.quick, json_path=args.json)
     return 0
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -67,6 +68,8 @@ __all__ = [
     "WARMUP_BYTES",
     "Kernel",
     "Companion",
+    "Chooser",
+    "ADAPTIVE",
     "register",
     "all_kernels",
     "get_kernel",
@@ -106,6 +109,146 @@ def operand_bytes(args: Sequence[Any]) -> int:
     return sum(a.nbytes for a in args if isinstance(a, np.ndarray))
 
 
+# ---------------------------------------------------------------------------------------------
+# FULL's per-call choice above the threshold: parallel while it pays, serial when it stops paying
+# ---------------------------------------------------------------------------------------------
+# Whether FULL times its calls above the threshold and demotes a kernel to serial when the
+# parallel variant stops paying (docs/cpu.md, "FULL beside a busy core"). WASMPOSE_FULL_ADAPTIVE=0
+# at start gives the static threshold alone (what `bench --busy` compares against).
+ADAPTIVE = os.environ.get("WASMPOSE_FULL_ADAPTIVE", "1").strip() != "0"
+
+# Size classes of a kernel's choice: the threshold's power-of-two octave, the next ones, the
+# last one open (by the bit length of the call's bytes).
+_OCTAVES = 6
+
+
+class Chooser:
+    """The choice FULL makes above a kernel's threshold, for one octave of call sizes.
+
+    Both variants compute the same bits (``tests/core/test_registry.py`` checks it for every
+    kernel), so the choice changes only the speed. ``pick()`` says which variant the next call
+    runs; the caller times it and passes the seconds per operand byte to ``record()``. Two
+    estimates (exponential averages of seconds per byte, each sample clipped at ``CLIP`` times
+    the estimate so that one stall moves it by a bounded amount) decide:
+
+    - in **parallel** mode, every ``SAMPLE_EVERY``-th call runs the serial variant to keep its
+      estimate fresh; the kernel is demoted to serial as soon as one parallel call takes more
+      than ``SPIKE`` times the serial estimate (a stalled region: a preempted worker), or when
+      the parallel estimate is no longer ``KEEP`` times faster than the serial one;
+    - in **serial** mode, one call in ``interval`` probes the parallel variant; it is promoted
+      back when the probe is ``ENTER`` times faster than the serial estimate. A failed probe,
+      and a demotion that comes less than ``interval`` calls after a promotion, double
+      ``interval`` (from ``MIN_INTERVAL`` up to ``MAX_INTERVAL``); a probe slower than
+      ``SPIKE`` times the serial estimate sets it at once to ``MAX_INTERVAL`` or, if longer,
+      ``PROBE_SHARE`` times the probe's slow-down, so that probes of a parallel variant that
+      never pays cost at most 1/16 of the time. Under lasting load the probes are rarer than 1
+      call in 100, so they stay out of the p99; a demotion after a long good stretch starts
+      again from ``MIN_INTERVAL``.
+
+    A new chooser is in parallel mode (what the threshold says) and alternates the variants
+    until it has an estimate of each, ignoring each variant's first call (compilation, first
+    touch of memory). No allocation, no lock: threads that share a kernel may lose an update to
+    a counter or an estimate, never a result.
+
+    Examples
+    --------
+    >>> c = Chooser()
+    >>> for _ in range(6):                     # serial 1.0 ns/byte, parallel 0.6 ns/byte
+    ...     par = c.pick()
+    ...     c.record(par, 0.6e-9 if par else 1.0e-9)
+    >>> c.parallel
+    True
+    >>> c.record(True, 5.0e-9)                 # one parallel call stalls: serial from now on
+    >>> c.parallel
+    False
+    """
+
+    __slots__ = ("parallel", "countdown", "interval", "streak", "par", "ser", "par_seen",
+                 "ser_seen", "n_par", "n_ser", "demotions")
+
+    SAMPLE_EVERY = 32   # parallel mode: one serial call in this many
+    MIN_INTERVAL = 16   # serial mode: one parallel probe in this many calls, at first...
+    MAX_INTERVAL = 256  # ...doubling up to this under lasting load
+    ALPHA = 0.25        # weight of a new sample in the estimate of the variant that runs
+    ALPHA_SAMPLE = 0.5  # weight of a sample of the other variant (there are few of them)
+    CLIP = 4.0          # a sample counts at most this many times the estimate
+    SPIKE = 2.0         # a parallel call this many times the serial estimate: demote at once
+    KEEP = 1.05         # parallel stays while its estimate is this many times faster...
+    ENTER = 1.20        # ...and comes back when a probe is this many times faster
+    PROBE_SHARE = 16    # a stalled probe x times slower than serial: the next one in 16 x calls
+
+    def __init__(self) -> None:
+        self.parallel = True
+        self.countdown = 1  # the first call runs the mode's variant, the second the other one
+        self.interval = self.MIN_INTERVAL
+        self.streak = 0
+        self.par = self.ser = 0.0  # seconds per byte; 0.0 while unknown
+        self.par_seen = self.ser_seen = 0
+        self.n_par = self.n_ser = self.demotions = 0
+
+    def pick(self) -> bool:
+        """Whether the next call runs the parallel variant."""
+        c = self.countdown
+        self.countdown = c - 1
+        return self.parallel if c > 0 else not self.parallel
+
+    def record(self, parallel: bool, cost: float) -> None:
+        """The call ``pick()`` chose took ``cost`` seconds per operand byte."""
+        other = parallel is not self.parallel  # a sample or a probe of the other variant
+        alpha = self.ALPHA_SAMPLE if other else self.ALPHA
+        if parallel:
+            self.n_par += 1
+            self.par_seen += 1
+            est = self.par
+            if self.par_seen > 1:
+                self.par = cost if est == 0.0 else est + alpha * (min(cost, self.CLIP * est) - est)
+        else:
+            self.n_ser += 1
+            self.ser_seen += 1
+            est = self.ser
+            if self.ser_seen > 1:
+                self.ser = cost if est == 0.0 else est + alpha * (min(cost, self.CLIP * est) - est)
+        par, ser = self.par, self.ser
+        if par == 0.0 or ser == 0.0:  # still learning: alternate the variants
+            if other:
+                self.countdown = 1
+            return
+        if self.parallel:
+            self.streak += 1
+            if parallel and not other and cost > self.SPIKE * ser or par * self.KEEP > ser:
+                self._demote()
+            elif other:
+                self.countdown = self.SAMPLE_EVERY - 1
+        elif other:  # a probe of the parallel variant
+            if cost * self.ENTER <= ser:
+                self.parallel = True
+                self.par = cost
+                self.streak = 0
+                self.countdown = self.SAMPLE_EVERY - 1
+            elif cost > self.SPIKE * ser:  # a stalled probe, or a parallel variant that
+                # never pays: probes so rare that they cost at most 1/PROBE_SHARE of the time
+                self.interval = max(self.MAX_INTERVAL,
+                                    min(int(cost / ser * self.PROBE_SHARE), 1 << 24))
+                self.countdown = self.interval - 1
+            else:
+                self.interval = min(2 * self.interval, self.MAX_INTERVAL)
+                self.countdown = self.interval - 1
+
+    def _demote(self) -> None:
+        if self.streak < self.interval:
+            self.interval = min(2 * self.interval, self.MAX_INTERVAL)
+        else:
+            self.interval = self.MIN_INTERVAL
+        self.parallel = False
+        self.demotions += 1
+        self.countdown = self.interval - 1
+
+    def speedup(self) -> float | None:
+        """Serial estimate over parallel estimate (None while either is unknown)."""
+        return self.ser / self.par if self.par > 0.0 and self.ser > 0.0 else None
+
+
+
 class Kernel:
     """One kernel: its public name, its three variants, threshold, example and companions.
 
@@ -129,7 +272,7 @@ class Kernel:
     """
 
     __slots__ = ("name", "reference", "serial", "parallel", "parallel_min_bytes", "example",
-                 "companions", "parent", "kind", "value")
+                 "companions", "parent", "kind", "value", "choosers")
 
     def __init__(
         self,
@@ -151,6 +294,8 @@ class Kernel:
         self.parallel = parallel
         self.parallel_min_bytes = int(parallel_min_bytes)
         self.example = example
+        # FULL's choice above the threshold, per octave of sizes from it (the last one open)
+        self.choosers = tuple(Chooser() for _ in range(_OCTAVES))
         self.parent: Kernel | None = None
         self.kind: str | None = None
         self.value: str | None = None
@@ -169,9 +314,25 @@ class Kernel:
     def __call__(self, nbytes: int, *args: Any) -> Any:
         # small inputs at FULL run the serial kernel at once (~0.1 us of overhead)
         # the level read: this context's opt_level(), else the process default (cpu.py)
-        if (_cpu._context_get() or _cpu._default_level) is _FULL \
-                and nbytes < self.parallel_min_bytes:
-            return self.serial(*args)
+        if (_cpu._context_get() or _cpu._default_level) is _FULL:
+            if nbytes < self.parallel_min_bytes:
+                return self.serial(*args)
+            if ADAPTIVE and _cpu._layer in _TIMED_LAYERS and not _cpu._tls.serial:
+                # above the threshold: the variant that pays now, timed (calls of tens of us
+                # and more; the bookkeeping costs under 1 us)
+                b = int(nbytes).bit_length() - self.parallel_min_bytes.bit_length()
+                chooser = self.choosers[b if b < _OCTAVES else _OCTAVES - 1]
+                c = chooser.countdown
+                if c > _UNTIMED and not chooser.parallel:
+                    # settled on serial: untimed until the calls before the next probe
+                    chooser.countdown = c - 1
+                    chooser.n_ser += 1
+                    return self.serial(*args)
+                par = chooser.pick()
+                t0 = _clock()
+                result = (self.parallel if par else self.serial)(*args)
+                chooser.record(par, (_clock() - t0) / nbytes)
+                return result
         fn = self.select(nbytes)
         if fn is self.parallel and _cpu._layer == "workqueue":
             # workqueue is not thread-safe: one parallel region at a time, others run serially.
@@ -196,7 +357,29 @@ class Kernel:
             _cpu.threading_layer()
         if _cpu._layer == "unavailable":
             return self.serial
+        if (level is _FULL and ADAPTIVE and _cpu._layer in _TIMED_LAYERS
+                and not self.chooser(nbytes).parallel):
+            return self.serial  # demoted: the parallel variant stopped paying at this size
         return self.parallel
+
+    def chooser(self, nbytes: int) -> Chooser:
+        """The :class:`Chooser` of FULL's calls of ``nbytes`` bytes (at or above the threshold)."""
+        b = max(0, int(nbytes).bit_length() - self.parallel_min_bytes.bit_length())
+        return self.choosers[min(b, _OCTAVES - 1)]
+
+    def dispatch_counts(self) -> tuple[int, int]:
+        """``(parallel, serial)``: FULL's timed calls above the threshold so far, by variant."""
+        return (sum(c.n_par for c in self.choosers), sum(c.n_ser for c in self.choosers))
+
+    def demoted(self) -> list[tuple[int, float | None]]:
+        """The size classes where FULL runs the serial variant now: ``(from bytes, measured
+        parallel speed-up)`` for each (empty at other levels, with adaptation off, or when none
+        is demoted)."""
+        if not ADAPTIVE or _cpu._current_level() is not _FULL:
+            return []
+        thr = self.parallel_min_bytes
+        return [(max(thr, 1 << (thr.bit_length() + i - 1)), c.speedup())
+                for i, c in enumerate(self.choosers) if not c.parallel]
 
     # -- introspection ------------------------------------------------------------------------
     def variant_name(self, nbytes: int | None = None) -> str:
@@ -374,3 +557,9 @@ def shape_hw(nbytes: int, per_pixel: int) -> tuple[int, int]:
 
 
 _NONE, _SERIAL, _FULL = _cpu.OptLevel.NONE, _cpu.OptLevel.SERIAL, _cpu.OptLevel.FULL
+_TIMED_LAYERS = ("tbb", "omp")  # workqueue keeps its lock (one parallel region at a time)
+# Demoted to serial, only the calls this close to the next probe are timed (they refresh the
+# serial estimate the probe is compared with); the others cost one comparison more than below
+# the threshold.
+_UNTIMED = 8
+_clock = time.perf_counter

@@ -544,7 +544,9 @@ def kernel_variants() -> dict[str, str]:
 
     Values are ``"numpy"``, ``"numba-serial"`` or ``"numba-parallel"``. At ``OptLevel.FULL``,
     inputs smaller than the kernel's threshold run ``"numba-serial"``
-    (see :func:`show_config` for the thresholds).
+    (see :func:`show_config` for the thresholds), and so do calls at the threshold while FULL
+    has demoted the kernel there because its parallel variant stopped paying (a busy core;
+    :func:`show_config` lists every size class demoted).
 
     Returns
     -------
@@ -604,7 +606,13 @@ def show_config(file=None) -> None:
     kernels = _registry.all_kernels()
     width = max(map(len, kernels)) + 2
     for name, k in sorted(kernels.items()):
-        p(f"    {name:<{width}}{k.variant_name():<16}threshold {k.parallel_min_bytes:,} bytes")
+        line = f"    {name:<{width}}{k.variant_name():<16}threshold {k.parallel_min_bytes:,} bytes"
+        demoted = k.demoted()
+        if demoted:  # FULL measured that the parallel variant does not pay now at these sizes
+            line += "; FULL demoted to serial from " + ", ".join(
+                f"{lo:,} bytes" + ("" if x is None else f" (parallel {x:.2f}x)")
+                for lo, x in demoted)
+        p(line)
     from wasmpose.image import _kernels as _image_kernels
 
     p(f"  grayscale uint8 formulation: {_image_kernels.GRAY_U8_ISA} (avx2: LLVM IR blocks of 32 "

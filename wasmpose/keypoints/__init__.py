@@ -178,24 +178,26 @@ def _example_transform(nbytes):
     return cases
 
 
-# The transforms cost a few ns per box or point: threads pay only for very large batches
-# (2**16 boxes for the matrices, 2**20 boxes, matrices or 2-D points for the others).
+# Thresholds from `python -m wasmpose bench --thresholds --quick` under TBB (2 cores, load
+# average 1.8-3.3; docs/cpu.md): the matrices and the center/scale boxes gain 1.7-2.5x from
+# 2**18 bytes (get_affine_transform) and 2**16 bytes (the others) at every larger size;
+# transform_points, memory-bound, keeps its old threshold (no clear win measured).
 _WARP = register(Kernel(
     "get_affine_transform", reference=_ref.warp_matrix, serial=_af.warp_matrix_serial,
     parallel=_af.warp_matrix_parallel,
-    parallel_min_bytes=(1 << 16) * 96 + 16,
+    parallel_min_bytes=1 << 18,  # 2,730 boxes: 1.72x (0.88x at 2**16 bytes)
     example=_example_warp,
 ))
 _CENTER_SCALE = register(Kernel(
     "bbox_to_center_scale", reference=_ref.center_scale, serial=_af.center_scale_serial,
     parallel=_af.center_scale_parallel,
-    parallel_min_bytes=(1 << 20) * 64,
+    parallel_min_bytes=1 << 16,  # 1,024 boxes: 2.24x (1.60x at 2**14 bytes)
     example=_example_center_scale,
 ))
 _INVERT = register(Kernel(
     "invert_affine", reference=_ref.invert, serial=_af.invert_serial,
     parallel=_af.invert_parallel,
-    parallel_min_bytes=(1 << 20) * 96,
+    parallel_min_bytes=1 << 16,  # 682 matrices: 3.74x (1.27x at 2**14 bytes)
     example=_example_invert,
 ))
 _TRANSFORM = register(Kernel(

@@ -29,6 +29,7 @@ the timer the demo and the asv suite use too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -44,10 +45,10 @@ from wasmpose import cpu
 from wasmpose.tools.data import float_array, gray_image, rgb_batch, rgb_image, u8_array
 from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 from wasmpose.tools.peers import peer as _peer
-from wasmpose.tools.timing import Timing, load_average, measure, ratio, versions
+from wasmpose.tools.timing import Timing, gc_paused, load_average, measure, ratio, versions
 from wasmpose.tools.timing import fmt_ms as _fmt_ms
 
-__all__ = ["run", "kernel_rows", "thresholds"]
+__all__ = ["run", "kernel_rows", "thresholds", "busy"]
 
 _FULL_MIN_TIME, _FULL_REPEATS = 0.020, 7
 _QUICK_MIN_TIME, _QUICK_REPEATS = 0.005, 3
@@ -714,3 +715,282 @@ def thresholds(file=sys.stdout, *, quick: bool = False, margin: float = 1.10,
 
 def _fmt_size(size: int | None) -> str:
     return "never (keep serial)" if size is None else f"{size:,} bytes"
+
+
+# ---------------------------------------------------------------------------------------------
+# busy: every kernel beside a spinning process and beside a model
+# ---------------------------------------------------------------------------------------------
+_BUSY_MODES = ("quiet", "spin", "model")
+_BUSY_CALLS, _BUSY_QUICK_CALLS = 300, 100  # calls per level and case (p99: the 3rd/1st worst)
+_BUSY_ROUNDS = 10  # FULL and serial alternate in this many chunks (a shared machine drifts)
+_BUSY_CASE_BUDGET = 3.0  # seconds per level and case at most (then fewer calls, n says how many)
+_SPIN_MAX_SECONDS = 900  # the spinning process exits by itself after this, whatever happens
+_MEDIAN_SLACK = 1.10  # "median never worse than serial", within the noise of a shared machine
+
+
+def _spinner(seconds: float):
+    """A process that keeps one core busy (pinned to the last core of this process' affinity
+    set where the OS allows) for at most ``seconds``; the caller stops it earlier."""
+    import subprocess
+
+    try:
+        core = max(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        core = -1
+    code = ("import os, time\n"
+            f"core = {core}\n"
+            "if core >= 0 and hasattr(os, 'sched_setaffinity'):\n"
+            "    os.sched_setaffinity(0, {core})\n"
+            f"end = time.monotonic() + {float(seconds)!r}\n"
+            "while time.monotonic() < end:\n"
+            "    pass\n")
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+class _ModelThread:
+    """ai-edge-litert running the BlazePose landmark model in a loop, in a thread of this
+    process (one interpreter thread: the model keeps about one core busy)."""
+
+    def __init__(self, model_path) -> None:
+        import threading
+
+        from wasmpose.tools import models
+
+        self.interpreter = models.load_interpreter(model_path, num_threads=1)
+        self.outputs = models.check_io(self.interpreter)
+        self.x = np.random.default_rng(0).random((1, 256, 256, 3), np.float32)
+        self.invokes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="wasmpose-bench-model",
+                                        daemon=True)
+
+    def _loop(self) -> None:
+        from wasmpose.tools import models
+
+        while not self._stop.is_set():
+            models.run(self.interpreter, self.outputs, self.x)
+            self.invokes += 1
+
+    def __enter__(self):
+        from wasmpose.tools import models
+
+        models.run(self.interpreter, self.outputs, self.x)  # first invoke: allocations
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _percentiles(ts: np.ndarray) -> tuple[float, float]:
+    """Median and 99th percentile (nearest rank, no interpolation) in ms."""
+    s = np.sort(ts)
+    p99 = s[min(len(s) - 1, math.ceil(0.99 * len(s)) - 1)]
+    return float(np.median(s)) * 1e3, float(p99) * 1e3
+
+
+def _per_call(k, nbytes: int, args: tuple, calls: int, budget: float) -> dict:
+    """Time ``calls`` single calls of the kernel at FULL and at SERIAL, alternating in chunks;
+    each level gets at most ``budget`` seconds."""
+    import time
+
+    chunk = max(1, calls // _BUSY_ROUNDS)
+    times = {"full": np.empty(calls), "serial": np.empty(calls)}
+    n = {"full": 0, "serial": 0}
+    spent = {"full": 0.0, "serial": 0.0}
+    for level in ("full", "serial"):  # untimed: compilation, first touch
+        with cpu.opt_level(level):
+            k(nbytes, *args)
+    before = k.dispatch_counts()
+    clock = time.perf_counter
+    with gc_paused():
+        while min(n.values()) < calls and max(spent.values()) < budget:
+            for level in ("full", "serial"):
+                ts = times[level]
+                with cpu.opt_level(level):
+                    for _ in range(min(chunk, calls - n[level])):
+                        t0 = clock()
+                        k(nbytes, *args)
+                        t = clock() - t0
+                        ts[n[level]] = t
+                        n[level] += 1
+                        spent[level] += t
+                        if spent[level] >= budget:
+                            break
+    after = k.dispatch_counts()
+    row = {}
+    for level in ("full", "serial"):
+        med, p99 = _percentiles(times[level][:n[level]])
+        row[f"{level}_median_ms"], row[f"{level}_p99_ms"] = med, p99
+    row["calls"] = min(n.values())
+    par = after[0] - before[0]
+    total = par + after[1] - before[1]
+    row["full_parallel_share"] = None if total == 0 else par / total
+    return row
+
+
+_BHEADER = (f"{'kernel':<32}{'bytes':>12}  {'mode':<6}{'FULL med':>9}{'FULL p99':>9}"
+            f"{'ser med':>9}{'ser p99':>9}{'med x':>7}{'p99 x':>7}{'par':>6}{'n':>5}  rule")
+
+
+_RULE = {None: "-", True: "ok", False: "FAIL"}
+
+
+def _busy_sizes(k) -> list[int]:
+    """The byte budgets for ``k.examples``: 1 MiB and the kernel's threshold (the smallest call
+    FULL may run threaded; raised until the example's operands reach it), both capped at
+    16 MiB, distinct ones only."""
+    from wasmpose import _registry
+
+    wants, seen = [], set()
+    for want in (1 << 20, min(k.parallel_min_bytes, 1 << 24)):
+        nb = _registry.operand_bytes(k.examples(want)[0])
+        if want == k.parallel_min_bytes:
+            for _ in range(8):
+                if nb >= k.parallel_min_bytes:
+                    break
+                want += 2 * (k.parallel_min_bytes - nb) + 64
+                nb = _registry.operand_bytes(k.examples(want)[0])
+        if nb not in seen:
+            seen.add(nb)
+            wants.append(want)
+    return wants
+
+
+def busy(file=sys.stdout, *, quick: bool = False, json_path: str | None = None,
+         modes: tuple[str, ...] = _BUSY_MODES, names: list[str] | None = None,
+         calls: int | None = None, budget: float | None = None) -> list[dict]:
+    """Per-call median and p99 of every kernel at FULL and at SERIAL, quiet and under load.
+
+    For every registered kernel and companion, on its declared example at 1 MiB and at its
+    threshold (``parallel_min_bytes``, capped at 16 MiB), single calls are timed at
+    ``OptLevel.FULL`` and ``OptLevel.SERIAL`` (alternating in chunks) in three modes:
+
+    ``quiet``
+        no load added (the machine as it is: the load average is printed);
+    ``spin``
+        a process spinning on one core (pinned to the last core of the affinity set), started
+        before the mode and stopped after it (it exits by itself after 15 minutes);
+    ``model``
+        ai-edge-litert running the BlazePose landmark model (one interpreter thread) in a loop
+        in a thread of this process. Without ai-edge-litert or the model (it is fetched once,
+        :func:`wasmpose.tools.models.fetch_model`) the mode is skipped and the report says why.
+
+    The rule checked per loaded row: FULL's p99 at most 1.5x the serial p99, and FULL's median
+    not worse than serial's (within 10%, the noise of a shared machine). The quiet rows show
+    whether FULL keeps its parallel speed-up (``median_x`` below 1).
+
+    Parameters
+    ----------
+    file : file-like, default sys.stdout
+        Where the table goes.
+    quick : bool, default False
+        100 calls per level and case instead of 300, the example at the threshold only.
+    json_path : str, optional
+        Also write ``{"machine", "versions", "settings", "rows"}`` as JSON there.
+    modes : tuple of str
+        Any of ``"quiet"``, ``"spin"``, ``"model"``.
+    names : list of str, optional
+        Only these kernels (default: every registered kernel and companion).
+    calls, budget : optional
+        Calls per level and case (default 300, 100 quick) and the most seconds one level of a
+        case may take (default 3; fewer calls then, column ``n``).
+
+    Returns
+    -------
+    list of dict
+        One row per kernel, size and mode: ``kernel``, ``bytes``, ``mode``,
+        ``full_median_ms``, ``full_p99_ms``, ``serial_median_ms``, ``serial_p99_ms``,
+        ``median_x`` and ``p99_x`` (FULL over serial), ``full_parallel_share`` (the share of
+        FULL's calls that ran the parallel variant; None with adaptation off), ``calls`` and
+        ``rule_ok`` (None for the quiet rows).
+    """
+    from wasmpose import _registry
+
+    bad = [m for m in modes if m not in _BUSY_MODES]
+    if bad:
+        raise ValueError(f"modes: expected some of {_BUSY_MODES}, got {bad}")
+    calls = (_BUSY_QUICK_CALLS if quick else _BUSY_CALLS) if calls is None else int(calls)
+    budget = _BUSY_CASE_BUDGET if budget is None else float(budget)
+    p = lambda *a: print(*a, file=file, flush=True)  # noqa: E731
+    machine = _machine()
+    kernels = _registry.all_kernels()
+    selected = sorted(kernels) if names is None else list(names)
+    p(f"bench --busy{' (quick)' if quick else ''}: {machine['cpu']}, {machine['cores']} cores, "
+      f"threading layer {machine['threading_layer']}, {machine['numba_threads']} Numba "
+      f"threads, load average {machine['load_average']}")
+    p(f"ms per call: median and p99 of {calls} single calls per level (fewer if a level takes "
+      f"> {budget:g} s: n); FULL and serial alternate in {_BUSY_ROUNDS} chunks; x = FULL / "
+      f"serial; par = share of FULL's calls that ran the parallel variant")
+    p(f"rule: FULL p99 <= 1.5x serial p99 and FULL median <= {_MEDIAN_SLACK:.2f}x serial median")
+    cases = []
+    for name in selected:
+        k = kernels[name]
+        sizes = _busy_sizes(k)
+        cases.extend((name, want) for want in (sizes[-1:] if quick else sizes))
+    interpreter_note = None
+    model_path = None
+    if "model" in modes:
+        try:
+            import ai_edge_litert  # noqa: F401
+
+            from wasmpose.tools.models import fetch_model
+
+            model_path = fetch_model(quiet=True)
+        except Exception as exc:  # noqa: BLE001 - no model: the spinning mode only
+            interpreter_note = f"{type(exc).__name__}: {exc}"
+            p(f"mode model skipped: the BlazePose model cannot be run here ({interpreter_note})")
+    rows = []
+    p(_BHEADER)
+    p("-" * len(_BHEADER))
+    for mode in modes:
+        if mode == "model" and model_path is None:
+            continue
+        load: Any = contextlib.nullcontext()
+        spinner = None
+        if mode == "spin":
+            spinner = _spinner(_SPIN_MAX_SECONDS)
+        elif mode == "model":
+            load = _ModelThread(model_path)
+        try:
+            with load:
+                for name, want in cases:
+                    k = kernels[name]
+                    args = k.examples(want)[0]
+                    nbytes = _registry.operand_bytes(args)
+                    row = {"kernel": name, "bytes": nbytes, "mode": mode,
+                           **_per_call(k, nbytes, args, calls, budget)}
+                    del args
+                    row["median_x"] = ratio(row["full_median_ms"], row["serial_median_ms"])
+                    row["p99_x"] = ratio(row["full_p99_ms"], row["serial_p99_ms"])
+                    # the rule is for loaded rows; quiet ones show the speed-up kept
+                    row["rule_ok"] = None if mode == "quiet" else bool(
+                        row["p99_x"] <= 1.5 and row["median_x"] <= _MEDIAN_SLACK)
+                    rows.append(row)
+                    share = row["full_parallel_share"]
+                    p(f"{name:<32}{nbytes:>12,}  {mode:<6}"
+                      f"{_fmt_ms(row['full_median_ms']):>9}{_fmt_ms(row['full_p99_ms']):>9}"
+                      f"{_fmt_ms(row['serial_median_ms']):>9}"
+                      f"{_fmt_ms(row['serial_p99_ms']):>9}{row['median_x']:>6.2f}x"
+                      f"{row['p99_x']:>6.2f}x{'-' if share is None else f'{share:.0%}':>6}"
+                      f"{row['calls']:>5}  {_RULE[row['rule_ok']]}")
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+    loaded = [r for r in rows if r["mode"] != "quiet"]
+    p(f"rule holds in {sum(r['rule_ok'] for r in loaded)} of {len(loaded)} loaded rows; load "
+      f"average now {load_average()}")
+    if json_path is not None:
+        doc = {"machine": machine, "versions": versions(),
+               "settings": {"quick": quick, "calls": calls, "budget_s": budget,
+                            "modes": list(modes), "model_skipped": interpreter_note,
+                            "rule": "full_p99 <= 1.5 serial_p99 and full_median <= "
+                                    f"{_MEDIAN_SLACK} serial_median"},
+               "rows": rows}
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+        p(f"wrote {os.fspath(json_path)}")
+    return rows
