@@ -3,9 +3,16 @@
 Same signatures and rules as ``_warp_reference.py`` (read the rules there): float64 source
 coordinates, rounded to float32 for bilinear weights, float32 fused multiply-adds (LLVM's
 ``llvm.fma.f32``, correctly rounded on every CPU) and OpenCV's border rules. Kernels take
-C-contiguous arrays validated by ``wasmpose.image``. The coordinate of each pixel is computed from
-the row's float64 offset (``M1*y + M2``) plus ``M0*x``, as the reference does, so that every
-variant gives the same bits. Parallel variants run ``prange`` over rows (and crops).
+C-contiguous arrays validated by ``wasmpose.image``.
+
+Every output row is first computed as float32 values (``_row_values``), then stored (warp) or
+normalised (crop). Maps without rotation or shear (what rtmlib's and mmpose's crops and
+letterboxing use) are separable: where every row of a block has the same float32 x coordinates
+and a row the same float32 y coordinate in every column (checked, see ``_x_table``), the
+horizontal blend ``fma(ax, p01 - p00, p00)`` of a source row is the same for every output row
+that reads it, so it is computed once per source row (two rows cached) and output rows only do
+the vertical blend. The arithmetic is the per-pixel rule's, operation for operation, so both
+give the same bits. Parallel variants run ``prange`` over blocks of ``ROWS`` rows (and crops).
 All helpers live in this module because Numba's cache does not notice edits to other files.
 """
 
@@ -18,6 +25,10 @@ _SERIAL = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 _PARALLEL = dict(_SERIAL, parallel=True)
 
 COORD_LIMIT = float(1 << 30)
+# (v + MAGIC) - MAGIC rounds a float32 0 <= v < 2**22 half to even (cvRound) without a call.
+MAGIC = np.float32(12582912.0)
+# Output rows per parallel task.
+ROWS = 16
 
 
 @intrinsic
@@ -64,59 +75,199 @@ def _tap(src, w, h, cn, iy, ix, c, replicate, bval):
     return np.float32(src[(iy * w + ix) * cn + c])
 
 
+@njit(inline="always", **_SERIAL)
+def _round_u8(v):
+    """cvRound and saturation of a float32 blend of uint8 values (always in [0, 255])."""
+    return min(max((v + MAGIC) - MAGIC, np.float32(0)), np.float32(255))
+
+
+@njit(inline="always", **_SERIAL)
+def _pixel(src, h, w, cn, m, y, x, nearest, replicate, bval, quantize, vals):
+    """Destination pixel (y, x) by the general rule into ``vals[x*cn:(x+1)*cn]`` (float32)."""
+    sxd = _clamp_coord(m[0] * x + (m[1] * y + m[2]))
+    syd = _clamp_coord(m[3] * x + (m[4] * y + m[5]))
+    o = x * cn
+    if nearest:
+        ix = int(np.floor(sxd + 0.5))
+        iy = int(np.floor(syd + 0.5))
+        for c in range(cn):
+            vals[o + c] = _tap(src, w, h, cn, iy, ix, c, replicate, bval)
+        return
+    fx = np.float32(sxd)
+    fy = np.float32(syd)
+    flx = np.floor(fx)
+    fly = np.floor(fy)
+    ix = int(flx)
+    iy = int(fly)
+    ax = fx - flx
+    ay = fy - fly
+    if not replicate and (ix < -1 or ix > w - 1 or iy < -1 or iy > h - 1):
+        for c in range(cn):
+            vals[o + c] = bval[c]
+        return
+    inside = 0 <= ix < w - 1 and 0 <= iy < h - 1
+    j = (iy * w + ix) * cn
+    j2 = j + w * cn
+    for c in range(cn):
+        if inside:
+            p00 = np.float32(src[j + c])
+            p01 = np.float32(src[j + cn + c])
+            p10 = np.float32(src[j2 + c])
+            p11 = np.float32(src[j2 + cn + c])
+        else:
+            p00 = _tap(src, w, h, cn, iy, ix, c, replicate, bval)
+            p01 = _tap(src, w, h, cn, iy, ix + 1, c, replicate, bval)
+            p10 = _tap(src, w, h, cn, iy + 1, ix, c, replicate, bval)
+            p11 = _tap(src, w, h, cn, iy + 1, ix + 1, c, replicate, bval)
+        top = _fma32(ax, p01 - p00, p00)
+        bottom = _fma32(ax, p11 - p10, p10)
+        v = _fma32(ay, bottom - top, top)
+        vals[o + c] = _round_u8(v) if quantize else v
+
+
 @njit(**_SERIAL)
-def _warp_row(src, h, w, cn, m, dst, y, nearest, replicate, bval, quantize):
-    """Destination row ``y`` (flat, W*cn) of the warp of flat ``src`` (h*w*cn)."""
-    w_out = dst.size // cn
+def _x_table(m, w, y0, y1, ixs, axs):
+    """``ix`` and ``ax`` of every output column, valid for all rows [y0, y1) when the first
+    return value is True; then also the columns ``[xlo, xhi)`` whose two source columns are
+    inside the image.
+
+    A column's float32 coordinate ``float32(M0*x + (M1*y + M2))`` is monotonic in y (each
+    rounding is monotonic), so equal values at y0 and y1 - 1 mean equal values in between: for
+    maps without rotation (M1 == 0) or with the 1e-17 residues that rtmlib's float32 matrices
+    leave, the table holds for the whole block, bit for bit as the per-pixel rule.
+    """
+    xlo = ixs.size
+    xhi = 0
+    ya = m[1] * y0 + m[2]
+    yb = m[1] * (y1 - 1) + m[2]
+    for x in range(ixs.size):
+        fx = np.float32(_clamp_coord(m[0] * x + ya))
+        if fx != np.float32(_clamp_coord(m[0] * x + yb)):
+            return False, 0, 0
+        flx = np.floor(fx)
+        ix = int(flx)
+        ixs[x] = ix
+        axs[x] = fx - flx
+        if 0 <= ix < w - 1:
+            xlo = min(xlo, x)
+            xhi = x + 1
+    return True, xlo, xhi
+
+
+@njit(**_SERIAL)
+def _hpass(src, w, cn, r, ixs, axs, xlo, xhi, buf):
+    """Horizontal blends of source row ``r`` for the columns [xlo, xhi) into ``buf``."""
+    base = r * w * cn
+    for x in range(xlo, xhi):
+        j = base + ixs[x] * cn
+        ax = axs[x]
+        o = (x - xlo) * cn
+        for c in range(cn):
+            p0 = np.float32(src[j + c])
+            p1 = np.float32(src[j + cn + c])
+            buf[o + c] = _fma32(ax, p1 - p0, p0)
+
+
+@njit(**_SERIAL)
+def _row_values(src, h, w, cn, m, y, nearest, replicate, bval, quantize, vals, sep, ixs, axs,
+                xlo, xhi, hb, hrow):
+    """Output row ``y`` as float32 values (rounded when ``quantize``) into ``vals`` (W*cn).
+
+    With ``sep`` (``ixs``/``axs``/``[xlo, xhi)`` from ``_x_table`` valid for this row), rows
+    whose y coordinate is the same float32 in every column and inside the image blend two
+    cached horizontal passes ``hb[0]``, ``hb[1]`` (their source rows in ``hrow``); every other
+    pixel takes the general rule.
+    """
+    w_out = vals.size // cn
+    if sep and xlo < xhi:
+        # the row's float32 y coordinate is monotonic in x: equal at both ends, equal throughout
+        by = m[4] * y + m[5]
+        fy = np.float32(_clamp_coord(m[3] * 0 + by))
+        fly = np.floor(fy)
+        iy = int(fly)
+        ay = fy - fly
+        if 0 <= iy < h - 1 and fy == np.float32(_clamp_coord(m[3] * (w_out - 1) + by)):
+            t = 0 if hrow[0] == iy else (1 if hrow[1] == iy else -1)
+            b = 0 if hrow[0] == iy + 1 else (1 if hrow[1] == iy + 1 else -1)
+            if t < 0:
+                t = 1 - b if b >= 0 else 0
+                _hpass(src, w, cn, iy, ixs, axs, xlo, xhi, hb[t])
+                hrow[t] = iy
+            if b < 0:
+                b = 1 - t
+                _hpass(src, w, cn, iy + 1, ixs, axs, xlo, xhi, hb[b])
+                hrow[b] = iy + 1
+            top_row = hb[t]
+            bottom_row = hb[b]
+            o0 = xlo * cn
+            for i in range((xhi - xlo) * cn):
+                top = top_row[i]
+                v = _fma32(ay, bottom_row[i] - top, top)
+                vals[o0 + i] = _round_u8(v) if quantize else v
+            for x in range(xlo):
+                _pixel(src, h, w, cn, m, y, x, nearest, replicate, bval, quantize, vals)
+            for x in range(xhi, w_out):
+                _pixel(src, h, w, cn, m, y, x, nearest, replicate, bval, quantize, vals)
+            return
+    if nearest:
+        for x in range(w_out):
+            _pixel(src, h, w, cn, m, y, x, nearest, replicate, bval, quantize, vals)
+    else:
+        _linear_row(src, h, w, cn, m, y, replicate, bval, quantize, vals)
+
+
+@njit(**_SERIAL)
+def _linear_row(src, h, w, cn, m, y, replicate, bval, quantize, vals):
+    """Row ``y`` by the general bilinear rule (``_pixel`` without its branches per pixel for
+    the pixels whose four neighbours are inside the image)."""
+    w_out = vals.size // cn
     bx = m[1] * y + m[2]
     by = m[4] * y + m[5]
+    m0 = m[0]
+    m3 = m[3]
+    stride = w * cn
     for x in range(w_out):
-        sxd = _clamp_coord(m[0] * x + bx)
-        syd = _clamp_coord(m[3] * x + by)
-        o = x * cn
-        if nearest:
-            ix = int(np.floor(sxd + 0.5))
-            iy = int(np.floor(syd + 0.5))
-            for c in range(cn):
-                dst[o + c] = _tap(src, w, h, cn, iy, ix, c, replicate, bval)
-            continue
-        fx = np.float32(sxd)
-        fy = np.float32(syd)
+        fx = np.float32(_clamp_coord(m0 * x + bx))
+        fy = np.float32(_clamp_coord(m3 * x + by))
         flx = np.floor(fx)
         fly = np.floor(fy)
         ix = int(flx)
         iy = int(fly)
-        ax = fx - flx
-        ay = fy - fly
         if 0 <= ix < w - 1 and 0 <= iy < h - 1:
-            j = (iy * w + ix) * cn
-            j2 = j + w * cn
+            ax = fx - flx
+            ay = fy - fly
+            j = iy * stride + ix * cn
+            o = x * cn
             for c in range(cn):
                 p00 = np.float32(src[j + c])
                 p01 = np.float32(src[j + cn + c])
-                p10 = np.float32(src[j2 + c])
-                p11 = np.float32(src[j2 + cn + c])
+                p10 = np.float32(src[j + stride + c])
+                p11 = np.float32(src[j + stride + cn + c])
                 top = _fma32(ax, p01 - p00, p00)
                 bottom = _fma32(ax, p11 - p10, p10)
                 v = _fma32(ay, bottom - top, top)
-                if quantize:
-                    v = min(max(np.rint(v), np.float32(0)), np.float32(255))
-                dst[o + c] = v
-        elif not replicate and (ix < -1 or ix > w - 1 or iy < -1 or iy > h - 1):
-            for c in range(cn):
-                dst[o + c] = bval[c]
+                vals[o + c] = _round_u8(v) if quantize else v
         else:
-            for c in range(cn):
-                p00 = _tap(src, w, h, cn, iy, ix, c, replicate, bval)
-                p01 = _tap(src, w, h, cn, iy, ix + 1, c, replicate, bval)
-                p10 = _tap(src, w, h, cn, iy + 1, ix, c, replicate, bval)
-                p11 = _tap(src, w, h, cn, iy + 1, ix + 1, c, replicate, bval)
-                top = _fma32(ax, p01 - p00, p00)
-                bottom = _fma32(ax, p11 - p10, p10)
-                v = _fma32(ay, bottom - top, top)
-                if quantize:
-                    v = min(max(np.rint(v), np.float32(0)), np.float32(255))
-                dst[o + c] = v
+            _pixel(src, h, w, cn, m, y, x, False, replicate, bval, quantize, vals)
+
+
+@njit(**_SERIAL)
+def _warp_block(flat, h, w, cn, m, out, y0, y1, nearest, replicate, bval, quantize):
+    """Rows [y0, y1) of the warp into ``out`` (H, W*cn)."""
+    w_out = out.shape[1] // cn
+    ixs = np.empty(w_out, np.int64)
+    axs = np.empty(w_out, np.float32)
+    sep, xlo, xhi = _x_table(m, w, y0, y1, ixs, axs)
+    sep = sep and not nearest
+    hb = np.empty((2, max(xhi - xlo, 0) * cn), np.float32)
+    hrow = np.full(2, -2, np.int64)
+    vals = np.empty(w_out * cn, np.float32)
+    for y in range(y0, y1):
+        _row_values(flat, h, w, cn, m, y, nearest, replicate, bval, quantize, vals, sep, ixs,
+                    axs, xlo, xhi, hb, hrow)
+        row = out[y]
+        for i in range(vals.size):
+            row[i] = vals[i]
 
 
 @njit(**_SERIAL)
@@ -126,12 +277,9 @@ def warp_serial(src, m, dst, nearest, replicate, bval):
     ``bval`` (C,) float64 is the border value (already saturated for uint8 images).
     """
     h, w, cn = src.shape
-    flat = src.reshape(-1)
     out = dst.reshape(dst.shape[0], -1)
-    b = bval.astype(np.float32)
-    quantize = _is_u8(dst)
-    for y in range(dst.shape[0]):
-        _warp_row(flat, h, w, cn, m, out[y], y, nearest, replicate, b, quantize)
+    _warp_block(src.reshape(-1), h, w, cn, m, out, 0, out.shape[0], nearest, replicate,
+                bval.astype(np.float32), _is_u8(dst))
 
 
 @njit(**_PARALLEL)
@@ -141,70 +289,59 @@ def warp_parallel(src, m, dst, nearest, replicate, bval):
     out = dst.reshape(dst.shape[0], -1)
     b = bval.astype(np.float32)
     quantize = _is_u8(dst)
-    for y in prange(dst.shape[0]):
-        _warp_row(flat, h, w, cn, m, out[y], y, nearest, replicate, b, quantize)
+    n = out.shape[0]
+    for k in prange((n + ROWS - 1) // ROWS):
+        _warp_block(flat, h, w, cn, m, out, k * ROWS, min(n, (k + 1) * ROWS), nearest,
+                    replicate, b, quantize)
 
 
 # --- crop_to_tensor -------------------------------------------------------------------------
-# One output row of one crop: the bilinear uint8 value of each channel (the warp's exact
-# integer, constant border) goes straight to float32 * a[c] + b[c], the to_tensor formula, with
-# no intermediate image.
+# Each crop row: the warp's exact uint8 values (float32 after rounding, constant border, input
+# channel order), then float32(v) * a[c] + b[c] (the to_tensor formula) into the batch; a row
+# buffer, no intermediate image.
 @njit(**_SERIAL)
-def _crop_row(src, h, w, m, out, y, w_out, hw, a, b, bval, perm, planar):
-    bx = m[1] * y + m[2]
-    by = m[4] * y + m[5]
+def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar):
+    hw = out.size // 3
+    ixs = np.empty(w_out, np.int64)
+    axs = np.empty(w_out, np.float32)
+    sep, xlo, xhi = _x_table(m, w, y0, y1, ixs, axs)
+    hb = np.empty((2, max(xhi - xlo, 0) * 3), np.float32)
+    hrow = np.full(2, -2, np.int64)
+    vals = np.empty(w_out * 3, np.float32)
     p0 = perm[0]
     p1 = perm[1]
     p2 = perm[2]
-    base = y * w_out
-    v = np.empty(3, np.float32)
-    for x in range(w_out):
-        fx = np.float32(_clamp_coord(m[0] * x + bx))
-        fy = np.float32(_clamp_coord(m[3] * x + by))
-        flx = np.floor(fx)
-        fly = np.floor(fy)
-        ix = int(flx)
-        iy = int(fly)
-        ax = fx - flx
-        ay = fy - fly
-        if 0 <= ix < w - 1 and 0 <= iy < h - 1:
-            j = (iy * w + ix) * 3
-            j2 = j + w * 3
-            for c in range(3):
-                pc = p0 if c == 0 else (p1 if c == 1 else p2)
-                q00 = np.float32(src[j + pc])
-                q01 = np.float32(src[j + 3 + pc])
-                q10 = np.float32(src[j2 + pc])
-                q11 = np.float32(src[j2 + 3 + pc])
-                top = _fma32(ax, q01 - q00, q00)
-                bottom = _fma32(ax, q11 - q10, q10)
-                v[c] = np.rint(_fma32(ay, bottom - top, top))
-        elif ix < -1 or ix > w - 1 or iy < -1 or iy > h - 1:
-            for c in range(3):
-                v[c] = bval[c]
+    a0, a1, a2 = a[0], a[1], a[2]
+    b0, b1, b2 = b[0], b[1], b[2]
+    for y in range(y0, y1):
+        _row_values(flat, h, w, 3, m, y, False, False, bval_in, True, vals, sep, ixs, axs,
+                    xlo, xhi, hb, hrow)
+        base = y * w_out
+        if planar:
+            o0 = out[base:base + w_out]
+            o1 = out[hw + base:hw + base + w_out]
+            o2 = out[2 * hw + base:2 * hw + base + w_out]
+            for x in range(w_out):
+                j = 3 * x
+                o0[x] = vals[j + p0] * a0 + b0
+                o1[x] = vals[j + p1] * a1 + b1
+                o2[x] = vals[j + p2] * a2 + b2
         else:
-            for c in range(3):
-                pc = p0 if c == 0 else (p1 if c == 1 else p2)
-                q00 = _crop_tap(src, w, h, iy, ix, pc, bval[c])
-                q01 = _crop_tap(src, w, h, iy, ix + 1, pc, bval[c])
-                q10 = _crop_tap(src, w, h, iy + 1, ix, pc, bval[c])
-                q11 = _crop_tap(src, w, h, iy + 1, ix + 1, pc, bval[c])
-                top = _fma32(ax, q01 - q00, q00)
-                bottom = _fma32(ax, q11 - q10, q10)
-                v[c] = np.rint(_fma32(ay, bottom - top, top))
-        for c in range(3):
-            t = min(max(v[c], np.float32(0)), np.float32(255)) * a[c] + b[c]
-            if planar:
-                out[c * hw + base + x] = t
-            else:
-                out[(base + x) * 3 + c] = t
+            o = out[3 * base:3 * (base + w_out)]
+            for x in range(w_out):
+                j = 3 * x
+                o[j] = vals[j + p0] * a0 + b0
+                o[j + 1] = vals[j + p1] * a1 + b1
+                o[j + 2] = vals[j + p2] * a2 + b2
 
 
-@njit(inline="always", **_SERIAL)
-def _crop_tap(src, w, h, iy, ix, pc, bv):
-    if iy < 0 or iy >= h or ix < 0 or ix >= w:
-        return bv
-    return np.float32(src[(iy * w + ix) * 3 + pc])
+@njit(**_SERIAL)
+def _input_order(bval, perm):
+    """The border value per input channel (``bval`` is given per output channel)."""
+    bv = np.empty(3, np.float32)
+    for c in range(3):
+        bv[perm[c]] = bval[c]
+    return bv
 
 
 @njit(**_SERIAL)
@@ -215,21 +352,19 @@ def crop_to_tensor_serial(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
     """
     h, w, _ = src.shape
     flat = src.reshape(-1)
-    bv = bval.astype(np.float32)
-    hw = h_out * w_out
+    bv = _input_order(bval, perm)
     for k in range(ms.shape[0]):
-        for y in range(h_out):
-            _crop_row(flat, h, w, ms[k], out[k], y, w_out, hw, a, b, bv, perm, planar)
+        _crop_block(flat, h, w, ms[k], out[k], 0, h_out, w_out, a, b, bv, perm, planar)
 
 
 @njit(**_PARALLEL)
 def crop_to_tensor_parallel(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
     h, w, _ = src.shape
     flat = src.reshape(-1)
-    bv = bval.astype(np.float32)
-    hw = h_out * w_out
-    n = ms.shape[0]
-    for t in prange(n * h_out):
-        k = t // h_out
-        y = t - k * h_out
-        _crop_row(flat, h, w, ms[k], out[k], y, w_out, hw, a, b, bv, perm, planar)
+    bv = _input_order(bval, perm)
+    nb = (h_out + ROWS - 1) // ROWS
+    for t in prange(ms.shape[0] * nb):
+        k = t // nb
+        y0 = (t - k * nb) * ROWS
+        _crop_block(flat, h, w, ms[k], out[k], y0, min(h_out, y0 + ROWS), w_out, a, b, bv, perm,
+                    planar)
