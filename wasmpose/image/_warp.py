@@ -277,9 +277,14 @@ def warp_serial(src, m, dst, nearest, replicate, bval):
     ``bval`` (C,) float64 is the border value (already saturated for uint8 images).
     """
     h, w, cn = src.shape
+    flat = src.reshape(-1)
     out = dst.reshape(dst.shape[0], -1)
-    _warp_block(src.reshape(-1), h, w, cn, m, out, 0, out.shape[0], nearest, replicate,
-                bval.astype(np.float32), _is_u8(dst))
+    b = bval.astype(np.float32)
+    quantize = _is_u8(dst)
+    n = out.shape[0]
+    for y0 in range(0, n, ROWS):  # blocks as the parallel variant: same separable checks
+        _warp_block(flat, h, w, cn, m, out, y0, min(n, y0 + ROWS), nearest, replicate, b,
+                    quantize)
 
 
 @njit(**_PARALLEL)
@@ -354,7 +359,9 @@ def crop_to_tensor_serial(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
     flat = src.reshape(-1)
     bv = _input_order(bval, perm)
     for k in range(ms.shape[0]):
-        _crop_block(flat, h, w, ms[k], out[k], 0, h_out, w_out, a, b, bv, perm, planar)
+        for y0 in range(0, h_out, ROWS):
+            _crop_block(flat, h, w, ms[k], out[k], y0, min(h_out, y0 + ROWS), w_out, a, b, bv,
+                        perm, planar)
 
 
 @njit(**_PARALLEL)
