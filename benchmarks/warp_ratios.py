@@ -18,6 +18,13 @@ import time
 import cv2
 import numpy as np
 
+from wasmpose._peers import (
+    RTMLIB_MEAN,
+    RTMLIB_STD,
+    person_boxes,
+    rtmlib_matrices,
+    rtmlib_preprocess,
+)
 from wasmpose.cpu import opt_level
 from wasmpose.image import crop_to_tensor, to_tensor, warp_affine
 
@@ -57,37 +64,14 @@ def main(rounds=30):
     print(f"warp_affine one thread:           cv2 {t['cv2'] * 1e3:.3f} ms, wasmpose "
           f"{t['wasmpose'] * 1e3:.3f} ms, ratio {t['cv2'] / t['wasmpose']:.2f}x")
 
-    from rtmlib.tools.pose_estimation.pre_processings import (
-        bbox_xyxy2cs,
-        get_warp_matrix,
-        top_down_affine,
-    )
+    from rtmlib.tools.pose_estimation import pre_processings as pre
 
     size = (192, 256)
-    boxes = []
-    for _ in range(10):
-        x0, y0 = rng.uniform(0, 1700), rng.uniform(0, 700)
-        boxes.append([x0, y0, x0 + rng.uniform(80, 300), y0 + rng.uniform(200, 500)])
-    mean = np.array([123.675, 116.28, 103.53])
-    std = np.array([58.395, 57.12, 57.375])
-
-    def rtmlib_loop():
-        batch = []
-        for box in boxes:
-            center, scale = bbox_xyxy2cs(np.array(box), padding=1.25)
-            img, _ = top_down_affine(size, scale, center, frame)
-            img = (img - mean) / std
-            batch.append(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
-        return np.stack(batch)
-
-    mats = []
-    for box in boxes:
-        center, scale = bbox_xyxy2cs(np.array(box), padding=1.25)
-        w, h = size
-        b_w, b_h = scale
-        scale = np.array([b_w, b_w / (w / h)] if b_w > b_h * w / h else [b_h * w / h, b_h])
-        mats.append(get_warp_matrix(center, scale, 0, output_size=(w, h)))
-    mats = np.array(mats)
+    boxes = person_boxes(10, (1080, 1920))
+    rtmlib_loop = rtmlib_preprocess(pre, frame, boxes, size)
+    mats = rtmlib_matrices(pre, boxes, size)
+    mean = np.array(RTMLIB_MEAN)
+    std = np.array(RTMLIB_STD)
     batch = np.empty((10, 3, 256, 192), np.float32)
     ref = rtmlib_loop()
     got = crop_to_tensor(frame, mats, size, mean / 255, std / 255)

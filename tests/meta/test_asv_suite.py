@@ -47,6 +47,8 @@ COVERAGE = {
     "normalize": ["benchmark_image.Normalize.time_normalize"],
     "to_tensor": ["benchmark_image.ToTensor.time_to_tensor",
                   "benchmark_image.ToTensor.peakmem_to_tensor"],
+    "warp_affine": ["benchmark_image.WarpAffine.time_warp_affine"],
+    "crop_to_tensor": ["benchmark_image.CropToTensor.time_crop_to_tensor"],
     # wasmpose.heatmap
     "find_peaks": ["benchmark_heatmap.FindPeaks.time_find_peaks",
                    "benchmark_import.FirstCallArea.time_first_call[call=find_peaks]"],
