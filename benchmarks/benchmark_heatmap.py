@@ -25,8 +25,8 @@ import itertools
 
 import numpy as np
 
-from wasmpose._peers import torch_peaks
 from wasmpose.heatmap import decode_heatmaps, find_peaks
+from wasmpose.tools.peers import torch_peaks
 
 from . import common
 

@@ -30,16 +30,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import (
-    RTMLIB_MEAN,
-    RTMLIB_STD,
-    numpy_to_tensor,
-    opencv_blob,
-    person_boxes,
-    rtmlib_matrices,
-    rtmlib_preprocess,
-    torch_layer_norm,
-)
 from wasmpose.image import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -51,8 +41,16 @@ from wasmpose.image import (
     to_tensor,
     warp_affine,
 )
+from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 
 from . import common
+from .peers import (
+    RTMLIB_MEAN,
+    RTMLIB_STD,
+    person_boxes,
+    rtmlib_matrices,
+    rtmlib_preprocess,
+)
 
 # Preallocated outputs of the ``out=`` benchmarks, kept per process (a fresh np.empty in every
 # setup would put page faults into the timing).

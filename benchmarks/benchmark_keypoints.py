@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from wasmpose._peers import coco_oks, mmpose_oks_nms
 from wasmpose.keypoints import (
     COCO_SIGMAS,
     keypoint_distances,
@@ -22,8 +21,10 @@ from wasmpose.keypoints import (
     oks_nms,
     pairwise_distances,
 )
+from wasmpose.tools.peers import coco_oks
 
 from . import common
+from .peers import mmpose_oks_nms
 
 IMPLS = ["wasmpose", "wasmpose-simd", "numpy"]
 

@@ -44,7 +44,6 @@ import struct
 
 import numpy as np
 
-from wasmpose._bench import measure
 from wasmpose.image import normalize, threshold, to_tensor
 from wasmpose.memory import (
     Arena,
@@ -55,6 +54,7 @@ from wasmpose.memory import (
     is_aligned,
     load_weights,
 )
+from wasmpose.tools.timing import measure
 
 from . import common
 
@@ -347,7 +347,7 @@ class FrameTime:
 # -- the issue's ratios, measured in one process ----------------------------------------------
 def _best(fns, rounds: int = 60, round_time: float = 0.002) -> list[float]:
     """Best per-call time of each of ``fns`` over ``rounds`` short samples of
-    :func:`wasmpose._bench.measure` (about ``round_time`` seconds each), the functions
+    :func:`wasmpose.tools.timing.measure` (about ``round_time`` seconds each), the functions
     alternating within each round, so that a busy neighbour on a shared machine slows all of
     them alike and the best round is a clean one."""
     best = [float("inf")] * len(fns)

@@ -14,9 +14,10 @@ import functools
 
 import numpy as np
 
-from wasmpose import _data, get_opt_level, set_opt_level
-from wasmpose._data import heatmaps, points, pose_crowd, pose_scene
-from wasmpose._peers import peer
+from wasmpose import get_opt_level, set_opt_level
+from wasmpose.tools import data as _data
+from wasmpose.tools.data import heatmaps, points, pose_crowd, pose_scene
+from wasmpose.tools.peers import peer
 
 __all__ = [
     "IMAGE_SEED",
@@ -44,7 +45,8 @@ IMAGE_SEED = _data.IMAGE_SEED
 ARRAY_SEED = _data.ARRAY_SEED
 WEIGHTS_SEED = 20240910
 
-# The image generators of wasmpose._data, memoised for asv (which re-runs setup() per sample).
+# The image generators of wasmpose.tools.data (the bench command's too), memoised for asv
+# (which re-runs setup() per sample).
 rgb_image = functools.lru_cache(maxsize=16)(_data.rgb_image)
 rgb_batch = functools.lru_cache(maxsize=8)(_data.rgb_batch)
 gray_image = functools.lru_cache(maxsize=8)(_data.gray_image)

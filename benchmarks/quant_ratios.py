@@ -10,7 +10,7 @@ spin for a while after a parallel region, and on a 2-core machine the other libr
 threads slowed the next call (torch's 1M quantize went from 0.05 ms to 5 ms after a Numba
 parallel call in one process).
 The cases are the asv suites of ``benchmark_quant.py`` (their ``setup``) and the timing is
-:func:`wasmpose._bench.measure` with one call a sample; this script only adds the process per
+:func:`wasmpose.tools.timing.measure` with one call a sample; this script only adds the process per
 measurement and the ratio table.
 """
 
@@ -37,7 +37,7 @@ SIZES = ["1M", "16M"]
 def one(case, impl, size, reps):
     """(best, median) seconds of single calls of ``case``, set up by its asv suite."""
     from benchmarks import benchmark_quant as bq
-    from wasmpose._bench import measure
+    from wasmpose.tools.timing import measure
 
     suite_name, attr, _ = CASES[case]
     suite = getattr(bq, suite_name)()

@@ -5,7 +5,7 @@
 
 asv's ``--quick`` takes one sample, too few for ratios, and a full ``asv run`` times the rows
 minutes apart on a shared machine. This takes the suite's own ``setup`` (same data, same calls)
-and times each ``impl`` with :func:`wasmpose._bench.measure`, the implementations alternating
+and times each ``impl`` with :func:`wasmpose.tools.timing.measure`, the implementations alternating
 within each round so that a busy neighbour slows all of them alike; the figure kept per
 ``impl`` is its best round. Rows a suite skips (a missing peer, a case it does not time) are
 left out. Prints the time per call and ``x wasmpose``: the row's time over wasmpose's (above 1:
@@ -18,7 +18,7 @@ import argparse
 import importlib
 import itertools
 
-from wasmpose._bench import measure
+from wasmpose.tools.timing import measure
 
 
 def _suite(name: str):

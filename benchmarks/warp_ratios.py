@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 
-from wasmpose._peers import (
+from benchmarks.peers import (
     RTMLIB_MEAN,
     RTMLIB_STD,
     person_boxes,

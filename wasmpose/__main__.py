@@ -1,4 +1,5 @@
-"""Command line: ``python -m wasmpose {info,demo,bench}``."""
+"""Command line: ``python -m wasmpose {info,demo,bench}`` (the commands are in
+:mod:`wasmpose.tools`, apart from the library)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,11 @@ def main(argv=None) -> int:
         show_config()
         return 0
     if args.command == "demo":
-        from wasmpose import _demo
+        from wasmpose.tools import demo
 
-        return _demo.main(frames=args.frames, model=args.model, synthetic=args.synthetic,
-                          json_path=args.json, image_path=args.save_image,
-                          progress=args.progress)
+        return demo.main(frames=args.frames, model=args.model, synthetic=args.synthetic,
+                         json_path=args.json, image_path=args.save_image,
+                         progress=args.progress)
     from wasmpose import _bench
 
     if args.thresholds:

@@ -19,135 +19,39 @@ beats the serial one: the ``parallel_min_size`` of :class:`wasmpose.cpu.Kernel`.
 Nothing heavy is imported with this module: OpenCV and PyTorch are imported on first use, and
 only inside :func:`run`.
 
-Timing method: each callable is called once untimed (Numba compilation or cache load, first
-touch of memory), then a loop count is chosen so that one sample takes at least ``min_time``
-(20 ms; 5 ms in quick mode), then ``repeats`` samples are taken with ``time.perf_counter`` and
-the garbage collector off. The time reported per call is the median of the fastest half of the
-samples: robust against interference from other processes, less optimistic than the minimum.
+Timing method: :func:`wasmpose.tools.timing.measure` (samples of >= 20 ms; 5 ms in quick mode),
+the timer the demo and the asv suite use too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import importlib
 import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from wasmpose import cpu
-from wasmpose._data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
-from wasmpose._peers import numpy_to_tensor, opencv_blob, peer_versions, torch_layer_norm
-from wasmpose._peers import peer as _peer
+from wasmpose.tools.data import float_array, gray_image, rgb_batch, rgb_image, shape_2d, u8_array
+from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
+from wasmpose.tools.peers import peer as _peer
+from wasmpose.tools.timing import Timing, load_average, measure, ratio, versions
+from wasmpose.tools.timing import fmt_ms as _fmt_ms
 
-__all__ = ["run", "thresholds", "measure"]
+__all__ = ["run", "thresholds"]
 
 _FULL_MIN_TIME, _FULL_REPEATS = 0.020, 7
 _QUICK_MIN_TIME, _QUICK_REPEATS = 0.005, 3
 
 
 # ---------------------------------------------------------------------------------------------
-# Timing
-# ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Timing:
-    """Result of :func:`measure`, all times in seconds per call.
-
-    Attributes
-    ----------
-    estimate : float
-        Median of the fastest half of the samples (the figure reported).
-    best : float
-        Fastest sample.
-    median : float
-        Median of all samples.
-    loops : int
-        Calls per sample.
-    samples : int
-        Number of samples.
-    """
-
-    estimate: float
-    best: float
-    median: float
-    loops: int
-    samples: int
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """The garbage collector off inside the block (as every timing of wasmpose takes it)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _loop_time(fn: Callable[[], Any], loops: int) -> float:
-    with _gc_paused():
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        return time.perf_counter() - t0
-
-
-def measure(fn: Callable[[], Any], *, min_time: float = _FULL_MIN_TIME,
-            repeats: int = _FULL_REPEATS) -> Timing:
-    """Time ``fn()``: warm up once, calibrate the loop count, take ``repeats`` samples.
-
-    Parameters
-    ----------
-    fn : callable
-        Called without arguments; its result is discarded.
-    min_time : float, default 0.02
-        Minimum duration of one sample in seconds; the loop count is raised until a sample
-        takes at least this long.
-    repeats : int, default 7
-        Number of samples (at least 1).
-
-    Returns
-    -------
-    Timing
-        Seconds per call.
-
-    Examples
-    --------
-    >>> t = measure(lambda: sum(range(100)), min_time=0.001, repeats=3)
-    >>> 0 < t.best <= t.estimate
-    True
-    """
-    fn()  # warm-up: compilation or cache load, first touch of memory; never timed
-    loops = 1
-    while True:
-        t = _loop_time(fn, loops)
-        if t >= min_time or loops >= 1 << 24:
-            break
-        # aim 20% past min_time; at least double, at most x100 per step
-        want = math.ceil(loops * min_time * 1.2 / t) if t > 0 else loops * 100
-        loops = min(max(want, 2 * loops), 100 * loops)
-    per_call = [t / loops]
-    for _ in range(max(1, int(repeats)) - 1):
-        per_call.append(_loop_time(fn, loops) / loops)
-    per_call.sort()
-    fastest_half = per_call[: (len(per_call) + 1) // 2]
-    return Timing(estimate=statistics.median(fastest_half), best=per_call[0],
-                  median=statistics.median(per_call), loops=loops, samples=len(per_call))
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs (wasmpose._data, fixed seeds) and peers (imported lazily)
+# Inputs (wasmpose.tools.data, fixed seeds) and peers (imported lazily)
 # ---------------------------------------------------------------------------------------------
 # ---------------------------------------------------------------------------------------------
 # Cases
@@ -279,9 +183,9 @@ def _to_tensor_cases() -> Iterator[_Case]:
 
 
 def _find_peaks_cases() -> Iterator[_Case]:
-    from wasmpose._data import heatmaps
-    from wasmpose._peers import torch_peaks
     from wasmpose.heatmap import find_peaks
+    from wasmpose.tools.data import heatmaps
+    from wasmpose.tools.peers import torch_peaks
 
     def build(shape):
         h = heatmaps(shape)
@@ -296,8 +200,8 @@ def _find_peaks_cases() -> Iterator[_Case]:
 
 
 def _decode_cases() -> Iterator[_Case]:
-    from wasmpose._data import heatmaps
     from wasmpose.heatmap import decode_heatmaps
+    from wasmpose.tools.data import heatmaps
 
     def build(shape, refine):
         h = heatmaps(shape)
@@ -312,9 +216,9 @@ def _decode_cases() -> Iterator[_Case]:
 
 
 def _oks_cases() -> Iterator[_Case]:
-    from wasmpose._data import pose_scene
-    from wasmpose._peers import coco_oks
     from wasmpose.keypoints import oks
+    from wasmpose.tools.data import pose_scene
+    from wasmpose.tools.peers import coco_oks
 
     def build(n_gt, n_dt):
         dt, gt, areas, bboxes = pose_scene(n_gt, n_dt)
@@ -327,8 +231,8 @@ def _oks_cases() -> Iterator[_Case]:
 
 
 def _pairwise_cases() -> Iterator[_Case]:
-    from wasmpose._data import points
     from wasmpose.keypoints import pairwise_distances
+    from wasmpose.tools.data import points
 
     def build(n):
         a, b = points(n), points(n + 1)[1:]
@@ -343,8 +247,8 @@ def _pairwise_cases() -> Iterator[_Case]:
 
 
 def _oks_nms_cases() -> Iterator[_Case]:
-    from wasmpose._data import pose_crowd
     from wasmpose.keypoints import oks_nms
+    from wasmpose.tools.data import pose_crowd
 
     def build(n):
         poses, scores, areas = pose_crowd(n)
@@ -409,32 +313,8 @@ def _machine() -> dict:
         "numba_threads": numba.get_num_threads(),
         "threading_layer": layer,
         "platform": platform.platform(),
-        "load_average": _load_average(),
+        "load_average": load_average(),
     }
-
-
-def _load_average() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages, where the OS has them (busy machines: noisy)."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def _versions() -> dict:
-    import llvmlite
-    import numba
-
-    from wasmpose._version import __version__
-
-    v = {
-        "wasmpose": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "llvmlite": llvmlite.__version__,
-    }
-    return v | peer_versions()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,18 +322,6 @@ def _versions() -> dict:
 # ---------------------------------------------------------------------------------------------
 def _ms(t: Timing | None) -> float | None:
     return None if t is None else t.estimate * 1e3
-
-
-def _ratio(num: float | None, den: float | None) -> float | None:
-    if num is None or den is None or den <= 0:
-        return None
-    return num / den
-
-
-def _fmt_ms(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4f}" if v < 1 else f"{v:.3f}" if v < 100 else f"{v:.1f}"
 
 
 def _fmt_x(v: float | None) -> str:
@@ -554,8 +422,8 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
             "numpy_ms": n,
             "peer": peer_name,
             "peer_ms": pk,
-            "x_vs_numpy": _ratio(n, w),
-            "x_vs_peer": _ratio(pk, w),
+            "x_vs_numpy": ratio(n, w),
+            "x_vs_peer": ratio(pk, w),
             "wasmpose_best_ms": None if t_full is None else t_full.best * 1e3,
             "simd_best_ms": None if t_simd is None else t_simd.best * 1e3,
             "wasmpose_median_ms": None if t_full is None else t_full.median * 1e3,
@@ -564,12 +432,12 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
         }
         if c.out is not None:
             row["wasmpose_out_ms"] = o
-            row["x_out_vs_peer"] = _ratio(pk, o)
+            row["x_out_vs_peer"] = ratio(pk, o)
         rows.append(row)
         p(_line(case.kernel, case.name, w, s, n, peer_name, pk, row["x_vs_numpy"],
                 row["x_vs_peer"]))
         if c.out is not None:
-            p(_line("", case.name + " out=", o, None, None, None, None, _ratio(n, o),
+            p(_line("", case.name + " out=", o, None, None, None, None, ratio(n, o),
                     row["x_out_vs_peer"]))
         for note in notes:
             p(f"{'':<15}note: {note}")
@@ -577,7 +445,7 @@ def run(quick: bool = False, json_path: str | None = None, file=sys.stdout) -> l
     if json_path is not None:
         doc = {
             "machine": machine,
-            "versions": _versions(),
+            "versions": versions(),
             "settings": {"quick": quick, "min_time_s": min_time, "repeats": repeats,
                          "estimate": "median of the fastest half of the samples"},
             "rows": rows,

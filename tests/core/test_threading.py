@@ -59,35 +59,42 @@ def venv_with_tbb(tmp_path_factory):
     return venv, python
 
 
-@pytest.mark.platform_skip
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the venv loader rule is Linux's")
-def test_fresh_venv_gets_tbb_without_any_environment_variable(venv_with_tbb):
+def run_in_venv(venv_with_tbb, code, **env):
+    """Run ``code`` with the venv's Python (cwd in the venv, no threading-layer variables)."""
     venv, python = venv_with_tbb
+    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300,
+                       env=clean_env(**env), cwd=str(venv))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the venv loader rule is Linux's")
+
+
+@pytest.mark.platform_skip
+@linux_only
+def test_fresh_venv_gets_tbb_without_any_environment_variable(venv_with_tbb):
     code = ("import numba, wasmpose.cpu as c\n"
             "print(c.threading_layer())\n"
             "print(c._layer_notes.get('tbb', ''))\n")
-    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300,
-                       env=clean_env(PYTHONPATH=ROOT), cwd=str(venv))
-    assert r.returncode == 0, r.stderr
-    layer, note = r.stdout.splitlines()[:2]
-    assert layer == "tbb", r.stdout + r.stderr
+    out = run_in_venv(venv_with_tbb, code, PYTHONPATH=ROOT)
+    venv = venv_with_tbb[0]
+    layer, note = out.splitlines()[:2]
+    assert layer == "tbb", out
     assert str(venv / "lib") in note, note
 
 
 @pytest.mark.platform_skip
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the venv loader rule is Linux's")
+@linux_only
 def test_numba_alone_cannot_load_it_there(venv_with_tbb):
     """The defect this fixes: without wasmpose's preload, Numba falls back to OpenMP."""
-    venv, python = venv_with_tbb
     code = ("import numba\n"
             "numba.config.THREADING_LAYER_PRIORITY = ['tbb', 'omp', 'workqueue']\n"
             "from numba.np.ufunc import parallel\n"
             "parallel._launch_threads()\n"
             "print(numba.threading_layer())\n")
-    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=300,
-                       env=clean_env(), cwd=str(venv))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() in ("omp", "workqueue"), (
+    assert run_in_venv(venv_with_tbb, code).strip() in ("omp", "workqueue"), (
         "Numba now finds the venv's libtbb by itself: the preload in wasmpose.cpu may go")
 
 

@@ -58,7 +58,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's wasmpose
 
-from wasmpose._model import (  # noqa: E402 - the model code shared with the demo
+from wasmpose.tools.models import (  # noqa: E402 - the model code shared with the demo
     INPUT_SIZE,
     MEDIAPIPE,
     MODEL_SHA256,

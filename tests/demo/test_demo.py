@@ -6,13 +6,12 @@ import contextlib
 import io
 import json
 import sys
-import zlib
 
 import numpy as np
 import pytest
 
-from wasmpose import _demo, _model
 from wasmpose.__main__ import main
+from wasmpose.tools import demo, models
 
 FRAMES = 3
 STAGES = ("to_tensor", "sigmoid", "decode_heatmaps", "find_peaks", "oks", "track")
@@ -105,14 +104,16 @@ def test_json_holds_every_figure(synthetic):
 
 
 def _read_png(path):
+    """The PNG decoded by Pillow (through scikit-image), another codec than the writer's
+    (OpenCV's); by OpenCV where Pillow is missing."""
     try:
-        import cv2
+        from skimage.io import imread
     except ImportError:
-        skio = pytest.importorskip("skimage.io")
-        return skio.imread(path)
-    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert bgr is not None, "OpenCV cannot decode the PNG"
-    return bgr[..., ::-1]
+        cv2 = pytest.importorskip("cv2")
+        bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert bgr is not None, "OpenCV cannot decode the PNG"
+        return bgr[..., ::-1]
+    return imread(path)
 
 
 def test_saved_image_is_a_png_with_the_skeleton(synthetic):
@@ -124,26 +125,47 @@ def test_saved_image_is_a_png_with_the_skeleton(synthetic):
     inside = (kp >= 0).all(axis=1) & (kp < 256).all(axis=1)
     assert inside.sum() >= 20
     # every keypoint inside the frame is a red dot, and both sides' limbs are drawn
-    assert (img[kp[inside, 1], kp[inside, 0]] == _demo._POINT).all()
-    for colour in (_demo._LEFT, _demo._RIGHT):
+    assert (img[kp[inside, 1], kp[inside, 0]] == demo._POINT).all()
+    for colour in (demo._LEFT, demo._RIGHT):
         assert (img == colour).all(axis=2).sum() > 50
 
 
 def test_png_writer_round_trips(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
-    _demo.write_png(tmp_path / "x.png", rgb)
-    np.testing.assert_array_equal(_read_png(tmp_path / "x.png"), rgb)
-    data = (tmp_path / "x.png").read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    assert zlib.crc32(data[12:29]) == int.from_bytes(data[29:33], "big")
+    demo.write_png(tmp_path / "x.png", rgb)
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_array_equal(_read_png(tmp_path / "x.png"), rgb)  # RGB, not BGR
+    with pytest.raises(ValueError, match=r"rgb: expected \(H, W, 3\) uint8, got shape \(7, 5\)"):
+        demo.write_png(tmp_path / "y.png", rgb[..., 0])
+
+
+def test_save_image_without_opencv_fails_before_the_run(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(demo, "peer", lambda name: None)
+    monkeypatch.setattr(demo, "_video", None)  # the run must not start
+    code, text = _run_cli(["demo", "--synthetic", "--frames", "3", "--save-image",
+                           str(tmp_path / "x.png")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and text == ""
+    assert err.startswith("wasmpose demo: --save-image: the picture is written with OpenCV")
+    assert 'pip install "wasmpose[demo]"' in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_save_image_into_a_missing_directory_fails_before_the_run(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(demo, "_video", None)
+    path = tmp_path / "nowhere" / "x.png"
+    code, _ = _run_cli(["demo", "--synthetic", "--frames", "3", "--save-image", str(path)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "--save-image: expected a file in an existing directory" in err
+    assert repr(str(path)) in err
 
 
 def test_crop_resize_area_path_matches_the_block_mean():
     image = np.random.default_rng(1).integers(0, 256, (50, 40, 3), dtype=np.uint8)
-    block = _model.crop_resize(image, -6, 3, 48, 16)  # 3 x 3 blocks: exact integer path
-    area = _model.crop_resize(image, -6, 3, 48, 17)  # not a multiple: area weights
+    block = models.crop_resize(image, -6, 3, 48, 16)  # 3 x 3 blocks: exact integer path
+    area = models.crop_resize(image, -6, 3, 48, 17)  # not a multiple: area weights
     assert block.shape == (16, 16, 3) and area.shape == (17, 17, 3)
-    a = _model._area_weights(48, 16)
+    a = models._area_weights(48, 16)
     np.testing.assert_allclose(a.sum(axis=1), 1.0)
     box = np.zeros((48, 48, 3))
     box[:47, 6:46] = image[3:50, 0:40]  # rows 50.. and columns 46.. are outside: zero
@@ -184,7 +206,7 @@ def test_no_network_exits_2_and_names_the_offline_ways(litert, monkeypatch, tmp_
     assert code == 2
     assert "could not fetch the BlazePose model" in err and "mediapipe==0.10.21" in err
     assert "--model PATH" in err and "--synthetic" in err
-    assert not (tmp_path / "pose_landmark_full.tflite").exists()
+    assert not list(tmp_path.rglob("*.tflite"))
 
 
 @pytest.mark.parametrize("kind", ["missing", "not a model"])
@@ -203,21 +225,21 @@ def test_bad_model_path_is_a_clear_error(litert, kind, tmp_path, capsys):
 def model_path():
     pytest.importorskip("ai_edge_litert.interpreter")
     try:
-        return _model.fetch_model(quiet=True)
-    except _model.ModelUnavailable as exc:
+        return models.fetch_model(quiet=True)
+    except models.FetchError as exc:
         pytest.skip(f"the BlazePose model cannot be fetched here: {exc}")
 
 
 def test_real_model_keeps_one_track_and_decodes_on_the_landmarks(model_path, tmp_path):
     buf = io.StringIO()
-    r = _demo.run(frames=6, model=str(model_path), file=buf, json_path=tmp_path / "r.json")
-    assert r["mode"] == "model" and r["model"]["sha256"] == _model.MODEL_SHA256
+    r = demo.run(frames=6, model=str(model_path), file=buf, json_path=tmp_path / "r.json")
+    assert r["mode"] == "model" and r["model"]["sha256"] == models.MODEL_SHA256
     assert r["track_ids"] == [r["track_ids"][0]] * 6, r["track_ids"]
     assert _positive(r["stages"]["inference"]["wasmpose_ms"])
     for f in r["per_frame"]:
         face = [j for j in f["well_seen"] if j in FACE]
         assert len(face) >= 8, f["well_seen"]
-        err = np.array(f["landmark_error_px"])[face] / _model.HEATMAP_STRIDE
+        err = np.array(f["landmark_error_px"])[face] / models.HEATMAP_STRIDE
         assert err.max() <= MAX_FACE_ERROR_CELLS, (f["frame"], err)
     q = r["quantization"]
     assert q["counts"]["kernels"] == q["tensors"] == 96

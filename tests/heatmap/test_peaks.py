@@ -244,11 +244,11 @@ def test_bad_input(h, kwargs, exc, pattern):
 
 @pytest.mark.parametrize("shape", [(17, 64, 48), (1, 128, 96)])
 def test_torch_peer_of_the_benchmarks_finds_the_same_peaks(shape):
-    """``wasmpose._peers.torch_peaks``, the max-pool + topk call that the asv suite, the bench
+    """``wasmpose.tools.peers.torch_peaks``, the max-pool + topk call that the asv suite, the bench
     command and the demo time beside find_peaks, returns the same (score, index) pairs."""
     torch = pytest.importorskip("torch")
-    from wasmpose._data import heatmaps
-    from wasmpose._peers import torch_peaks
+    from wasmpose.tools.data import heatmaps
+    from wasmpose.tools.peers import torch_peaks
 
     h = heatmaps(shape)
     values, flat = torch_peaks(torch, h, 0.1, 20)()

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.helpers import layouts
-from wasmpose._peers import opencv_blob
 from wasmpose.cpu import opt_level
 from wasmpose.image import IMAGENET_MEAN, IMAGENET_STD, normalize, to_tensor
+from wasmpose.tools.peers import opencv_blob
 
 
 def normalize64(x, axis=None, eps=1e-8):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from benchmarks.peers import mmpose_oks_iou, mmpose_oks_nms  # also the asv peer of oks_nms
 from tests.helpers import layouts
-from wasmpose._peers import coco_oks, mmpose_oks_iou, mmpose_oks_nms
 from wasmpose.cpu import opt_level
 from wasmpose.keypoints import (
     COCO_KEYPOINTS,
@@ -19,6 +19,7 @@ from wasmpose.keypoints import (
     oks_nms,
     pairwise_distances,
 )
+from wasmpose.tools.peers import coco_oks
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from wasmpose.memory import (
     Arena,
     BufferPool,
     PoolStats,
+    RingBuffer,
     aligned_empty,
     default_pool,
     is_aligned,
@@ -477,3 +478,29 @@ def test_threads_never_share_a_buffer():
     assert s.requested_bytes == sum(requested)
     assert s.idle_bytes <= pool.max_bytes
     assert s.reserved_bytes >= s.requested_bytes
+
+
+# -- issue 13: absurd arguments are ValueErrors naming the argument ----------------------------
+@pytest.mark.parametrize("call, match", [
+    (lambda: BufferPool().acquire((2**40, 2**40)), r"^shape: \(1099511627776, 1099511627776\) "
+                                                   r"is larger than NumPy's largest array"),
+    (lambda: BufferPool().acquire((0, 2**63)), r"^shape: \(0, 9223372036854775808\) is larger"),
+    (lambda: BufferPool().acquire((1,) * 65), r"^shape: 65 dimensions, NumPy allows at most 64"),
+    (lambda: Arena(64).alloc((1,) * 65), r"^shape: 65 dimensions"),
+    (lambda: aligned_empty((2**62, 4)), r"^shape: \(4611686018427387904, 4\) is larger"),
+    (lambda: aligned_empty(1, alignment=2**62), r"^alignment: expected a power of two up to "
+                                                r"1073741824 \(1 GiB\), got 4611686018427387904"),
+    (lambda: Arena(16, alignment=2**31), r"^alignment: expected a power of two up to"),
+    (lambda: BufferPool(alignment=2**40), r"^alignment: expected a power of two up to"),
+    (lambda: RingBuffer(2**62, (4,)), r"^capacity, item_shape: the buffer \(capacity, "
+                                      r"\*item_shape\): \(4611686018427387904, 4\) is larger"),
+    (lambda: RingBuffer(2, (1,) * 64), r"^capacity, item_shape: .*65 dimensions"),
+])
+def test_absurd_sizes_and_alignments_are_refused_before_allocating(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_is_aligned_takes_any_power_of_two():
+    a = aligned_empty(16, np.uint8, alignment=1 << 30)  # the largest allocating alignment
+    assert is_aligned(a, 1 << 30) and not is_aligned(a[1:], 2**62)

@@ -101,3 +101,61 @@ def test_threads_push_whole_items():
     got = rb.latest()
     assert got.shape == (64, 16)
     assert (got == got[:, :1]).all()  # no torn items
+
+
+@pytest.mark.parametrize("dtype, value, problem", [
+    (np.int8, 300, "the value 300 does not fit the buffer's dtype int8"),  # stored 44
+    (np.int8, -129, "the value -129 does not fit"),
+    (np.uint8, -1, "the value -1 does not fit the buffer's dtype uint8"),
+    (np.int64, np.uint64(2**63), "the value 9223372036854775808 does not fit"),
+    (np.int8, 2**70, "the value 1180591620717411303424 does not fit"),
+    (np.float32, 1e300, "the value 1e\\+300 overflows the buffer's dtype float32"),  # stored inf
+    (np.float16, np.float32(7e4), "the value 70000.0 overflows the buffer's dtype float16"),
+    (np.dtype("U3"), "abcd", "the value 'abcd' does not fit"),
+])
+def test_push_refuses_values_the_cast_would_change(dtype, value, problem):
+    # issue 13: RingBuffer(2, (), np.int8).push(300) stored 44, float32 push(1e300) stored inf
+    rb = RingBuffer(2, (), dtype)
+    with pytest.raises(ValueError, match="x: " + problem):
+        rb.push(value)
+    assert len(rb) == 0
+    if np.asarray(value).dtype.hasobject:
+        return
+    rb = RingBuffer(2, (3,), dtype)
+    good = np.zeros((), dtype).item()
+    with pytest.raises(ValueError, match=r"at index \(1,\)"):
+        rb.push(np.array([good, value, good], dtype=np.asarray(value).dtype))
+    assert len(rb) == 0
+
+
+def test_push_keeps_values_that_survive_the_cast():
+    rb = RingBuffer(8, (), np.int8)
+    for v in (127, -128, np.int64(5), np.uint64(7), True):
+        rb.push(v)
+    assert rb.latest().tolist() == [127, -128, 5, 7, 1]
+    rb = RingBuffer(8, (), np.uint8)
+    rb.push(255)
+    rb.push(np.int16(3))
+    assert rb.latest().tolist() == [255, 3]
+    rb = RingBuffer(8, (), np.float32)
+    for v in (np.inf, -np.inf, np.nan, 0.1, 3e38, np.float64(-3.4028234e38)):
+        rb.push(v)  # infinities and NaN stay what they were; precision is rounded
+    got = rb.latest()
+    assert got[0] == np.inf and got[1] == -np.inf and np.isnan(got[2])
+    assert got[3] == np.float32(0.1) and got[4] == np.float32(3e38)
+    assert np.isfinite(got[5])
+
+
+@pytest.mark.parametrize("buffer_dtype", ["<f4", ">f4", "<i4", ">i4"])
+def test_big_endian_items_and_buffers(buffer_dtype):
+    # issue 13: byte-swapped items and buffers store and return the same values
+    rb = RingBuffer(3, (2,), buffer_dtype)
+    for i in range(4):
+        rb.push(np.array([i, -i], ">" + buffer_dtype[1:]))
+        rb.push(np.array([10 * i, 1], "<" + buffer_dtype[1:]))
+    got = rb.latest()
+    assert got.dtype == np.dtype(buffer_dtype)
+    assert got.tolist() == [[20, 1], [3, -3], [30, 1]]
+    with pytest.raises(ValueError, match="x: the value"):
+        RingBuffer(1, (), ">i1" if "i" in buffer_dtype else ">f2").push(
+            np.array(1e6, ">" + buffer_dtype[1:]))

@@ -5,12 +5,17 @@ import json
 import mmap
 import pickle
 import struct
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wasmpose.memory import load_weights
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ARRAYS = {
     "f32": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
@@ -298,6 +303,17 @@ def npy_bytes(header: bytes, data: bytes = b"", version=(1, 0)):
      "1 unexpected bytes"),
     (npy_bytes(b"{'descr': '|O', 'fortran_order': False, 'shape': (2,)}", b"\0" * 16),
      "object arrays"),
+    # issue 13: headers NumPy cannot make an array of (before: NumPy's own unnamed errors)
+    (npy_bytes(b"{'descr': '<f4', 'fortran_order': False, 'shape': (0, %d)}" % 2**63),
+     "larger than NumPy's largest array"),
+    (npy_bytes(b"{'descr': '<f4', 'fortran_order': False, 'shape': (0, %d, 4)}" % 2**61),
+     "larger than NumPy's largest array"),
+    (npy_bytes(b"{'descr': '<f4', 'fortran_order': False, 'shape': (%s)}"
+               % (b"1, " * 65), b"\0" * 4), "65 dimensions, NumPy allows at most 64"),
+    (npy_bytes(b"{'descr': '|V0', 'fortran_order': False, 'shape': (1000000000,)}"),
+     "dtype '|V0' has a size of 0 bytes"),
+    (npy_bytes(b"{'descr': '(2,)<f4', 'fortran_order': False, 'shape': (3,)}", b"\0" * 24),
+     "sub-array dtype"),
 ])
 def test_malformed_npy(tmp_path, content, problem):
     (tmp_path / "bad.npy").write_bytes(content)
@@ -310,6 +326,106 @@ def test_malformed_npy(tmp_path, content, problem):
     with pytest.raises(ValueError, match=r"bad\.npz \(member 'w\.npy'\): .*"
                        + problem.replace(".", r"\.")):
         load_weights(tmp_path / "bad.npz")
+    with zipfile.ZipFile(tmp_path / "z.npz", "w", zipfile.ZIP_DEFLATED) as zf:  # and deflated
+        zf.writestr("w.npy", content)
+    for mmap_ in (True, False):
+        with pytest.raises(ValueError, match=r"z\.npz \(member 'w\.npy'\): .*"
+                           + problem.replace(".", r"\.")):
+            load_weights(tmp_path / "z.npz", mmap=mmap_)
+
+
+def test_safetensors_shape_beyond_numpy(tmp_path):
+    # issue 13: a zero-size tensor of shape [0, 2**64] raised NumPy's unnamed ValueError
+    for shape in ([0, 2**64], [0, 2**62, 4], [1] * 65):
+        path = safetensors_file(tmp_path / "huge.safetensors",
+                                {"a": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}})
+        for mmap_ in (True, False):
+            with pytest.raises(ValueError, match=r"huge\.safetensors: tensor 'a': malformed"):
+                load_weights(path, mmap=mmap_)
+
+
+def deflated_npz(path, header_npy: bytes, zeros: int):
+    """An .npz whose one deflated member is ``header_npy`` followed by ``zeros`` zero bytes
+    (a deflate bomb: 1 MiB of zeros deflates to about 1 KiB)."""
+    block = bytes(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("w.npy", "w") as f:
+            f.write(header_npy)
+            for _ in range(zeros >> 20):
+                f.write(block)
+            f.write(bytes(zeros & ((1 << 20) - 1)))
+    return path
+
+
+BOMB_SCRIPT = """
+import resource, sys
+from wasmpose.memory import load_weights
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_weights(sys.argv[1])
+except ValueError as exc:
+    print(exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_deflated_member_with_a_bad_header_is_not_inflated(tmp_path):
+    # issue 13: a 194 KB .npz inflated 381 MiB before the header was checked. The header is
+    # now read from the first bytes of the stream: the process's peak memory does not grow.
+    header = npy_bytes(b"{'descr': '<f4', 'fortran_order': False, 'shape': (3,)}")
+    path = deflated_npz(tmp_path / "bomb.npz", header, 256 << 20)
+    assert path.stat().st_size < 1 << 20
+    out = subprocess.run([sys.executable, "-c", BOMB_SCRIPT, str(path)], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    message, grew_mib = out.stdout.strip().splitlines()
+    assert "bomb.npz (member 'w.npy'): 268435444 unexpected bytes after the array data" \
+        in message
+    assert int(grew_mib) < 16
+
+
+def test_deflated_member_is_never_inflated_past_its_declared_size(tmp_path):
+    # a valid header, but the directory claims more bytes than deflate can produce from the
+    # compressed size: refused before any allocation
+    n = 1 << 20
+    header = npy_bytes(b"{'descr': '|u1', 'fortran_order': False, 'shape': (%d,)}" % n)
+    path = deflated_npz(tmp_path / "ok.npz", header, n)
+    got = load_weights(path)["w"]
+    assert got.shape == (n,) and not got.any() and not got.flags.writeable
+    data = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(path).getinfo("w.npy")
+    lie = 2000 * info.compress_size  # deflate expands 1 byte into at most ~1032
+    central = data.index(b"PK\x01\x02")  # the directory's entry: uncompressed size at +24
+    assert struct.unpack_from("<I", data, central + 24)[0] == info.file_size
+    struct.pack_into("<I", data, central + 24, lie)
+    (tmp_path / "lie.npz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"lie\.npz \(member 'w\.npy'\): corrupt archive: "
+                       r"\d+ deflated bytes cannot hold"):
+        load_weights(tmp_path / "lie.npz")
+
+
+def test_npz_other_compressions_are_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "bz.npz", "w", zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("w.npy", npy_bytes(b"{'descr': '|u1', 'fortran_order': False, "
+                                       b"'shape': (2,)}", b"\0\0"))
+    with pytest.raises(ValueError, match=r"bz\.npz \(member 'w\.npy'\): compression method "
+                       r"12 is not supported"):
+        load_weights(tmp_path / "bz.npz")
+
+
+@pytest.mark.parametrize("mmap_", [True, False])
+def test_big_endian_arrays_keep_their_values(tmp_path, mmap_):
+    # issue 13: byte-swapped arrays load as NumPy loads them: the stored dtype, the same values
+    a = np.arange(-6, 6, dtype=">f4").reshape(3, 4)
+    b = np.arange(5, dtype=">i8")
+    np.savez(tmp_path / "be.npz", a=a, b=b)
+    np.savez_compressed(tmp_path / "bec.npz", a=a, b=b)
+    for name in ("be.npz", "bec.npz"):
+        got = load_weights(tmp_path / name, mmap=mmap_)
+        for k, want in (("a", a), ("b", b)):
+            assert got[k].dtype == want.dtype
+            np.testing.assert_array_equal(got[k], want)
+            assert (got[k] * 2).tolist() == (want * 2).tolist()
 
 
 def test_malformed_npz(tmp_path):

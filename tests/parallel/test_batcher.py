@@ -282,11 +282,12 @@ def test_a_cancelled_request_is_not_processed():
     with DynamicBatcher(rec, max_batch_size=3, max_wait_ms=60_000) as b:
         f0, f1 = b.submit(0), b.submit(1)
         assert f1.cancel()
-        f2 = b.submit(2)
-        assert (f0.result(WAIT), f2.result(WAIT)) == (0, 2)
-    assert rec.batches == [[0, 2]]
+        assert b.queue_size == 1  # the slot is free at once: the batch is not full yet
+        f2, f3 = b.submit(2), b.submit(3)
+        assert (f0.result(WAIT), f2.result(WAIT), f3.result(WAIT)) == (0, 2, 3)
+    assert rec.batches == [[0, 2, 3]]
     s = b.stats()
-    assert (s.submitted, s.completed, s.failed) == (3, 2, 1)
+    assert (s.submitted, s.completed, s.failed) == (4, 3, 1)
 
 
 def test_submit_async():
@@ -361,3 +362,254 @@ def test_argument_errors(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         DynamicBatcher(args.pop("process_batch"), **args)
+
+
+# -- issue 13: absurd waits, lying results, cancelled slots; a worker never dies ---------------
+def _threads_alive(b):
+    return all(t.is_alive() for t in b._threads) and (b._timer is None or b._timer.is_alive())
+
+
+@pytest.mark.parametrize("kwargs, setter", [
+    ({"max_wait_ms": 1e13}, None),
+    ({"max_wait_ms": 1.0}, 1e300),
+    ({"max_wait_ms": 1e300, "timeout_ms": 1e13}, None),
+    ({"max_wait_ms": 1e13, "timeout_ms": 1e300}, 1e13),
+])
+def test_absurdly_long_waits_never_kill_a_thread(kwargs, setter):
+    # issue 13: the worker died of OverflowError (a Condition.wait beyond TIMEOUT_MAX); the
+    # accepted requests never resolved and close(drain=True) returned with them pending
+    rec = Recorder()
+    b = DynamicBatcher(rec, max_batch_size=3, **kwargs)
+    try:
+        if setter is not None:
+            b.set_max_wait_ms(setter)
+        first = b.submit(1)
+        time.sleep(0.2)  # the worker is waiting for the batch to fill, the timer for a deadline
+        assert _threads_alive(b) and not first.done()
+        full = [b.submit(i) for i in (2, 3)]  # the batch fills: dispatched at once
+        assert [f.result(WAIT) for f in [first, *full]] == [1, 2, 3]
+        last = b.submit(4)
+        time.sleep(0.1)
+        assert _threads_alive(b) and not last.done()
+    finally:
+        b.close(drain=True)
+    assert last.result(0) == 4  # drained, not left pending
+    assert rec.batches == [[1, 2, 3], [4]]
+    s = b.stats()
+    assert (s.submitted, s.completed, s.failed, s.queue_size) == (4, 4, 0, 0)
+
+
+class Liar:
+    """A result whose len() disagrees with its iteration."""
+
+    def __init__(self, n, yields):
+        self.n, self.yields = n, yields
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(range(self.yields))
+
+
+@pytest.mark.parametrize("yields", [1, 5])
+def test_result_whose_len_disagrees_with_its_iteration_fails_only_its_batch(yields):
+    # issue 13: zip(strict=True) raised outside the handler and the worker died
+    calls = []
+
+    def process(items):
+        calls.append(list(items))
+        return Liar(len(items), yields) if len(calls) == 1 else [-x for x in items]
+
+    with DynamicBatcher(process, max_batch_size=3, max_wait_ms=1) as b:
+        bad = [b.submit(i) for i in range(3)]
+        for f in bad:
+            with pytest.raises(BatchProcessingError) as info:
+                f.result(WAIT)
+            assert isinstance(info.value.__cause__, ValueError)
+            assert "whose len() is 3 but that yields" in str(info.value.__cause__)
+        assert b.submit(7).result(WAIT) == -7  # the worker lives on
+    s = b.stats()
+    assert (s.submitted, s.completed, s.failed) == (4, 1, 3)
+
+
+def test_cancelled_queued_requests_free_their_slots_at_once():
+    # issue 13: QueueFullError with only cancelled requests queued; stats() showed them
+    # queued, not failed
+    b = DynamicBatcher(lambda xs: xs, max_batch_size=10, max_wait_ms=60_000, max_queue_size=3)
+    try:
+        futures = [b.submit(i) for i in range(3)]
+        with pytest.raises(QueueFullError):
+            b.submit(99)
+        assert all(f.cancel() for f in futures)
+        assert not futures[0].cancel() or futures[0].cancelled()  # cancelling again: no-op
+        s = b.stats()
+        assert (s.submitted, s.failed, s.rejected, s.queue_size) == (3, 3, 1, 0)
+        assert b.queue_size == 0
+        again = [b.submit(i) for i in (10, 11, 12)]  # the three slots are free
+        with pytest.raises(QueueFullError):
+            b.submit(13)
+        assert b.stats().queue_size == 3
+    finally:
+        b.close(drain=True)
+    assert [f.result(0) for f in again] == [10, 11, 12]
+    s = b.stats()
+    assert (s.submitted, s.completed, s.failed, s.rejected) == (6, 3, 3, 2)
+
+
+def test_timed_out_queued_requests_free_their_slots():
+    b = DynamicBatcher(lambda xs: xs, max_batch_size=10, max_wait_ms=60_000, max_queue_size=2,
+                       timeout_ms=50)
+    try:
+        old = [b.submit(i) for i in range(2)]
+        for f in old:
+            with pytest.raises(BatchTimeoutError):
+                f.result(WAIT)
+        assert b.stats().queue_size == 0
+        new = [b.submit(i) for i in (5, 6)]
+    finally:
+        b.close(drain=True)
+    assert [f.result(0) for f in new] == [5, 6]
+
+
+def test_asyncio_cancellation_frees_the_slot():
+    async def main(b):
+        task = asyncio.ensure_future(b.submit_async(1))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        return b.stats()
+
+    with DynamicBatcher(lambda xs: xs, max_wait_ms=60_000, max_queue_size=1) as b:
+        s = asyncio.run(main(b))
+        assert (s.queue_size, s.failed) == (0, 1)
+        b.set_max_wait_ms(0)
+        assert b.submit(2).result(WAIT) == 2  # the one slot is free
+
+
+def test_cancellation_races_with_dispatch():
+    """Owners cancel while workers dispatch: every request is resolved exactly once and
+    counted once."""
+    with DynamicBatcher(lambda xs: xs, max_batch_size=8, max_wait_ms=0.2, workers=3,
+                        max_queue_size=100_000) as b:
+        futures = []
+
+        def produce(k):
+            for i in range(2000):
+                f = b.submit(i)
+                futures.append(f)
+                if (i + k) % 3 == 0:
+                    f.cancel()
+
+        threads = [threading.Thread(target=produce, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert all(f.done() for f in futures)
+    s = b.stats()
+    cancelled = sum(f.cancelled() for f in futures)
+    assert s.submitted == len(futures) == 6000
+    assert s.completed == sum(not f.cancelled() for f in futures)
+    assert s.failed == cancelled and s.queue_size == 0
+
+
+def test_an_error_of_the_batcher_itself_fails_the_batch_and_the_worker_lives_on():
+    class Broken(DynamicBatcher):
+        calls = 0
+
+        def _observe(self, size, backlog, completed, now):
+            type(self).calls += 1
+            raise RuntimeError("a bug in a subclass")
+
+    with Broken(lambda xs: [x + 1 for x in xs], max_batch_size=2, max_wait_ms=1) as b:
+        assert [b.submit(i).result(WAIT) for i in range(3)] == [1, 2, 3]
+    assert Broken.calls == 3
+
+    class Worse(DynamicBatcher):
+        def _run(self, batch, backlog, expired):
+            if batch and batch[0].item == "boom":
+                raise RuntimeError("a bug before any result")
+            super()._run(batch, backlog, expired)
+
+    with Worse(lambda xs: xs, max_batch_size=1, max_wait_ms=1) as b:
+        with pytest.raises(BatchProcessingError, match="a bug before any result"):
+            b.submit("boom").result(WAIT)
+        assert b.submit("ok").result(WAIT) == "ok"
+    s = b.stats()
+    assert (s.submitted, s.completed, s.failed) == (2, 1, 1)
+
+
+def test_waiting_for_a_request_from_inside_process_batch_is_refused():
+    """With one worker, process_batch waiting for a request of the same batcher waits for
+    itself: a RuntimeError instead of a deadlock (a timeout keeps the wait allowed)."""
+    inner = {}
+
+    def process(items):
+        if items == ["outer"]:
+            f = b.submit("inner")
+            for name, call in (("result", f.result), ("exception", f.exception)):
+                try:
+                    call()
+                except RuntimeError as exc:
+                    inner[name] = str(exc)
+            with pytest.raises(cf.TimeoutError):
+                f.result(timeout=0.01)
+        return items
+
+    with DynamicBatcher(process, max_batch_size=1, max_wait_ms=0) as b:
+        assert b.submit("outer").result(WAIT) == "outer"
+    assert inner["result"].startswith("result: waiting without a timeout, from inside "
+                                      "process_batch")
+    assert inner["exception"].startswith("exception: waiting without a timeout")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"workers": 1025}, r"^workers: expected at most 1024 workers \(threads\), got 1025"),
+    ({"workers": 10**9}, r"^workers: expected at most 1024"),
+])
+def test_absurd_worker_counts_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DynamicBatcher(lambda xs: xs, **kwargs)
+
+
+def test_adaptive_history_is_bounded():
+    from wasmpose.parallel import AdaptiveBatcher
+
+    with pytest.raises(ValueError, match=r"^history: expected at most 1000000 requests"):
+        AdaptiveBatcher(lambda xs: xs, target_latency_ms=10, history=10**12)
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_close_racing_with_producers_resolves_every_accepted_request(drain):
+    b = DynamicBatcher(lambda xs: [x * 2 for x in xs], max_batch_size=4, max_wait_ms=0.5,
+                       workers=2, max_queue_size=100_000)
+    accepted = []
+    start = threading.Event()
+
+    def produce():
+        start.wait()
+        for i in range(3000):
+            try:
+                accepted.append((i, b.submit(i)))
+            except RuntimeError:  # closed
+                return
+
+    threads = [threading.Thread(target=produce) for _ in range(3)]
+    for t in threads:
+        t.start()
+    start.set()
+    time.sleep(0.01)
+    b.close(drain=drain)
+    for t in threads:
+        t.join(WAIT)
+    for i, f in accepted:
+        if drain:
+            assert f.result(0) == 2 * i  # done at once: close() drained it
+        else:
+            assert f.done() and (f.cancelled() or f.result(0) == 2 * i)
+    s = b.stats()
+    assert s.submitted == len(accepted) == s.completed + s.failed
+    assert s.queue_size == 0

@@ -1,9 +1,15 @@
 """wasmpose.parallel.BatchExecutor: the same results, order and errors on threads and Dask."""
 
+import collections
+import dataclasses
 import functools
 import math
+import pickle
+import subprocess
 import sys
 import threading
+import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +20,7 @@ from wasmpose.image import grayscale
 from wasmpose.memory import BufferPool, default_pool
 from wasmpose.parallel import BatchExecutor
 
+ROOT = Path(__file__).resolve().parents[2]
 ITEMS = [3, -1, 4, -1, 5, -9, 2, 6]
 
 
@@ -242,3 +249,219 @@ def test_dask_two_worker_processes_after_a_parallel_kernel_ran(rng):
     with BatchExecutor(workers=2) as ex, pytest.raises(ValueError) as info2:
         ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
     assert (info2.value.args, info2.value.__notes__) == (info.value.args, info.value.__notes__)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 13: containers of views, nested maps, BaseExceptions, byte order
+# ---------------------------------------------------------------------------------------------
+class Row(typing.NamedTuple):
+    row: np.ndarray
+    index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Out:
+    row: np.ndarray
+    extra: dict
+
+
+class Rows(list):
+    pass
+
+
+def _containers(batch):
+    """One result per item, each holding views of the pooled batch inside containers."""
+    return [
+        {"tuple": (row, i), "list": [row, [row[:1]]], "named": Row(row, i),
+         "data": Out(row, {"r": row}), "sub": Rows([row]),
+         "ordered": collections.OrderedDict(r=row), "own": np.array(row)}
+        for i, row in enumerate(batch)
+    ]
+
+
+def _check_containers(got, n):
+    assert len(got) == n
+    for i, r in enumerate(got):
+        want = np.full(3, i)
+        for value in (r["tuple"][0], r["list"][0], r["named"].row, r["data"].row,
+                      r["data"].extra["r"], r["sub"][0], r["ordered"]["r"], r["own"]):
+            assert value.tolist() == want.tolist(), (i, r)
+        assert r["list"][1][0].tolist() == [i]
+        assert type(r["named"]) is Row and r["named"].index == i % 4
+        assert type(r["data"]) is Out and type(r["sub"]) is Rows
+        assert type(r["ordered"]) is collections.OrderedDict
+        assert r["tuple"][1] == i % 4
+
+
+@pytest.mark.parametrize("backend", ["threads", "dask"])
+def test_map_batches_copies_views_inside_containers(backend):
+    # issue 13: lambda b: [(row, i) for i, row in enumerate(b)] gave rows [3,4,5,3,4,5]: the
+    # views inside the tuples were not copied before the pooled buffer was reused
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    items = [np.full(3, i) for i in range(6)]
+    with BatchExecutor(backend=backend, workers=2) as ex:
+        got = ex.map_batches(lambda b: [(row, i) for i, row in enumerate(b)], items,
+                             batch_size=3)
+        assert [(r.tolist(), i) for r, i in got] == [([k] * 3, k % 3) for k in range(6)]
+        _check_containers(ex.map_batches(_containers, [np.full(3, i) for i in range(13)],
+                                         batch_size=4), 13)
+
+
+def test_map_batches_leaves_results_without_views_untouched():
+    keep = np.arange(3)
+    marker = {"k": keep}
+    with BatchExecutor(workers=1) as ex:
+        got = ex.map_batches(lambda b: [marker] * len(b), [np.zeros(2)] * 3, batch_size=3)
+    assert all(g is marker and g["k"] is keep for g in got)
+    loop = []
+    loop.append(loop)  # a container inside itself is not a problem
+    with BatchExecutor(workers=1) as ex:
+        assert ex.map_batches(lambda b: [loop] * len(b), [np.zeros(2)], batch_size=1) == [loop]
+
+
+class Liar:
+    """A result whose len() disagrees with its iteration."""
+
+    def __len__(self):
+        return 3
+
+    def __iter__(self):
+        return iter([1, 2])
+
+
+def test_map_batches_result_whose_len_disagrees_with_its_iteration():
+    with BatchExecutor(workers=2) as ex:
+        with pytest.raises(ValueError, match=r"^fn: returned a sequence whose len\(\) is 3 but "
+                                             r"that yields 2 results"):
+            ex.map_batches(lambda b: Liar(), _frames(3), batch_size=3)
+
+
+def test_map_batches_items_of_either_byte_order():
+    items = [(np.arange(4) + i).astype(">f4") for i in range(3)] + [np.arange(4, dtype="<f4")]
+    assert items[0].dtype.str == ">f4"
+    with BatchExecutor(workers=2) as ex:
+        got = ex.map_batches(lambda b: b * 2, items, batch_size=2)
+    assert [g.tolist() for g in got] == [(2 * (np.arange(4) + i)).tolist() for i in
+                                         (0, 1, 2, 0)]
+
+
+NESTED = """
+import sys
+import numpy as np
+from wasmpose.parallel import BatchExecutor
+kind, workers = sys.argv[1], int(sys.argv[2])
+with BatchExecutor(backend=kind, workers=workers) as ex:
+    print(ex.map(lambda x: sum(ex.map(abs, range(-x, 1))), range(6), batch_size=1))
+    inner = lambda x: ex.map_batches(lambda b: b * x, [np.ones(2)] * 3, batch_size=2)
+    print(ex.map(lambda x: [r.tolist() for r in inner(x)], range(3), batch_size=1))
+    def closes(x):
+        ex.close()  # from inside its own task: must not wait for itself
+        return x
+    print(ex.map(closes, range(2), batch_size=1) if kind == "threads" else "[0, 1]")
+print("done")
+"""
+
+
+@pytest.mark.parametrize("backend, workers", [("threads", 1), ("threads", 2), ("dask", 2)])
+def test_nested_map_runs_inline_instead_of_deadlocking(backend, workers):
+    # issue 13: BatchExecutor.map called from inside its own fn deadlocked so hard the
+    # interpreter could not exit; in a subprocess, so that a regression cannot hang the tests
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    out = subprocess.run([sys.executable, "-c", NESTED, backend, str(workers)],
+                         capture_output=True, text=True, timeout=90, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[:4] == [
+        "[0, 1, 3, 6, 10, 15]",
+        "[[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]], "
+        "[[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]]",
+        "[0, 1]", "done"]
+
+
+BASE_EXCEPTIONS = """
+import sys
+from wasmpose.parallel import BatchExecutor
+
+def fail(x):
+    if x == 5:
+        raise {exc}
+    return x
+
+with BatchExecutor(backend=sys.argv[1], workers=2) as ex:
+    for batch_size in (1, 3):
+        try:
+            ex.map(fail, range(9), batch_size=batch_size)
+        except BaseException as e:
+            print(type(e).__name__, e.args, e.__notes__)
+    print(ex.map(abs, [-1, 2]))  # the executor still works
+"""
+
+
+@pytest.mark.parametrize("exc", ["SystemExit(3)", "KeyboardInterrupt()", "GeneratorExit()"])
+@pytest.mark.parametrize("backend", ["threads", "dask"])
+def test_base_exceptions_are_raised_the_same_on_both_backends(backend, exc):
+    # issue 13: on Dask, fn raising SystemExit hung (> 45 s) and the note was lost
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    out = subprocess.run([sys.executable, "-c", BASE_EXCEPTIONS.format(exc=exc), backend],
+                         capture_output=True, text=True, timeout=90, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    name = exc.split("(")[0]
+    args = "(3,)" if name == "SystemExit" else "()"
+    line = f"{name} {args} ['BatchExecutor.map: raised by item 5']"
+    assert out.stdout.splitlines() == [line, line, "[1, 2]"]
+
+
+def test_exceptions_that_cannot_be_pickled_back_keep_their_description():
+    from wasmpose.parallel._executor import _Failure
+
+    class NeedsTwo(Exception):
+        def __init__(self, a, b):
+            super().__init__(a)
+
+    err = NeedsTwo("bad", 2)
+    err.add_note("BatchExecutor.map: raised by item 7")
+    back = pickle.loads(pickle.dumps(_Failure(err))).exc
+    assert type(back) is RuntimeError and "NeedsTwo: bad" in str(back)
+    assert back.__notes__ == ["BatchExecutor.map: raised by item 7"]
+    fine = pickle.loads(pickle.dumps(_Failure(SystemExit(4)))).exc
+    assert type(fine) is SystemExit and fine.args == (4,)
+
+
+def test_map_after_close_from_another_thread_is_refused():
+    ex = BatchExecutor(workers=2)
+    ex.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        ex._run_threads(None)  # the check under the lock, after map's own
+    with pytest.raises(RuntimeError, match="closed"):
+        ex.map_batches(_rows, _frames(2))
+
+
+def _failing_items():
+    yield 1
+    yield 2
+    raise KeyError("the source broke")
+
+
+@pytest.mark.parametrize("backend", ["threads", "dask"])
+def test_a_failing_iterable_gets_the_same_note_on_both_backends(backend):
+    if backend == "dask":
+        pytest.importorskip("distributed")
+    with BatchExecutor(backend=backend, workers=2) as ex:
+        with pytest.raises(KeyError) as info:
+            ex.map(abs, _failing_items(), batch_size=1)
+    assert info.value.__notes__ == [
+        "BatchExecutor.map: raised while iterating the items (at index 2)"]
+
+
+def test_map_batches_object_array_of_views_is_detached():
+    def objects(batch):
+        out = np.empty(len(batch), object)
+        for i, row in enumerate(batch):
+            out[i] = row
+        return out
+
+    with BatchExecutor(workers=2) as ex:
+        got = ex.map_batches(objects, [np.full(2, i) for i in range(6)], batch_size=3)
+    assert [g.tolist() for g in got] == [[i, i] for i in range(6)]

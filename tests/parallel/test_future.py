@@ -118,3 +118,13 @@ def test_condition_is_reentrant(make):
         f._condition.notify_all()
     assert f._condition.acquire(False)
     f._condition.release()
+
+
+def test_a_timeout_longer_than_the_lock_accepts_waits_instead_of_overflowing():
+    # a plain Future raises OverflowError for result(timeout=1e13); the batcher's futures wait
+    f = LightFuture()
+    threading.Timer(0.05, f.set_result, (5,)).start()
+    assert f.result(timeout=1e13) == 5
+    g = LightFuture()
+    threading.Timer(0.05, g.set_exception, (KeyError("k"),)).start()
+    assert isinstance(g.exception(timeout=1e300), KeyError)

@@ -13,7 +13,13 @@ import pytest
 from wasmpose import opt_level
 from wasmpose.cpu import get_kernel
 from wasmpose.image import grayscale
-from wasmpose.parallel import optimal_thread_count, parallel_map, set_thread_count
+from wasmpose.parallel import (
+    BatchExecutor,
+    Pipeline,
+    optimal_thread_count,
+    parallel_map,
+    set_thread_count,
+)
 
 
 def test_optimal_thread_count_respects_affinity():
@@ -226,3 +232,18 @@ def test_argument_errors(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         parallel_map(args.pop("fn"), args.pop("items"), **args)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: parallel_map(abs, (x for x in range(3)), workers=10**6),
+    lambda: Pipeline(abs, workers=2000),
+    lambda: Pipeline(abs, abs, workers=[1, 1025]),
+    lambda: BatchExecutor(workers=1025),
+    lambda: set_thread_count(5000),
+])
+def test_absurd_worker_counts_are_refused_before_any_thread_starts(call):
+    # a generator has no length: workers=10**6 started threads until none could start
+    before = threading.active_count()
+    with pytest.raises(ValueError, match=r"workers|n: expected at most 1024"):
+        call()
+    assert threading.active_count() == before

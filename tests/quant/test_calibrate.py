@@ -297,3 +297,88 @@ def test_bad_options():
             calibrate(x, **kw)
     with pytest.raises(TypeError, match="x: expected dtype"):
         calibrate(np.ones(3, np.int32))
+
+
+# --- ranges, percentiles and options at their limits (issue 13) ----------------------------------
+def test_percentile_below_50_is_refused_for_affine(rng):
+    x = rng.normal(0, 1, 1000).astype(np.float32)
+    # was "x: expected at least one finite value, got 1000 non-finite values"
+    with pytest.raises(ValueError, match=r"percentile: expected a value in \[50, 100\], got 40"):
+        calibrate(x, method="percentile", percentile=40)
+    with pytest.raises(ValueError, match=r"percentile: expected a value in \[50, 100\], got an "
+                                         r"int of about 401 digits"):
+        calibrate(x, method="percentile", percentile=10**400)  # was OverflowError
+    # 50 is the median twice; the symmetric scheme takes any percentile of |x|
+    med = np.float32(np.percentile(x, 50))
+    assert calibrate(x, method="percentile", percentile=50) == calibrate(np.array([med]))
+    p = calibrate(x, method="percentile", percentile=40, scheme="symmetric")
+    t = np.float32(np.percentile(np.abs(x), 40))
+    assert p.scale == np.float32(t / np.float32(127.5))
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile", "entropy"])
+def test_range_too_wide_for_a_float32_scale(method):
+    x = np.array([-3e38, 1.0, 3e38] * 10, np.float32)
+    # torch's observer returns scale=inf here; the error used to name "scale", not an argument
+    o = obs.MinMaxObserver()
+    o(torch.from_numpy(x))
+    assert np.isinf(o.calculate_qparams()[0].numpy()).all()
+    with pytest.raises(ValueError, match=r"x: expected a range of at most 3.402823e\+38 .*got "
+                                         r"\[-3e\+38, 3e\+38\]"):
+        calibrate(x, method=method, percentile=100)
+    with pytest.raises(ValueError, match=r"got \[-3e\+38, 3e\+38\] in channel\(s\) \[1\]"):
+        calibrate(np.stack([np.ones(30, np.float32), x]), axis=0, method=method, percentile=100)
+    # the symmetric scale never overflows: torch's (finite) parameters
+    o = obs.MinMaxObserver(qscheme=torch.per_tensor_symmetric)
+    o(torch.from_numpy(x))
+    p = calibrate(x, scheme="symmetric", method=method, percentile=100)
+    assert p.scale == o.calculate_qparams()[0].numpy()[0]
+
+
+def test_entropy_histogram_beyond_half_the_float32_range(rng):
+    # max|x| > 1.7e38: the float32 histogram range [-t, t] would overflow; it is built in float64
+    x = rng.uniform(0, 2e38, 5000).astype(np.float32)
+    lo, hi = ref.entropy_threshold(*np.histogram(x.astype(np.float64), 2048,
+                                                 range=(-float(x.max()), float(x.max()))), 128)
+    p = calibrate(x, method="entropy", scheme="symmetric")
+    want = max(abs(np.float32(max(lo, x.min()))), abs(np.float32(min(hi, x.max()))))
+    assert p.scale == np.float32(want / np.float32(127.5)) and np.isfinite(p.scale)
+
+
+def test_empty_channels():
+    # (0, 3) along axis 0 has no channel at all: was "scale: expected at least one channel"
+    with pytest.raises(ValueError, match=r"x: expected at least one channel along axis 0, got "
+                                         r"shape \(0, 3\)"):
+        calibrate(np.zeros((0, 3), np.float32), axis=0)
+    p = calibrate(np.zeros((0, 3), np.float32), axis=1)  # three empty channels: torch's defaults
+    np.testing.assert_array_equal(p.scale, [1, 1, 1])
+    with pytest.raises(ValueError, match="axis: expected None for a 0-D array"):
+        calibrate(np.float32(1), axis=0)
+
+
+def test_option_limits():
+    x = np.ones(4, np.float32)
+    for kw, msg in ((dict(bins=2**40), r"bins: expected an int in \[128, 65536\]"),
+                    (dict(bins=10**30), "bins: .*got an int of about 31 digits"),
+                    (dict(quantized_bins=10**30), r"quantized_bins: expected an int in \[2, "),
+                    (dict(axis=10**30), "axis: .*got an int of about 31 digits")):
+        with pytest.raises(ValueError, match=msg):  # bins=2**40 was an 8 TiB MemoryError
+            calibrate(x, method="entropy", **kw)
+    with pytest.raises(ValueError, match="averaging_constant: .*got an int of about 401"):
+        DynamicQuantizer(averaging_constant=10**400)  # was OverflowError
+
+
+def test_dynamic_quantizer_moving_average_beyond_float32():
+    # torch's float32 moving average overflows to -inf when batch - r exceeds float32; the same
+    # formula in float64 gives the finite value float32 holds
+    dq = DynamicQuantizer(averaging_constant=0.5, scheme="symmetric")
+    dq.observe(np.array([1e38, 3e38], np.float32))
+    dq.observe(np.array([-3e38, -1e38], np.float32))
+    f = [float(np.float32(v)) for v in (1e38, 3e38, -3e38, -1e38)]
+    assert dq.min_val == np.float32(f[0] + 0.5 * (f[2] - f[0]))
+    assert dq.max_val == np.float32(f[1] + 0.5 * (f[3] - f[1]))
+    assert np.isfinite(dq.params().scale)
+    dq = DynamicQuantizer()
+    dq.observe(np.array([-3e38, 3e38], np.float32))
+    with pytest.raises(ValueError, match="observed range: expected a range of at most"):
+        dq.params()

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wasmpose import cpu
-from wasmpose.quant import _entropy_ranges, calibrate
-from wasmpose.quant import _kernels as nb
+from wasmpose.quant import _kernels_entropy as nb
 from wasmpose.quant import _reference as ref
+from wasmpose.quant import calibrate
+from wasmpose.quant._calibrate import _entropy_ranges
 
 KERNEL = cpu.get_kernel("calibrate[entropy]")
 COMPILED = ("numba-serial", "numba-parallel")

@@ -1,7 +1,7 @@
-"""4-bit packing, QuantizedTensor (save/load without pickle), metrics, TopKCompressor, bad input."""
+"""QuantizedTensor: from_float, sizes, save/load without pickle, damaged and crafted files."""
 
+import contextlib
 import io
-import math
 import zipfile
 
 import numpy as np
@@ -9,60 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wasmpose.quant import (
-    QuantizedTensor,
-    QuantParams,
-    TopKCompressor,
-    calibrate,
-    dequantize,
-    mse,
-    pack_int4,
-    quantize,
-    sqnr,
-    unpack_int4,
-)
-
-
-# --- packing -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 8, 1001, (1 << 17) + 3])
-def test_pack_round_trip(variant, rng, n):
-    for dtype, lo, hi, np_dt in (("int4", -8, 8, np.int8), ("uint4", 0, 16, np.uint8)):
-        q = rng.integers(lo, hi, n).astype(np_dt)
-        packed = pack_int4(q)
-        assert packed.dtype == np.uint8 and packed.shape == ((n + 1) // 2,)
-        np.testing.assert_array_equal(unpack_int4(packed, (n,), dtype), q)
-        # the layout: element 2k in the low nibble of byte k
-        if n >= 2:
-            assert packed[0] == (int(q[0]) & 15) | ((int(q[1]) & 15) << 4)
-
-
-@pytest.mark.parametrize("n", [1, 2, 7, 1000, (1 << 17) + 3])
-def test_pack_matches_torch_quint4x2(variant, rng, n):
-    # torch's quint4x2 stores element 2k in the low nibble of byte k; int4 packs its
-    # two's-complement nibbles, i.e. the uint4 values q & 15
-    torch = pytest.importorskip("torch")
-    import warnings
-
-    u = rng.integers(0, 16, n).astype(np.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tq = torch.quantize_per_tensor(torch.from_numpy(u.astype(np.float32)), 1.0, 0,
-                                       torch.quint4x2)
-    want = tq.int_repr().numpy()
-    np.testing.assert_array_equal(pack_int4(u), want)
-    np.testing.assert_array_equal(unpack_int4(want, (n,), "uint4"), u)
-    s = (u.astype(np.int8) ^ 8) - 8  # the int4 values whose nibbles are u
-    np.testing.assert_array_equal(pack_int4(s), want)
-    np.testing.assert_array_equal(unpack_int4(want, (n,), "int4"), s)
-
-
-def test_pack_rejects_out_of_range(variant):
-    with pytest.raises(ValueError, match=r"q: expected int8 values in \[-8, 7\], got 2 outside"):
-        pack_int4(np.array([0, 8, -9, 1], np.int8))
-    with pytest.raises(ValueError, match=r"uint8 values in \[0, 15\], got 1 outside"):
-        pack_int4(np.array([0, 3, 16], np.uint8))
-    with pytest.raises(ValueError, match="packed: expected 2 bytes"):
-        unpack_int4(np.zeros(3, np.uint8), (4,))
+from wasmpose.quant import QuantizedTensor, calibrate, dequantize, quantize
 
 
 @settings(max_examples=30, deadline=None)
@@ -176,125 +123,202 @@ def test_load_never_unpickles(tmp_path):
         QuantizedTensor.load(path)
 
 
-# --- metrics -------------------------------------------------------------------------------------
-def test_mse_sqnr(rng):
-    x = rng.normal(0, 1, 1000)
-    y = x + rng.normal(0, 0.01, 1000)
-    assert mse(x, y) == pytest.approx(np.mean((x - y) ** 2), rel=1e-12)
-    assert sqnr(x, y) == pytest.approx(10 * math.log10(np.sum(x**2) / np.sum((x - y) ** 2)))
-    assert sqnr(x, x) == math.inf and mse(x, x) == 0.0
-    assert sqnr(np.zeros(3), np.ones(3)) == -math.inf
-    assert mse(np.zeros(0), np.zeros(0)) == 0.0
-    with pytest.raises(ValueError, match="approx: expected shape"):
-        mse(x, y[:5])
-    with pytest.raises(TypeError, match="reference"):
-        sqnr(np.array(["a"]), np.array(["b"]))
+# --- crafted and foreign files (issue 13) ---------------------------------------------------------
+def _arrays(qt):
+    with np.load(io.BytesIO(_saved(qt))) as z:
+        return {k: z[k] for k in z.files}
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
-def test_mse_sqnr_equal_the_float64_formulas(rng, dtype):
-    # bit for bit with the formulas on float64 copies, whatever the layout (also 0-d)
-    x = (rng.normal(0, 50, (37, 41))).astype(dtype)
-    y = (x + 1 + np.abs(rng.normal(0, 2, x.shape))).astype(dtype)  # differs everywhere
-    pairs = ((x, y), (np.asfortranarray(x), y), (x[::-2, ::2], y[::2, ::2]), (x[0, 0], y[0, 0]))
-    for a, b in pairs:
-        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        noise = np.sum(np.square(a64 - b64))
-        assert mse(a, b) == float(np.mean(np.square(a64 - b64)))
-        assert sqnr(a, b) == 10 * math.log10(float(np.sum(np.square(a64))) / float(noise))
+def _npy(header, payload=b""):
+    """A .npy member of version 1.0 with the header dict ``header`` (a str) and ``payload``."""
+    text = header.encode("latin1")
+    pad = -(10 + len(text) + 1) % 64
+    return b"\x93NUMPY\x01\x00" + (len(text) + pad + 1).to_bytes(2, "little") + text + \
+        b" " * pad + b"\n" + payload
 
 
-# --- TopKCompressor ------------------------------------------------------------------------------
-@pytest.mark.parametrize("ratio", [0.01, 0.07, 0.5, 1.0])
-def test_topk_error_feedback_is_exact(rng, ratio):
-    tk = TopKCompressor(ratio)
-    shape = (13, 17)
-    sent = np.zeros(shape)
-    total = np.zeros(shape)
-    for _ in range(60):
-        # dyadic values: every float64 sum here is exact, so equality must hold bit for bit
-        g = rng.integers(-2**20, 2**20, shape) / 2.0**10
-        idx, val = tk.compress(g)
-        assert idx.size == math.ceil(round(ratio * g.size, 9)) and idx.dtype == np.int64
-        assert np.all(np.diff(idx) > 0)
-        sent += tk.decompress(idx, val, shape)
-        total += g
-        np.testing.assert_array_equal(sent + tk.residual, total)
-    assert TopKCompressor(0.07).k(100) == 7
+def _zip(members, compression=zipfile.ZIP_STORED):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as z:
+        for name, raw in members.items():
+            z.writestr(name + ".npy", raw)
+    return buf.getvalue()
 
 
-def test_topk_picks_largest_magnitudes(rng):
-    tk = TopKCompressor(0.1)
-    g = rng.normal(0, 1, 1000)
-    idx, val = tk.compress(g)
-    thresh = np.sort(np.abs(g))[-100]
-    assert np.all(np.abs(val) >= thresh) and np.all(np.abs(tk.residual) <= thresh)
-    with pytest.raises(ValueError, match="g: expected shape"):
-        tk.compress(np.zeros(5))
-    with pytest.raises(ValueError, match="ratio"):
-        TopKCompressor(0)
-    with pytest.raises(ValueError, match="indices"):
-        tk.decompress(np.array([5]), np.array([1.0]), (3,))
-    with pytest.raises(ValueError, match="got 1 NaN"):
-        TopKCompressor(0.5).compress(np.array([1.0, np.nan]))
+def _members(qt):
+    out = {}
+    for k, a in _arrays(qt).items():
+        f = io.BytesIO()
+        np.save(f, a)
+        out[k] = f.getvalue()
+    return out
 
 
-@pytest.mark.parametrize("n_nan", [1, 3, 500])
-def test_topk_nan_anywhere_raises_and_keeps_the_residual(rng, n_nan):
-    tk = TopKCompressor(0.01)
-    tk.compress(rng.normal(0, 1, 1000))
-    before = tk.residual.copy()
-    g = rng.normal(0, 1, 1000)
-    g[rng.choice(1000, n_nan, replace=False)] = np.nan
-    with pytest.raises(ValueError, match=f"g: expected no NaN values, got {n_nan} NaN"):
-        tk.compress(g)
-    np.testing.assert_array_equal(tk.residual, before)
-    tk.compress(np.full(1000, -np.inf))  # inf - inf in g + residual is a NaN too
-    with pytest.raises(ValueError, match="NaN"):
-        tk.compress(np.full(1000, np.inf))
+def test_load_plain_npy_is_a_value_error(tmp_path):
+    # was TypeError: 'numpy.ndarray' object does not support the context manager protocol
+    path = tmp_path / "plain.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(ValueError, match="plain.npy is not a readable .npz"):
+        QuantizedTensor.load(path)
 
 
-# --- QuantParams and bad input -------------------------------------------------------------------
-def test_quant_params_validation():
-    p = QuantParams(np.float64(0.1), 3, "INT8")
-    assert p.dtype == "int8" and p.scale.dtype == np.float32 and p.zero_point.dtype == np.int32
-    assert (QuantParams(1.0, 0, "uint4", reduce_range=True).qmax,
-            QuantParams(1.0, 0, "int4", reduce_range=True).qmin) == (7, -4)
-    cases = [
-        (dict(scale=0.0, zero_point=0, dtype="int8"), ValueError, "scale: expected finite"),
-        (dict(scale=-1.0, zero_point=0, dtype="int8"), ValueError, "scale"),
-        (dict(scale=np.inf, zero_point=0, dtype="int8"), ValueError, "scale"),
-        (dict(scale=1e-39, zero_point=0, dtype="int8"), ValueError, "reciprocal"),
-        (dict(scale=1.0, zero_point=128, dtype="int8"), ValueError,
-         r"zero_point: expected values in \[-128, 127\]"),
-        (dict(scale=1.0, zero_point=16, dtype="uint4"), ValueError, "zero_point"),
-        (dict(scale=1.0, zero_point=0, dtype="int16"), ValueError, "dtype: expected one of"),
-        (dict(scale=1.0, zero_point=0.5, dtype="int8"), TypeError, "zero_point"),
-        (dict(scale=[1.0, 2.0], zero_point=[0], dtype="int8", axis=0), ValueError,
-         "zero_point: expected 2 values"),
-        (dict(scale=[1.0], zero_point=0, dtype="int8", axis=0), ValueError, "1-D"),
-        (dict(scale=[1.0], zero_point=[0], dtype="int8"), ValueError, "scalar"),
-        (dict(scale=1.0, zero_point=0, dtype="int8", axis="0"), TypeError, "axis"),
-    ]
-    for kw, exc, msg in cases:
-        with pytest.raises(exc, match=msg):
-            QuantParams(**kw)
-    with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError
-        p.scale = 2
+def test_load_crafted_header_allocates_nothing(tmp_path):
+    # a 2.5 KB .npz whose data member declares a 3.6 TiB array: was a MemoryError
+    members = _members(QuantizedTensor.from_float(np.ones(8, np.float32)))
+    members["data"] = _npy("{'descr': '|i1', 'fortran_order': False, 'shape': (4000000000000,), }",
+                           b"\0" * 8)
+    raw = _zip(members)
+    assert len(raw) < 3000
+    path = tmp_path / "crafted.npz"
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match=r"crafted.npz is not a QuantizedTensor file .*'data' "
+                                         r"declares shape \(4000000000000,\)"):
+        QuantizedTensor.load(path)
 
 
-def test_quantize_bad_input():
-    x = np.ones((3, 4), np.float32)
-    pc = QuantParams([1.0, 2.0, 3.0], [0, 0, 0], "int8", axis=1)
-    with pytest.raises(ValueError, match=r"x: expected 3 channels \(params\) along axis 1"):
-        quantize(x, pc)
-    with pytest.raises(ValueError, match=r"params.axis: expected a value in \[-1, 0\]"):
-        quantize(np.ones(3, np.float32), QuantParams([1.0], [0], "int8", axis=1))
-    with pytest.raises(TypeError, match="params: expected a QuantParams"):
-        quantize(x, (1.0, 0))
-    with pytest.raises(TypeError, match="x: expected dtype"):
-        quantize(np.ones(3, np.int32), QuantParams(1.0, 0, "int8"))
-    with pytest.raises(TypeError, match="q: expected dtype uint8"):
-        dequantize(np.ones(3, np.int8), QuantParams(1.0, 0, "uint8"))
-    with pytest.raises(ValueError, match="q: expected 3 channels"):
-        dequantize(np.ones((3, 4), np.int8), pc)
+@pytest.mark.parametrize("field,header,why", [
+    ("data", "{'descr': '|V0', 'fortran_order': False, 'shape': (8,), }", "dtype '|V0'"),
+    ("data", "{'descr': '|O', 'fortran_order': False, 'shape': (8,), }", "dtype '|O'"),
+    ("data", "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", "dtype '<f8'"),
+    ("data", "{'descr': '|i1', 'fortran_order': False, 'shape': (-8,), }", r"shape \(-8,\)"),
+    ("data", "{'descr': '|i1', 'fortran_order': False, 'shape': (" + "0, " * 65 + "), }",
+     "65 dimensions"),
+    ("data", "{'descr': '|i1', 'fortran_order': False, 'shape': (" + str(2**63) + ", 0), }",
+     "larger than NumPy's largest array"),
+    ("data", "{'descr': '|i1', 'fortran_order': False, 'shape': (9,), }", "9 bytes"),
+    ("scale", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", "shape"),
+    ("format", "{'descr': '<U4000000000', 'fortran_order': False, 'shape': (), }", "dtype"),
+    ("shape", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), 'x': 1}", "keys"),
+    ("shape", "not a dict", "header"),
+    ("shape", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,", "TokenError"),  # unbalanced
+    ("shape", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), } + ((((", "header"),
+])
+def test_load_crafted_headers_name_the_file(tmp_path, field, header, why):
+    members = _members(QuantizedTensor.from_float(np.ones(8, np.float32)))
+    members[field] = _npy(header, b"" if "0, 0" in header else b"\0" * 8)
+    path = tmp_path / "bad.npz"
+    path.write_bytes(_zip(members))
+    with pytest.raises(ValueError, match=f"bad.npz .*{why}"):
+        QuantizedTensor.load(path)
+
+
+def test_load_deflate_bomb_refused(tmp_path):
+    # a deflated member whose declared size is more than deflate can make of its bytes
+    members = _members(QuantizedTensor.from_float(np.ones(8, np.float32)))
+    raw = bytearray(_zip(members, zipfile.ZIP_DEFLATED))
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as z:
+        info = z.getinfo("data.npy")
+    # rewrite the uncompressed size of data.npy in its central directory entry
+    cd = bytes(raw).index(b"data.npy", bytes(raw).index(b"PK\x01\x02")) - 46
+    assert raw[cd:cd + 4] == b"PK\x01\x02"
+    raw[cd + 24:cd + 28] = (info.compress_size * 2000).to_bytes(4, "little")
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="bomb.npz .*more than deflate makes"):
+        QuantizedTensor.load(path)
+
+
+def test_load_compressed_and_byte_swapped_files(tmp_path):
+    from wasmpose.quant._tensor import _digest
+
+    qt = QuantizedTensor.from_float(np.linspace(-2, 3, 40, dtype=np.float32).reshape(8, 5),
+                                    dtype="uint4", axis=0)
+    arrays = _arrays(qt)
+    del arrays["sha256"]
+    # written by a big-endian machine: every multi-byte field in '>' order, digest over them
+    big = {k: a.astype(a.dtype.newbyteorder(">")) if a.dtype.itemsize > 1 else a
+           for k, a in arrays.items()}
+    big["sha256"] = _digest(big)
+    small = {**arrays, "sha256": _digest(arrays)}
+    for name, writer, arrs in (("be.npz", np.savez, big), ("z.npz", np.savez_compressed, small)):
+        path = tmp_path / name
+        writer(path, **arrs)
+        back = QuantizedTensor.load(path)
+        assert back.params == qt.params and back.shape == qt.shape
+        np.testing.assert_array_equal(back.dequantize(), qt.dequantize())
+        assert back.params.scale.dtype.isnative
+    # other zip compressions are refused by name
+    path = tmp_path / "bz.npz"
+    path.write_bytes(_zip(_members(qt), zipfile.ZIP_BZIP2))
+    with pytest.raises(ValueError, match="bz.npz .*compressed with method 12"):
+        QuantizedTensor.load(path)
+
+
+def test_float_dtype_argument():
+    p = calibrate(np.ones(2, np.float32))
+    q = np.zeros(2, np.int8)
+    with pytest.raises(ValueError, match="float_dtype: expected float16, float32 or float64, "
+                                         "got 'abc'"):
+        QuantizedTensor(q, p, (2,), float_dtype="abc")
+    with pytest.raises(ValueError, match="float_dtype"):
+        QuantizedTensor(q, p, (2,), float_dtype="int8")
+    assert QuantizedTensor(q, p, (2,), float_dtype=">f8").float_dtype == "float64"
+
+
+def test_path_argument(tmp_path):
+    qt = QuantizedTensor.from_float(np.ones(3, np.float32))
+    # an int is not a path: open() would take it for a file descriptor (1 is stdout)
+    for bad in (1, None, 2.5, ["w.npz"]):
+        with pytest.raises(TypeError, match="path: expected a path or a binary file object"):
+            qt.save(bad)
+        with pytest.raises(TypeError, match="path: expected a path or a binary file object"):
+            QuantizedTensor.load(bad)
+    path = tmp_path / "w.npz"
+    qt.save(bytes(path))  # bytes paths, as open() takes them
+    assert QuantizedTensor.load(bytes(path)).params == qt.params
+    with pytest.raises(ValueError, match="missing.npz is not a readable"):
+        QuantizedTensor.load(tmp_path / "missing.npz")
+
+
+@contextlib.contextmanager
+def _address_space_cap(extra):
+    """Cap this process's address space at its current size + ``extra`` bytes (Linux), so that a
+    blow-up is a MemoryError here rather than a dead machine."""
+    resource = pytest.importorskip("resource")
+    with open("/proc/self/status") as f:
+        vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vm + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fuzzed_files_load_or_raise_value_error(data):
+    # mutations of the archive's bytes (mostly caught by zip's CRC) or of one member's .npy
+    # bytes in a rebuilt, CRC-valid archive (reaching the header checks)
+    qt = QuantizedTensor.from_float(np.linspace(-1, 1, 50, dtype=np.float32), dtype="int4",
+                                    axis=0)
+    members = _members(qt)
+    field = data.draw(st.sampled_from([None, *members]))
+    raw = bytearray(_saved(qt) if field is None else members[field])
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert"]))
+        i = data.draw(st.integers(0, len(raw) - 1))
+        if kind == "flip":
+            raw[i] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "set":  # sizes and counts: 0xff bytes make them huge
+            raw[i:i + 4] = data.draw(st.sampled_from([b"\xff\xff\xff\xff", b"\0\0\0\0",
+                                                      b"\xff\xff\xff\x7f", b"99999"]))
+        elif kind == "cut":
+            del raw[i:]
+            if not raw:
+                raw += b"P"
+        else:
+            raw[i:i] = data.draw(st.binary(min_size=1, max_size=8)
+                                 | st.text("0123456789(),'<>|iufbUV:{} ", min_size=1,
+                                           max_size=8).map(str.encode))
+    if field is not None:
+        compression = data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+        raw = _zip({**members, field: bytes(raw)}, compression)
+    with _address_space_cap(256 << 20):
+        try:
+            back = QuantizedTensor.load(io.BytesIO(bytes(raw)))
+        except ValueError:
+            return
+    # only a change the digest cannot see (zip metadata, header padding) may load, unchanged
+    assert back.params == qt.params
+    np.testing.assert_array_equal(back.data, qt.data)

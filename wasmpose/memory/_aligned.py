@@ -19,14 +19,35 @@ _c_char = ctypes.c_char
 # stored; the cache is bounded.
 _SPECS: dict = {}
 _SPECS_MAX = 4096
+_MAX_DIMS = 64  # NumPy's NPY_MAXDIMS
+_MAX_INTP = np.iinfo(np.intp).max
+MAX_ALIGNMENT = 1 << 30  # allocations are over-allocated by alignment - 1 bytes
 
 
-def check_alignment(alignment, name: str = "alignment") -> int:
-    """``alignment`` as an int: a power of two >= 1."""
+def size_problem(dims: tuple, itemsize: int) -> str | None:
+    """Why NumPy cannot make an array of ``dims`` with items of ``itemsize`` bytes (more than
+    64 dimensions, or a byte count past ``intp``; NumPy checks the non-zero sizes even beside a
+    0), or ``None``."""
+    if len(dims) > _MAX_DIMS:
+        return f"{len(dims)} dimensions, NumPy allows at most {_MAX_DIMS}"
+    nbytes = max(itemsize, 1)
+    for d in dims:
+        if d > _MAX_INTP or (d and nbytes * d > _MAX_INTP):
+            return f"{dims} is larger than NumPy's largest array ({_MAX_INTP} bytes)"
+        nbytes *= d or 1
+    return None
+
+
+def check_alignment(alignment, name: str = "alignment", *, allocating: bool = True) -> int:
+    """``alignment`` as an int: a power of two >= 1, at most :data:`MAX_ALIGNMENT` (1 GiB)
+    where it is used to allocate (each allocation is ``alignment - 1`` bytes larger)."""
     if type(alignment) is not int:  # exact ints (the usual case) skip the slow ABC check
         alignment = integer(alignment, name)  # TypeError for bools, floats, ...
     if alignment < 1 or alignment & (alignment - 1):
         raise ValueError(f"{name}: expected a power of two, got {alignment}")
+    if allocating and alignment > MAX_ALIGNMENT:
+        raise ValueError(f"{name}: expected a power of two up to {MAX_ALIGNMENT} (1 GiB), got "
+                         f"{alignment}")
     return alignment
 
 
@@ -85,6 +106,9 @@ def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
     :func:`request` (the cache is bounded)."""
     dims = check_shape(shape)
     dt = check_dtype(dtype)
+    problem = size_problem(dims, dt.itemsize)
+    if problem is not None:
+        raise ValueError(f"shape: {problem}")
     result = (dims, dt, math.prod(dims) * dt.itemsize)
     try:
         if len(_SPECS) >= _SPECS_MAX:
@@ -165,4 +189,4 @@ def is_aligned(arr, alignment=64) -> bool:
     """
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"arr: expected a numpy array, got {type(arr).__name__}")
-    return address(arr) % check_alignment(alignment) == 0
+    return address(arr) % check_alignment(alignment, allocating=False) == 0

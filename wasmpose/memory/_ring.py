@@ -7,7 +7,7 @@ import threading
 import numpy as np
 
 from wasmpose._checks import integer
-from wasmpose.memory._aligned import check_dtype, check_shape
+from wasmpose.memory._aligned import check_dtype, check_shape, size_problem
 
 
 class RingBuffer:
@@ -15,6 +15,14 @@ class RingBuffer:
 
     ``push`` copies an item in (casting safely to ``dtype``) and overwrites the oldest one when
     full; ``latest(n)`` returns a copy of the newest ``n`` items, oldest first. Thread-safe.
+
+    Casting is safe by value: an item of another dtype of the same kind (a wider integer, a
+    float64 into float32, any byte order) is accepted when every value survives it, and
+    refused otherwise: an integer out of range (``300`` into int8) or a finite float that would
+    become infinite (``1e300`` into float32) raises ``ValueError``, a cast across kinds (float
+    into an integer buffer, complex into float) raises ``TypeError``; nothing is stored. Floats
+    narrowed to ``dtype`` are rounded (precision is not a value error), NaN and infinities are
+    kept.
 
     Parameters
     ----------
@@ -44,6 +52,10 @@ class RingBuffer:
         self._capacity = integer(capacity, "capacity", minimum=1)
         shape = check_shape(item_shape, "item_shape")
         dt = check_dtype(dtype)
+        problem = size_problem((self._capacity, *shape), dt.itemsize)
+        if problem is not None:  # (capacity, *item_shape): the buffer NumPy would refuse
+            raise ValueError(f"capacity, item_shape: the buffer (capacity, *item_shape): "
+                             f"{problem}")
         self._item_shape = shape
         self._buf = np.zeros((self._capacity, *shape), dt)
         self._head = 0  # index the next push writes
@@ -79,8 +91,8 @@ class RingBuffer:
             raise ValueError(f"x: expected shape {self._item_shape}, got {arr.shape}")
         dt = self._buf.dtype
         # the same dtype (the usual case) needs no can_cast, which costs a third of a push
-        if arr.dtype is not dt and not np.can_cast(arr.dtype, dt, casting="same_kind"):
-            raise TypeError(f"x: expected values castable to {dt}, got {arr.dtype}")
+        if arr.dtype is not dt:
+            arr = _cast(arr, dt)
         with self._lock:
             self._buf[self._head] = arr
             self._head = (self._head + 1) % self._capacity
@@ -102,3 +114,33 @@ class RingBuffer:
         with self._lock:
             self._head = 0
             self._count = 0
+
+
+def _cast(arr: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """``arr`` as ``dt`` if every value survives the cast (see :class:`RingBuffer`)."""
+    src = arr.dtype
+    if src == dt or np.can_cast(src, dt, casting="safe"):
+        return arr
+    ints = src.kind in "iu" and dt.kind in "iu"  # int64 into uint8: by value, as signed ones
+    if not ints and not np.can_cast(src, dt, casting="same_kind"):
+        if src.hasobject and arr.ndim == 0 and isinstance(arr[()], int) and dt.kind in "iu":
+            raise ValueError(f"x: the value {arr[()]} does not fit the buffer's dtype {dt}")
+        raise TypeError(f"x: expected values castable to {dt}, got {src}")
+    with np.errstate(all="ignore"):
+        out = arr.astype(dt)
+        if ints:  # NumPy >= 2 compares with out-of-range Python ints exactly
+            info = np.iinfo(dt)
+            bad = (arr < info.min) | (arr > info.max)
+            problem = "does not fit"
+        elif dt.kind in "fc":  # narrower floats: only overflow to infinity loses a value
+            bad = np.isinf(out) & np.isfinite(arr)
+            problem = "overflows"
+        else:  # strings, times: the value must come back unchanged
+            bad = out.astype(src) != arr
+            problem = "does not fit"
+    if np.any(bad):
+        where = tuple(int(i[0]) for i in np.nonzero(np.atleast_1d(bad)))
+        value = (arr[where] if arr.ndim else arr[()]).item()
+        at = f" at index {where}" if arr.ndim else ""
+        raise ValueError(f"x: the value {value!r}{at} {problem} the buffer's dtype {dt}")
+    return out

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wasmpose.memory._aligned import size_problem
+
 __all__ = ["load_weights"]
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -50,9 +52,12 @@ def load_weights(path, *, mmap=True):
         The file; its suffix (case-insensitive) selects the format.
     mmap : bool, default True
         Map the file into memory: arrays are read-only views of the file's pages, so loading
-        costs no copy and only the pages used are ever read. Compressed ``.npz`` members are
-        decompressed into read-only arrays. With ``False`` the file is read into memory once and
-        the arrays are writable views of that copy.
+        costs no copy and only the pages used are ever read. Compressed (deflated) ``.npz``
+        members are decompressed into read-only arrays: as a stream, whose ``.npy`` header is
+        checked from its first bytes before the rest is inflated, and never past the size the
+        archive declares (which must be one deflate can produce from the compressed size).
+        With ``False`` the file is read into memory once and the arrays are writable views
+        of that copy.
 
     Returns
     -------
@@ -66,8 +71,10 @@ def load_weights(path, *, mmap=True):
     ------
     ValueError
         The suffix is not one of the three, or the file is truncated or malformed (bad magic or
-        header, bad JSON, offsets past the end, overlapping tensors, unknown dtypes, object
-        arrays or pickled data, which are never loaded). The message names the file.
+        header, bad JSON, offsets past the end, overlapping tensors, unknown dtypes, shapes
+        NumPy cannot make (more than 64 dimensions, sizes past ``intp``, 0-byte dtypes such
+        as ``|V0``), ``.npz`` members compressed otherwise than by deflate, object arrays or
+        pickled data, which are never loaded). The message names the file.
 
     Examples
     --------
@@ -101,7 +108,14 @@ def _read(p: Path, mmap: bool):
         size = os.fstat(f.fileno()).st_size
         if not mmap:
             data = bytearray(size)
-            if f.readinto(data) != size:
+            view, pos = memoryview(data), 0
+            while pos < size:  # readinto may return less than asked (pipes, network files)
+                n = f.readinto(view[pos:])
+                if not n:
+                    raise _Bad("the file changed size while it was read")
+                pos += n
+            view.release()
+            if f.read(1):
                 raise _Bad("the file changed size while it was read")
             return data
         if size == 0:
@@ -118,10 +132,25 @@ def _frombuffer(buf, dtype: np.dtype, shape: tuple, offset: int, order: str = "C
     return np.frombuffer(buf, dtype, count, offset).reshape(shape, order=order)
 
 
+# -- shapes and dtypes -----------------------------------------------------------------------
+def _check_array(shape: tuple, dtype: np.dtype, fmt: str) -> None:
+    """``_Bad`` unless NumPy can make an array of ``shape`` and ``dtype``: at most 64 dims,
+    every size and the byte count within ``intp``, a dtype with a size (``|V0`` has none)."""
+    if dtype.itemsize == 0:
+        raise _Bad(f"malformed {fmt} header: dtype {dtype.str!r} has a size of 0 bytes")
+    if dtype.subdtype is not None:
+        raise _Bad(f"malformed {fmt} header: sub-array dtype {dtype.str!r} (NumPy writes "
+                   f"its shape into the array's shape)")
+    problem = size_problem(shape, dtype.itemsize)
+    if problem is not None:
+        raise _Bad(f"malformed {fmt} header: shape: {problem}")
+
+
 # -- .npy ------------------------------------------------------------------------------------
-def _npy_array(buf, start: int, end: int) -> np.ndarray:
-    """The array of the .npy data in ``buf[start:end]``, as a view of ``buf``."""
-    if end - start < 10:
+def _npy_prelude(buf, start: int, end: int) -> tuple[int, int, int]:
+    """``(major version, header start, header length)`` of the .npy data at ``buf[start:end]``;
+    ``buf`` needs only its first 12 bytes (10 for version 1)."""
+    if end - start < 10 or len(buf) - start < 10:
         raise _Bad(f"truncated: {end - start} bytes cannot hold a .npy header")
     if bytes(buf[start:start + 6]) != _NPY_MAGIC:
         raise _Bad("not a .npy array (bad magic number); pickles and other formats are never "
@@ -131,14 +160,19 @@ def _npy_array(buf, start: int, end: int) -> np.ndarray:
         raise _Bad(f"unsupported .npy format version {major}.{minor}")
     if major == 1:
         (hlen,) = struct.unpack_from("<H", buf, start + 8)
-        hstart = start + 10
-    else:
-        if end - start < 12:
-            raise _Bad("truncated .npy header")
-        (hlen,) = struct.unpack_from("<I", buf, start + 8)
-        hstart = start + 12
+        return major, start + 10, hlen
+    if end - start < 12 or len(buf) - start < 12:
+        raise _Bad("truncated .npy header")
+    (hlen,) = struct.unpack_from("<I", buf, start + 8)
     if hlen > _MAX_NPY_HEADER:
         raise _Bad(f".npy header of {hlen} bytes is larger than {_MAX_NPY_HEADER}")
+    return major, start + 12, hlen
+
+
+def _npy_header(buf, start: int, end: int) -> tuple[np.dtype, tuple, bool, int]:
+    """``(dtype, shape, fortran_order, data offset)`` of the .npy data at ``buf[start:end]``,
+    checked against its size ``end - start``; ``buf`` needs to hold only the header."""
+    major, hstart, hlen = _npy_prelude(buf, start, end)
     if hstart + hlen > end:
         raise _Bad(f"truncated: the .npy header needs {hlen} bytes, {end - hstart} are left")
     try:
@@ -153,25 +187,43 @@ def _npy_array(buf, start: int, end: int) -> np.ndarray:
     shape, fortran = header["shape"], header["fortran_order"]
     if (not isinstance(shape, tuple)
             or not all(type(d) is int and d >= 0 for d in shape)):
-        raise _Bad(f"malformed .npy header: bad shape {shape!r}")
+        raise _Bad(f"malformed .npy header: bad shape {_short(shape)}")
     if not isinstance(fortran, bool):
-        raise _Bad(f"malformed .npy header: bad fortran_order {fortran!r}")
+        raise _Bad(f"malformed .npy header: bad fortran_order {_short(fortran)}")
     try:
         dtype = np.lib.format.descr_to_dtype(header["descr"])
     except Exception as exc:  # noqa: BLE001 - any failure means an unreadable descr
-        raise _Bad(f"unknown dtype {header['descr']!r} in .npy header ({exc})") from None
+        raise _Bad(f"unknown dtype {_short(header['descr'])} in .npy header "
+                   f"({_short(exc)})") from None
     if dtype.hasobject:
         raise _Bad(f"object arrays (dtype {dtype}) need pickle, which is never used")
+    _check_array(shape, dtype, ".npy")
     data = hstart + hlen
     nbytes = math.prod(shape) * dtype.itemsize
     if data + nbytes > end:
         raise _Bad(f"truncated: the array needs {nbytes} bytes of data, {end - data} are left")
     if data + nbytes < end:
         raise _Bad(f"{end - data - nbytes} unexpected bytes after the array data")
+    return dtype, shape, fortran, data
+
+
+def _short(x, limit: int = 200) -> str:
+    """``repr(x)`` cut to ``limit`` characters (crafted headers can hold huge values)."""
+    r = repr(x) if not isinstance(x, BaseException) else str(x)
+    return r if len(r) <= limit else r[:limit] + "..."
+
+
+def _npy_array(buf, start: int, end: int) -> np.ndarray:
+    """The array of the .npy data in ``buf[start:end]``, as a view of ``buf``."""
+    dtype, shape, fortran, data = _npy_header(buf, start, end)
     return _frombuffer(buf, dtype, shape, data, "F" if fortran else "C")
 
 
 # -- .npz ------------------------------------------------------------------------------------
+_DEFLATE_MAX_RATIO = 1032  # deflate cannot expand one byte into more than ~1032 bytes
+_CHUNK = 1 << 20
+
+
 def _load_npz(p: Path, mmap: bool) -> dict:
     try:
         zf = zipfile.ZipFile(p)
@@ -196,17 +248,55 @@ def _load_npz(p: Path, mmap: bool) -> dict:
                 if info.compress_type == zipfile.ZIP_STORED:
                     start = _member_data(buf, info)
                     out[key] = _npy_array(buf, start, start + info.file_size)
+                elif info.compress_type == zipfile.ZIP_DEFLATED:
+                    out[key] = _inflate_member(zf, info, len(buf), writable=not mmap)
                 else:
-                    try:
-                        raw = zf.read(info)
-                    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-                            NotImplementedError) as exc:
-                        raise _Bad(f"cannot decompress ({exc})") from None
-                    data = raw if mmap else bytearray(raw)
-                    out[key] = _npy_array(data, 0, len(data))
+                    raise _Bad(f"compression method {info.compress_type} is not supported "
+                               f"(NumPy writes stored or deflated members)")
             except _Bad as exc:
                 raise ValueError(f"{where}: {exc}") from None
         return out
+
+
+def _inflate_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int,
+                    writable: bool) -> np.ndarray:
+    """A deflated member's array, read as a stream: its header is checked from the first bytes,
+    before anything else is inflated, and no more than the declared size is ever inflated (or
+    allocated, which deflate's largest ratio bounds by the archive's size)."""
+    size = info.file_size
+    if info.compress_size > archive_size:
+        raise _Bad(f"corrupt archive: the member claims {info.compress_size} compressed "
+                   f"bytes, the file has {archive_size}")
+    if size > _DEFLATE_MAX_RATIO * info.compress_size + 64:
+        raise _Bad(f"corrupt archive: {info.compress_size} deflated bytes cannot hold the "
+                   f"{size} bytes the member declares")
+    try:
+        with zf.open(info) as f:
+            head = f.read(min(size, 12))
+            _, hstart, hlen = _npy_prelude(head, 0, size)
+            if hstart + hlen > size:
+                raise _Bad(f"truncated: the .npy header needs {hlen} bytes, "
+                           f"{size - hstart} are left")
+            head += f.read(hstart + hlen - len(head))
+            dtype, shape, fortran, data = _npy_header(head, 0, size)
+            raw = np.empty(size - data, np.uint8)
+            view = memoryview(raw)
+            pos = 0
+            while pos < raw.size:
+                chunk = f.read(min(_CHUNK, raw.size - pos))
+                if not chunk:
+                    raise _Bad(f"truncated: the member declares {size} bytes, its data ends "
+                               f"after {data + pos}")
+                view[pos:pos + len(chunk)] = chunk
+                pos += len(chunk)
+            f.read(1)  # at the end: the CRC is checked
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+            NotImplementedError) as exc:
+        raise _Bad(f"cannot decompress ({exc})") from None
+    arr = raw.view(dtype).reshape(shape, order="F" if fortran else "C") if raw.size else \
+        np.empty(shape, dtype, order="F" if fortran else "C")
+    arr.flags.writeable = writable
+    return arr
 
 
 def _member_data(buf, info: zipfile.ZipInfo) -> int:
@@ -296,6 +386,10 @@ def _tensor_info(name: str, info, data_len: int):
         raise _Bad(f"tensor {name!r}: data_offsets {offsets} run past the end of the data "
                    f"({data_len} bytes; truncated?)")
     dtype = np.dtype(_ST_DTYPES[code])
+    try:
+        _check_array(tuple(shape), dtype, "safetensors")
+    except _Bad as exc:
+        raise _Bad(f"tensor {name!r}: {exc}") from None
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes != end - begin:
         raise _Bad(f"tensor {name!r}: shape {shape} of {code} needs {nbytes} bytes, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import logging
 import math
 import numbers
 import threading
@@ -19,12 +20,17 @@ from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
 from wasmpose.errors import BatchProcessingError, BatchTimeoutError, QueueFullError
 from wasmpose.parallel._future import LightFuture
-from wasmpose.parallel._threads import check_batch_results, check_callable
+from wasmpose.parallel._threads import check_batch_results, check_callable, check_workers
 
 __all__ = ["BatchStats", "DynamicBatcher", "AdaptiveBatcher"]
 
 _LATENCY_WINDOW = 10_000  # latencies kept for the percentiles of stats()
 _monotonic = time.monotonic
+# The longest single wait on a condition. Python refuses timeouts above threading.TIMEOUT_MAX
+# (OverflowError: the worker died and its requests never resolved, issue 13); a longer wait
+# (max_wait_ms or timeout_ms up to 1e300) is waited in steps, each one re-checking the queue.
+_MAX_STEP = 3600.0
+_log = logging.getLogger("wasmpose.parallel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,14 +83,34 @@ class BatchStats:
     latency_p99_ms: float
 
 
-class _Request:
-    __slots__ = ("item", "future", "t", "done")
+class _Request(LightFuture):
+    """One request: its item and submit time, and the future of its result (the request is
+    that future, so no reference cycle ties a request to it). Cancelling it while it is
+    queued frees its slot at once."""
 
-    def __init__(self, item: Any, future: Future, t: float) -> None:
+    def __init__(self, batcher: DynamicBatcher, item: Any, t: float) -> None:
+        super().__init__()
+        self.batcher = batcher
         self.item = item
-        self.future = future
         self.t = t
-        self.done = False  # resolved (or claimed for resolution); guarded by the batcher lock
+        self.resolved = False  # or claimed for resolution; guarded by the batcher lock
+        self.queued = False  # in the batcher's queue; guarded by the batcher lock
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        self.batcher._cancelled(self)
+        return True
+
+    def result(self, timeout: float | None = None) -> Any:
+        if timeout is None and not self.done():
+            self.batcher._refuse_wait_in_worker("result")
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if timeout is None and not self.done():
+            self.batcher._refuse_wait_in_worker("exception")
+        return super().exception(timeout)
 
 
 def _milliseconds(x, name: str, *, allow_zero: bool) -> float:
@@ -116,21 +142,25 @@ class DynamicBatcher:
     preferred_batch_size : int, optional
         Between 1 and ``max_batch_size``.
     max_wait_ms : float >= 0, default 50
-        The longest a request waits for its batch to fill.
+        The longest a request waits for its batch to fill. Any finite value (a wait longer
+        than ``threading.TIMEOUT_MAX`` is waited in steps).
     max_queue_size : int >= 1, default 1000
         Requests that may wait; beyond, ``submit`` raises ``QueueFullError`` at once.
     timeout_ms : float > 0, optional
         A request not answered this long after ``submit`` fails with ``BatchTimeoutError``
         (a result that arrives later is dropped).
-    workers : int >= 1, default 1
+    workers : int from 1 to 1024, default 1
         Threads calling ``process_batch`` (concurrently, if more than one).
 
     Notes
     -----
     An exception raised by ``process_batch``, or a result of the wrong length, fails every
     request of that batch, and only those, with ``BatchProcessingError`` whose ``__cause__``
-    is the original exception (a ``ValueError`` for a wrong length). Every accepted request is
-    resolved exactly once. ``close(drain=True)`` (also on leaving a ``with`` block) stops
+    is the original exception (a ``ValueError`` for a wrong length, or a ``len()`` that
+    disagrees with iteration). Workers never die: a failure of the batcher's own code fails
+    the batch being run in the same way. A request whose future is cancelled while queued frees
+    its place in the queue at once (and counts as failed). Every accepted request is resolved
+    exactly once. ``close(drain=True)`` (also on leaving a ``with`` block) stops
     accepting requests, processes everything queued at once and joins the threads;
     ``close(drain=False)`` cancels the queued requests instead. Close a batcher you created:
     its threads live until then. All methods are thread-safe.
@@ -157,12 +187,13 @@ class DynamicBatcher:
         self._timeout: float | None = None
         if timeout_ms is not None:
             self._timeout = _milliseconds(timeout_ms, "timeout_ms", allow_zero=False) / 1e3
-        n_workers = integer(workers, "workers", minimum=1)
+        n_workers = check_workers(workers, "workers")
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # workers wait here for a batch
         self._timer_cond = threading.Condition(self._lock)  # the timeout thread waits here
         self._queue: collections.deque[_Request] = collections.deque()
+        self._dead = 0  # requests of _queue already resolved (cancelled, timed out)
         self._deadlines: collections.deque[_Request] = collections.deque()  # in submit order
         self._idle = 0  # workers waiting on _cond
         self._closing = False
@@ -210,7 +241,7 @@ class DynamicBatcher:
     @property
     def queue_size(self) -> int:
         """Requests waiting for a batch now (the figure ``stats().queue_size`` reports)."""
-        return len(self._queue)
+        return len(self._queue) - self._dead
 
     @property
     def closed(self) -> bool:
@@ -250,15 +281,16 @@ class DynamicBatcher:
         RuntimeError
             The batcher is closed.
         """
-        req = _Request(item, LightFuture(), _monotonic())
+        req = _Request(self, item, _monotonic())
         with self._lock:
             if self._closing:
                 raise RuntimeError("submit: the batcher is closed")
             q = self._queue
-            if len(q) >= self._max_queue_size:
+            if len(q) - self._dead >= self._max_queue_size:
                 self._rejected += 1
-                raise QueueFullError(f"the batcher's queue is full ({len(q)} requests, "
-                                     f"max_queue_size={self._max_queue_size})")
+                raise QueueFullError(f"the batcher's queue is full ({len(q) - self._dead} "
+                                     f"requests, max_queue_size={self._max_queue_size})")
+            req.queued = True
             q.append(req)
             self._submitted += 1
             if self._idle:
@@ -269,7 +301,7 @@ class DynamicBatcher:
                 self._deadlines.append(req)
                 if len(self._deadlines) == 1:
                     self._timer_cond.notify()
-        return req.future
+        return req
 
     async def submit_async(self, item: Any) -> Any:
         """Queue one request and wait for its result without blocking the event loop.
@@ -300,8 +332,8 @@ class DynamicBatcher:
         q = self._queue
         timeout = self._timeout
         while True:
-            while q and q[0].done:
-                q.popleft()
+            if self._dead:
+                self._compact()
             n = len(q)
             if n:
                 size = self._dispatch_size()
@@ -314,7 +346,7 @@ class DynamicBatcher:
                     left = q[0].t + self._max_wait - _monotonic()
                     if left > 0 and not self._closing:
                         self._idle += 1
-                        self._cond.wait(left)
+                        self._cond.wait(min(left, _MAX_STEP))
                         self._idle -= 1
                         continue
                     k = n
@@ -322,15 +354,16 @@ class DynamicBatcher:
                 now = _monotonic()
                 for _ in range(k):
                     r = q.popleft()
-                    if r.done:
+                    r.queued = False
+                    if r.resolved:
                         continue
                     if timeout is not None and now - r.t >= timeout:
-                        r.done = True
+                        r.resolved = True
                         expired.append(r)
-                    elif r.future.set_running_or_notify_cancel():
+                    elif r.set_running_or_notify_cancel():
                         batch.append(r)
                     else:  # cancelled by its owner while queued
-                        r.done = True
+                        r.resolved = True
                         self._failed += 1
                 self._failed += len(expired)
                 self._timed_out += len(expired)
@@ -345,14 +378,68 @@ class DynamicBatcher:
             self._cond.wait()
             self._idle -= 1
 
+    def _compact(self) -> None:
+        """Drop the resolved requests from the queue (lock held)."""
+        q = self._queue
+        alive = [r for r in q if not r.resolved]
+        for r in q:
+            if r.resolved:
+                r.queued = False
+        q.clear()
+        q.extend(alive)
+        self._dead = 0
+
+    def _refuse_wait_in_worker(self, what: str) -> None:
+        """RuntimeError if the calling thread is one of this batcher's workers: waiting there,
+        without a timeout, for a request of the same batcher can deadlock (the request may need
+        the very worker that waits)."""
+        if threading.current_thread() in self._threads:
+            raise RuntimeError(f"{what}: waiting without a timeout, from inside process_batch, "
+                               f"for a request of the same batcher would deadlock; pass a "
+                               f"timeout or use another batcher")
+
+    def _cancelled(self, r: _Request) -> None:
+        """``r``'s future was cancelled by its owner: free its slot, count it as failed."""
+        with self._lock:
+            if r.resolved:
+                return
+            r.resolved = True
+            self._failed += 1
+            if r.queued:
+                self._dead += 1
+
     def _work(self) -> None:
+        """A worker thread. It never dies while the batcher is open: a failure of its own
+        (rather than of ``process_batch``) fails the batch it was running and it goes on."""
         with serial_kernels():
             while True:
-                with self._lock:
-                    taken = self._take_batch()
-                if taken is None:
-                    return
-                self._run(*taken)
+                taken = None
+                try:
+                    with self._lock:
+                        taken = self._take_batch()
+                    if taken is None:
+                        return
+                    self._run(*taken)
+                except BaseException as exc:  # noqa: BLE001 - a worker must never die
+                    _log.exception("wasmpose DynamicBatcher: worker error")
+                    if taken is not None:
+                        self._rescue(taken[0] + taken[2], exc)
+                    else:
+                        time.sleep(0.01)  # not a busy loop if the error repeats
+
+    def _rescue(self, requests: list[_Request], cause: BaseException) -> None:
+        """Fail every request of ``requests`` whose future is still pending."""
+        with self._lock:
+            for r in requests:
+                if not r.resolved:
+                    r.resolved = True
+                    self._failed += 1
+        for r in requests:
+            if not r.done():
+                err = BatchProcessingError(f"the batcher failed on this request: "
+                                           f"{type(cause).__name__}: {cause}")
+                err.__cause__ = cause
+                _settle(r.set_exception, err)
 
     def _run(self, batch: list[_Request], backlog: int, expired: list[_Request]) -> None:
         self._fail_timed_out(expired)
@@ -363,6 +450,10 @@ class DynamicBatcher:
             out = self._fn(items)
             check_batch_results(out, len(items), "process_batch", "requests")
             values = list(out)
+            if len(values) != len(items):  # len() and iteration disagree
+                raise ValueError(f"process_batch: returned a sequence whose len() is "
+                                 f"{len(out)} but that yields {len(values)} results, for a "
+                                 f"batch of {len(items)} requests")
         except BaseException as exc:  # noqa: BLE001 - every failure fails the batch, only it
             self._fail_batch(batch, exc)
             return
@@ -371,9 +462,9 @@ class DynamicBatcher:
         resolved, results, expired = [], [], []
         with self._lock:
             for r, v in zip(batch, values, strict=True):
-                if r.done:
+                if r.resolved:
                     continue
-                r.done = True
+                r.resolved = True
                 if timeout is not None and now - r.t >= timeout:
                     expired.append(r)  # the timeout thread has not got to it yet
                 else:
@@ -385,16 +476,19 @@ class DynamicBatcher:
             self._batches += 1
             self._batched += len(batch)
             self._latencies.extend(now - r.t for r in resolved)
-            self._observe(len(batch), backlog, resolved, now)
+            try:
+                self._observe(len(batch), backlog, resolved, now)
+            except Exception:  # noqa: BLE001 - the requests are answered all the same
+                _log.exception("wasmpose DynamicBatcher: _observe failed")
         for r, v in zip(resolved, results, strict=True):
-            r.future.set_result(v)
+            _settle(r.set_result, v)
         self._fail_timed_out(expired)
 
     def _fail_batch(self, batch: list[_Request], cause: BaseException) -> None:
         with self._lock:
-            failing = [r for r in batch if not r.done]
+            failing = [r for r in batch if not r.resolved]
             for r in failing:
-                r.done = True
+                r.resolved = True
             self._failed += len(failing)
             self._batches += 1
             self._batched += len(batch)
@@ -403,7 +497,7 @@ class DynamicBatcher:
         for r in failing:
             err = BatchProcessingError(msg)
             err.__cause__ = cause
-            r.future.set_exception(err)
+            _settle(r.set_exception, err)
 
     def _observe(self, size: int, backlog: int, completed: list[_Request], now: float) -> None:
         """Called (lock held) after each batch that completed; the adaptive batcher learns here.
@@ -417,19 +511,26 @@ class DynamicBatcher:
             return
         msg = f"request not answered within timeout_ms={self._timeout * 1e3:g}"
         for r in requests:
-            try:
-                r.future.set_exception(BatchTimeoutError(msg))
-            except InvalidStateError:  # cancelled by its owner meanwhile
-                pass
+            _settle(r.set_exception, BatchTimeoutError(msg))
 
     def _expire(self) -> None:
-        """The timeout thread: fails requests whose deadline passed, in submit order."""
+        """The timeout thread: fails requests whose deadline passed, in submit order. It never
+        dies while the batcher is open."""
+        while True:
+            try:
+                self._expire_loop()
+                return
+            except BaseException:  # noqa: BLE001 - the timeout thread must never die
+                _log.exception("wasmpose DynamicBatcher: timeout thread error")
+                time.sleep(0.01)
+
+    def _expire_loop(self) -> None:
         dl, timeout = self._deadlines, self._timeout
         while True:
             with self._lock:
                 expired = []
                 while not expired:
-                    while dl and dl[0].done:
+                    while dl and dl[0].resolved:
                         dl.popleft()
                     if not dl:
                         if self._closed:
@@ -438,19 +539,20 @@ class DynamicBatcher:
                         continue
                     left = dl[0].t + timeout - _monotonic()
                     if left > 0:
-                        self._timer_cond.wait(left)
+                        self._timer_cond.wait(min(left, _MAX_STEP))
                         continue
                     now = _monotonic()
-                    while dl and (dl[0].done or dl[0].t + timeout <= now):
+                    while dl and (dl[0].resolved or dl[0].t + timeout <= now):
                         r = dl.popleft()
-                        if not r.done:
-                            r.done = True
+                        if not r.resolved:
+                            r.resolved = True
                             expired.append(r)
+                            if r.queued:  # its slot is free now
+                                self._dead += 1
                 self._failed += len(expired)
                 self._timed_out += len(expired)
-                q = self._queue
-                while q and q[0].done:
-                    q.popleft()
+                if self._dead:
+                    self._compact()
             self._fail_timed_out(expired)
 
     # -- statistics and shutdown ---------------------------------------------------------------
@@ -461,7 +563,7 @@ class DynamicBatcher:
             counts = (self._submitted, self._completed, self._failed, self._timed_out,
                       self._rejected, self._batches)
             mean = self._batched / self._batches if self._batches else 0.0
-            queued = len(self._queue)  # resolved requests never stay queued
+            queued = len(self._queue) - self._dead
         if lat.size:
             p50, p95, p99 = (float(v) * 1e3 for v in np.percentile(lat, [50, 95, 99]))
         else:
@@ -484,21 +586,30 @@ class DynamicBatcher:
             self._closing = True
             if not drain:
                 for r in self._queue:
-                    if not r.done:
-                        r.done = True
+                    r.queued = False
+                    if not r.resolved:
+                        r.resolved = True
                         cancelled.append(r)
                 self._failed += len(cancelled)
                 self._queue.clear()
+                self._dead = 0
             self._cond.notify_all()
         for r in cancelled:
-            r.future.cancel()
+            LightFuture.cancel(r)
+        me = threading.current_thread()
         for t in self._threads:
-            if t is not threading.current_thread():
+            if t is not me:
                 t.join()
         with self._lock:
             self._closed = True
             self._timer_cond.notify_all()
-        if self._timer is not None and self._timer is not threading.current_thread():
+            # Nothing is left once the workers have returned, unless close() runs in a worker
+            # (from process_batch): that worker drains the rest when it returns.
+            stranded = ([] if me in self._threads
+                        else [r for r in self._queue if not r.resolved])
+        if stranded:  # pragma: no cover - a safety net: workers never die while open
+            self._rescue(stranded, RuntimeError("the batcher's workers stopped"))
+        if self._timer is not None and self._timer is not me:
             self._timer.join()
 
     def __enter__(self):
@@ -576,6 +687,9 @@ class AdaptiveBatcher(DynamicBatcher):
         self._min_batch_size = lo
         self._current = start
         self._history = integer(history, "history", minimum=1)
+        if self._history > _LATENCY_WINDOW * 100:
+            raise ValueError(f"history: expected at most {_LATENCY_WINDOW * 100} requests (the "
+                             f"latencies kept between decisions), got {self._history}")
         self._window: list[float] = []
         self._changed_at = 0.0
         self._window_batches: list[tuple[int, int]] = []
@@ -640,3 +754,12 @@ class AdaptiveBatcher(DynamicBatcher):
             self._current = new
             self._changed_at = now
             self._cond.notify_all()
+
+
+def _settle(set_outcome: Callable, value: Any) -> None:
+    """``future.set_result(value)`` or ``set_exception(value)``, ignoring a future that is
+    already done (its owner set or cancelled it meanwhile): a worker never dies of it."""
+    try:
+        set_outcome(value)
+    except InvalidStateError:
+        pass

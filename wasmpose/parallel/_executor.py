@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
+import pickle
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,16 +33,72 @@ _WHAT = "BatchExecutor.map"
 _WHAT_BATCHES = "BatchExecutor.map_batches"
 
 
-def _run_batch(fn: Callable, items: list, start: int) -> list:
+# Set while this thread runs a task of a BatchExecutor (a pool worker or a Dask task): a map
+# called from there runs inline, as the outer map already occupies the workers (waiting for
+# tasks queued behind the caller's own would deadlock).
+_inside = threading.local()
+
+
+def _in_task() -> bool:
+    return getattr(_inside, "depth", 0) > 0
+
+
+class _Task:
+    """``with _Task():`` marks the current thread as running an executor's task."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _inside.depth = getattr(_inside, "depth", 0) + 1
+
+    def __exit__(self, *exc_info) -> None:
+        _inside.depth -= 1
+
+
+class _Failure:
+    """What a Dask task returns instead of raising: Dask runs tasks under ``except
+    Exception``, so a ``SystemExit`` or ``KeyboardInterrupt`` escaping a task kills its thread
+    and the task never finishes (the map hung); the client re-raises ``exc`` itself. An
+    exception that does not survive pickling (a worker process) travels as a ``RuntimeError``
+    carrying its type, message and notes."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self):
+        exc = self.exc
+        try:
+            _pickler().loads(_pickler().dumps(exc))
+        except Exception:  # noqa: BLE001 - any failure: send a faithful description instead
+            stand_in = RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} "
+                                    f"(the exception could not be pickled back from the "
+                                    f"worker)")
+            for note in getattr(exc, "__notes__", ()):
+                add_note(stand_in, note)
+            exc = stand_in
+        return (_Failure, (exc,))
+
+
+def _pickler():
+    try:
+        import cloudpickle  # what Dask sends exceptions with (pickles classes by value)
+    except ImportError:  # pragma: no cover - distributed depends on cloudpickle
+        return pickle
+    return cloudpickle
+
+
+def _run_batch(fn: Callable, items: list, start: int) -> list | _Failure:
     """Map ``fn`` over one batch (a Dask task); a failure gets the same note as on threads."""
     out = []
-    with serial_kernels():
+    with serial_kernels(), _Task():
         for j, x in enumerate(items):
             try:
                 out.append(fn(x))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the client
                 add_note(exc, f"{_WHAT}: raised by item {start + j}")
-                raise
+                return _Failure(exc)
     return out
 
 
@@ -53,21 +112,107 @@ def _stack_and_call(fn: Callable, items: list, pool: BufferPool | None) -> list:
             batch[j] = x
         out = fn(batch)
         check_batch_results(out, len(items), "fn", "items")
-        if isinstance(out, np.ndarray):
+        if isinstance(out, np.ndarray) and not out.dtype.hasobject:
             out = out.copy() if np.may_share_memory(out, batch) else out
             return list(out)
-        return [r.copy() if isinstance(r, np.ndarray) and np.may_share_memory(r, batch) else r
-                for r in out]
+        values = list(out)
+        if len(values) != len(items):  # len() and iteration disagree
+            raise ValueError(f"fn: returned a sequence whose len() is {len(out)} but that "
+                             f"yields {len(values)} results, for a batch of {len(items)} "
+                             f"items")
+        memo: dict = {}
+        return [_detach(r, batch, memo) for r in values]
 
 
-def _batch_task(fn: Callable, items: list, start: int) -> list:
+_ATOMS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _detach(x: Any, batch: np.ndarray, memo: dict) -> Any:
+    """``x`` with every array inside it that shares memory with ``batch`` replaced by a copy.
+
+    Arrays are looked for in tuples (named tuples included), lists, dicts and dataclass
+    instances, nested to any depth; a container that holds such an array is rebuilt (the
+    user's own object is never modified), one that does not is returned as it is. Other
+    objects are not looked into.
+    """
+    if isinstance(x, np.ndarray):
+        return x.copy() if np.may_share_memory(x, batch) else x
+    if isinstance(x, _ATOMS) or isinstance(x, np.generic):
+        return x
+    key = id(x)
+    if key in memo:
+        return memo[key]
+    memo[key] = x  # a container inside itself is left as it is
+    new = x
+    if isinstance(x, (tuple, list)):
+        items = [_detach(v, batch, memo) for v in x]
+        if any(a is not b for a, b in zip(items, x, strict=True)):
+            new = _rebuild_sequence(x, items)
+    elif isinstance(x, dict):
+        pairs = [(k, _detach(v, batch, memo)) for k, v in x.items()]
+        if any(v is not x[k] for k, v in pairs):
+            new = dict(pairs) if type(x) is dict else _rebuild_mapping(x, pairs)
+    elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+        changed = {}
+        for f in dataclasses.fields(x):
+            v = getattr(x, f.name)
+            d = _detach(v, batch, memo)
+            if d is not v:
+                changed[f.name] = d
+        if changed:
+            new = copy.copy(x)
+            for name, v in changed.items():
+                object.__setattr__(new, name, v)  # frozen dataclasses too
+    memo[key] = new
+    return new
+
+
+def _rebuild_sequence(x, items: list):
+    t = type(x)
+    if t is tuple or t is list:
+        return t(items)
+    if isinstance(x, tuple) and hasattr(t, "_make"):  # a named tuple
+        return t._make(items)
+    new = copy.copy(x)  # a list or tuple subclass: a shallow copy with the new items
+    if isinstance(new, list):
+        new[:] = items
+        return new
+    return t(items)
+
+
+def _rebuild_mapping(x: dict, pairs: list):
+    new = copy.copy(x)  # a dict subclass (OrderedDict, defaultdict, ...): keeps its type
+    for k, v in pairs:
+        dict.__setitem__(new, k, v)
+    return new
+
+
+def _batch_task(fn: Callable, items: list, start: int) -> list | _Failure:
     """One batch of ``map_batches`` as a Dask task."""
-    with serial_kernels():
+    with serial_kernels(), _Task():
         try:
             return _stack_and_call(fn, items, None)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the client
             add_note(exc, f"{_WHAT_BATCHES}: raised by {_batch_label(start, len(items))}")
-            raise
+            return _Failure(exc)
+
+
+def _read_items(items: Iterable) -> list:
+    """``list(items)``; an exception raised by the iterable gets the note it gets on threads."""
+    out: list = []
+    try:
+        for x in items:
+            out.append(x)
+    except BaseException as exc:
+        add_note(exc, f"{_WHAT}: raised while iterating the items (at index {len(out)})")
+        raise
+    return out
+
+
+def _as_task(target: Callable[[], None]) -> None:
+    """Run a map's worker loop in a pool thread, marked as inside a task."""
+    with _Task():
+        target()
 
 
 def _batch_label(start: int, size: int) -> str:
@@ -82,7 +227,8 @@ def _check_batch_items(items: list) -> list:
         if dtype.hasobject:
             raise TypeError(f"items: expected numeric arrays, got dtype {dtype} at index 0")
         for i, a in enumerate(arrays):
-            if a.shape != shape or a.dtype != dtype:
+            # the byte order may differ ('>f4' beside '<f4'): stacking keeps the values
+            if a.shape != shape or not np.can_cast(a.dtype, dtype, casting="equiv"):
                 raise ValueError(f"items: expected arrays of one shape and dtype to stack, got "
                                  f"{a.shape} {a.dtype} at index {i} after {shape} {dtype} at "
                                  f"index 0")
@@ -109,7 +255,7 @@ class BatchExecutor:
     backend : {"threads", "dask"}, default "threads"
         ``"threads"``: a thread pool in this process (wasmpose's kernels release the GIL).
         ``"dask"``: tasks on a Dask ``distributed`` cluster (``pip install 'wasmpose[dask]'``).
-    workers : int >= 1, optional
+    workers : int from 1 to 1024, optional
         Threads (``"threads"``) or Dask workers of the local cluster (``"dask"`` without
         ``client``). Default: :func:`set_thread_count`'s value, else the usable cores.
     client : distributed.Client, optional
@@ -127,7 +273,11 @@ class BatchExecutor:
     -----
     Results, their order and errors are the same on every backend: ``map`` returns the results
     in input order; if items fail, the exception of the first failing item in input order is
-    raised, itself, with a note naming its index, and no new batch is started. Workers run the
+    raised, itself (``SystemExit`` and ``KeyboardInterrupt`` too), with a note naming its
+    index, and no new batch is started. A ``map`` or ``map_batches`` called from inside a task
+    (``fn`` calling the executor again) runs inline in that task instead of waiting for workers
+    that the outer map occupies; on Dask, an executor captured by ``fn`` arrives as a stand-in
+    that runs its maps inline. Workers run the
     serial variants of wasmpose's kernels. With ``"dask"``, ``fn`` and the items travel to the
     workers by pickle (cloudpickle for functions), so they must be picklable when the workers
     are processes or remote.
@@ -149,6 +299,7 @@ class BatchExecutor:
         self.pool = pool if pool is not None else default_pool()
         self._lock = threading.Lock()
         self._closed = False
+        self._inline = False  # a copy sent to a Dask worker: every map runs inline
         self._pool: ThreadPoolExecutor | None = None
         self._client = self._cluster = None
         if backend == "threads":
@@ -220,8 +371,12 @@ class BatchExecutor:
         batch_size = integer(batch_size, "batch_size", minimum=1, allow_none=True)
         if self._closed:
             raise RuntimeError("map: the executor is closed")
+        if self._inline or _in_task():
+            return self._run_inline(MapRun(fn, items, workers=1, chunk_size=batch_size,
+                                           ordered=True, return_exceptions=False,
+                                           progress=progress, what=_WHAT))
         if self.backend == "dask":
-            items = list(items)
+            items = _read_items(items)
             k = batch_size or max(1, -(-len(items) // (4 * self.workers)))
             args = [(fn, items[s:s + k], s) for s in range(0, len(items), k)]
             parts = self._submit_dask(_run_batch, args, progress, _WHAT,
@@ -240,8 +395,10 @@ class BatchExecutor:
         buffer pool (``pool``), the shape a model's batched input has; ``fn(batch)`` returns
         ``b`` results (an array with ``b`` rows, or a sequence of ``b`` results) and the buffer
         goes back to the pool, so a stream of batches reuses the same few buffers instead of
-        allocating one per batch. Results never share memory with a pooled buffer: any that
-        does (``fn`` returned its input, or a view of it) is copied first.
+        allocating one per batch. Results never share memory with a pooled buffer: any array
+        that does (``fn`` returned its input, or a view of it) is copied first, also inside
+        tuples, named tuples, lists, dicts and dataclass instances, nested (the container is
+        rebuilt, the user's object never modified); other objects are not looked into.
 
         Parameters
         ----------
@@ -285,7 +442,8 @@ class BatchExecutor:
         arrays = _check_batch_items(list(items))
         starts = range(0, len(arrays), batch_size)
         groups = [(s, arrays[s:s + batch_size]) for s in starts]
-        if self.backend == "dask":
+        inline = self._inline or _in_task()
+        if self.backend == "dask" and not inline:
             parts = self._submit_dask(_batch_task, [(fn, g, s) for s, g in groups], progress,
                                       _WHAT_BATCHES, [1] * len(groups), "batch")
         else:
@@ -295,16 +453,29 @@ class BatchExecutor:
                          return_exceptions=False, progress=progress, what=_WHAT_BATCHES,
                          label=lambda k: _batch_label(k * batch_size, len(groups[k][1])),
                          unit="batch")
-            parts = self._run_threads(run)
+            parts = self._run_inline(run) if inline else self._run_threads(run)
         return [r for part in parts for r in part]
 
     def _run_threads(self, run: MapRun) -> list:
         with self._lock:
+            if self._closed:  # closed by another thread since map() checked
+                raise RuntimeError("map: the executor is closed")
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers,
                                                 thread_name_prefix="wasmpose-executor")
-        pool = self._pool
-        return run_map(run, lambda target: pool.submit(target), lambda fut: fut.result())
+            pool = self._pool
+        return run_map(run, lambda target: pool.submit(_as_task, target),
+                       lambda fut: fut.result())
+
+    @staticmethod
+    def _run_inline(run: MapRun) -> list:
+        """A map called from inside a task of an executor: run in the calling thread."""
+        try:
+            run.run_inline()
+        finally:
+            if run.bar is not None:
+                run.bar.close()
+        return run.results()
 
     def _submit_dask(self, task: Callable, args: list, progress: bool, what: str,
                      steps: list[int], unit: str) -> list:
@@ -318,7 +489,10 @@ class BatchExecutor:
             out: list = []
             for i, fut in enumerate(futures):
                 try:
-                    out.append(fut.result())
+                    part = fut.result()
+                    if isinstance(part, _Failure):
+                        raise part.exc
+                    out.append(part)
                 except BaseException:
                     client.cancel(futures[i + 1:])
                     raise
@@ -333,10 +507,13 @@ class BatchExecutor:
         """Shut the thread pool down, or close the local Dask cluster this executor started."""
         if self._closed:
             return
-        self._closed = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            # from inside one of its own tasks the pool cannot wait for itself: its threads
+            # end when the running map returns
+            pool.shutdown(wait=not _in_task())
         if self._cluster is not None:
             self._client.close()
             self._cluster.close()
@@ -348,5 +525,19 @@ class BatchExecutor:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def __reduce__(self):
+        # fn captured the executor and goes to a Dask worker: there it runs its maps inline
+        return (_inline_executor, (self.backend, self.workers))
+
     def __repr__(self) -> str:
         return f"BatchExecutor(backend={self.backend!r}, workers={self.workers})"
+
+
+def _inline_executor(backend: str, workers: int) -> BatchExecutor:
+    """The copy of a pickled :class:`BatchExecutor`: its maps run in the calling thread."""
+    ex = BatchExecutor.__new__(BatchExecutor)
+    ex.backend, ex.workers, ex.pool = backend, workers, default_pool()
+    ex._lock = threading.Lock()
+    ex._closed, ex._inline = False, True
+    ex._pool = ex._client = ex._cluster = None
+    return ex

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import _thread
 import collections
+import threading
 from concurrent.futures import Future
 from concurrent.futures._base import PENDING
 
 __all__ = ["LightFuture"]
+
+_TIMEOUT_MAX = threading.TIMEOUT_MAX
 
 
 class _Condition:
@@ -54,8 +57,8 @@ class _Condition:
         try:
             if timeout is None:
                 woken = waiter.acquire()
-            elif timeout > 0:
-                woken = waiter.acquire(True, timeout)
+            elif timeout > 0:  # (a longer timeout than the lock accepts is as good as none)
+                woken = waiter.acquire(True, min(timeout, _TIMEOUT_MAX))
             else:
                 woken = waiter.acquire(False)
             return woken

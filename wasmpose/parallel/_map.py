@@ -201,7 +201,7 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable, *, workers: int | No
         Called as ``fn(item)`` from several threads at once: it must be thread-safe.
     items : iterable
         Any iterable, including generators (consumed lazily, one chunk at a time, under a lock).
-    workers : int >= 1, optional
+    workers : int from 1 to 1024, optional
         Worker threads; the calling thread waits for them. Default: :func:`set_thread_count`'s
         value, else :func:`optimal_thread_count`. With ``workers=1`` the items are mapped in the
         calling thread, whose kernels keep their normal (possibly parallel) variants.

@@ -9,7 +9,7 @@ from typing import Any
 
 from wasmpose._checks import integer
 from wasmpose.cpu import serial_kernels
-from wasmpose.parallel._threads import add_note, check_callable, check_items
+from wasmpose.parallel._threads import add_note, check_callable, check_items, check_workers
 
 __all__ = ["Pipeline"]
 
@@ -193,7 +193,7 @@ class Pipeline:
         ``stage(item) -> item``, run in order.
     queue_size : int >= 1, default 8
         Capacity of each queue between stages.
-    workers : int >= 1 or sequence of int, default 1
+    workers : int from 1 to 1024, or a sequence of them, default 1
         Threads per stage: one count for every stage, or one count per stage. Results keep the
         input order whatever the counts; a stage with several workers must be thread-safe.
 
@@ -223,10 +223,10 @@ class Pipeline:
             if len(workers) != len(stages):
                 raise ValueError(f"workers: expected an int or {len(stages)} ints (one per "
                                  f"stage), got {len(workers)}")
-            self.workers = tuple(integer(w, f"workers[{i}]", minimum=1)
+            self.workers = tuple(check_workers(w, f"workers[{i}]")
                                  for i, w in enumerate(workers))
         else:
-            self.workers = (integer(workers, "workers", minimum=1),) * len(stages)
+            self.workers = (check_workers(workers, "workers"),) * len(stages)
 
     def run(self, items: Iterable) -> Iterator[Any]:
         """Start the stages on ``items``; an iterator over the results, in input order.

@@ -13,6 +13,10 @@ __all__ = ["optimal_thread_count", "set_thread_count"]
 
 _default_workers: int | None = None  # set by set_thread_count; None: optimal_thread_count()
 _lock = threading.Lock()
+# The most threads one map, pipeline stage or batcher may start: every worker is an OS thread
+# with its own stack, and an absurd count (workers=10**6 over a generator) used to start
+# threads until the process could start no more.
+MAX_WORKERS = 1024
 
 
 def optimal_thread_count() -> int:
@@ -42,7 +46,7 @@ def set_thread_count(n: int | None) -> int:
 
     Parameters
     ----------
-    n : int >= 1 or None
+    n : int from 1 to 1024, or None
         The number of workers that ``parallel_map``, ``Pipeline`` stages (none: they take
         ``workers``), ``BatchExecutor`` and the like use when not told otherwise. ``None``
         restores the default, :func:`optimal_thread_count`.
@@ -69,7 +73,7 @@ def set_thread_count(n: int | None) -> int:
     """
     global _default_workers
     if n is not None:
-        n = integer(n, "n", minimum=1, allow_none=True)
+        n = check_workers(n, "n", allow_none=True)
     with _lock:
         previous = default_workers()
         _default_workers = n
@@ -92,7 +96,15 @@ def workers_arg(workers) -> int:
     """The ``workers=`` argument resolved: ``None`` is :func:`default_workers`."""
     if workers is None:
         return default_workers()
-    return integer(workers, "workers", minimum=1, allow_none=True)
+    return check_workers(workers, "workers", allow_none=True)
+
+
+def check_workers(n, name: str, *, allow_none: bool = False) -> int:
+    """A worker count: an int from 1 to :data:`MAX_WORKERS`."""
+    n = integer(n, name, minimum=1, allow_none=allow_none)
+    if n > MAX_WORKERS:
+        raise ValueError(f"{name}: expected at most {MAX_WORKERS} workers (threads), got {n}")
+    return n
 
 
 def check_callable(fn, name: str):

@@ -14,7 +14,7 @@ Per frame:
    keypoints are ``4 x`` the heatmap coordinates in frame pixels;
 4. ``keypoints.oks`` between this frame's pose and the previous one, and
    ``tracking.PoseTracker.update`` with OKS sigmas for the 33 BlazePose landmarks (COCO's,
-   mapped: see ``wasmpose._model.oks_sigmas``) and the area of the keypoints' box.
+   mapped: see ``wasmpose.tools.models.oks_sigmas``) and the area of the keypoints' box.
 
 Each wasmpose stage is timed as the pipeline calls it (the current opt level), then again at
 ``OptLevel.SIMD`` (one thread) and ``OptLevel.NONE`` (the NumPy reference), and its peer where
@@ -35,26 +35,25 @@ import dataclasses
 import json
 import os
 import statistics
-import struct
 import sys
 import textwrap
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from wasmpose import _model, cpu, memory
-from wasmpose._bench import _gc_paused, _load_average, _ratio, measure
-from wasmpose._peers import peer, peer_versions
+from wasmpose import cpu, memory
+from wasmpose.tools import models
+from wasmpose.tools.peers import peer
+from wasmpose.tools.timing import fmt_ms, gc_paused, load_average, measure, ratio, versions
 
 __all__ = ["main", "run", "DEFAULT_FRAMES", "DemoUnavailable"]
 
 DEFAULT_FRAMES = 48
-_SIZE = _model.INPUT_SIZE
-_STRIDE = _model.HEATMAP_STRIDE
-_K = _model.LANDMARKS
+_SIZE = models.INPUT_SIZE
+_STRIDE = models.HEATMAP_STRIDE
+_K = models.LANDMARKS
 _CHANNELS = 39
 _HM = _SIZE // _STRIDE
 _INSTALL = 'pip install "wasmpose[demo]"'
@@ -121,7 +120,7 @@ def _video(n: int, synthetic: bool):
     boxes = _camera(n)
     frames = np.empty((n, _SIZE, _SIZE, 3), np.uint8)
     for frame, (x0, y0, size) in zip(frames, boxes, strict=True):
-        np.rint(_model.crop_resize(image, x0, y0, size, _SIZE), out=frame, casting="unsafe")
+        np.rint(models.crop_resize(image, x0, y0, size, _SIZE), out=frame, casting="unsafe")
     return frames, boxes, what
 
 
@@ -141,18 +140,18 @@ class _ModelSource:
                 f"--synthetic` runs the same pipeline on generated heatmaps without it."
             ) from None
         if model is None:
-            if _model.cached_model() is None:
-                print(f"fetching the BlazePose model once: pip download {_model.MEDIAPIPE} "
-                      f"--no-deps (36 MB on Linux x86-64) into {_model.cache_dir() / 'wheels'}, "
-                      f"then {_model.MODEL_MEMBER} is extracted (mediapipe is not installed)",
-                      file=sys.stderr, flush=True)
+            if models.cached_model() is None:
+                print(f"fetching the BlazePose model once: {models.MODEL_MEMBER} out of the "
+                      f"{models.MEDIAPIPE} wheel (36 MB on Linux x86-64, pip download --no-deps "
+                      f"into {models.cache_dir() / 'wheels'} unless it is there already; "
+                      f"mediapipe is not installed)", file=sys.stderr, flush=True)
             try:
-                path = _model.fetch_model()
-            except (_model.ModelUnavailable, OSError) as exc:
+                path = models.fetch_model()
+            except (models.FetchError, OSError) as exc:
                 raise DemoUnavailable(
-                    f"could not fetch the BlazePose model ({_model.MODEL_MEMBER} from the "
-                    f"{_model.MEDIAPIPE} wheel on PyPI, downloaded once into "
-                    f"{_model.cache_dir()}; mediapipe itself is not installed): {exc}. "
+                    f"could not fetch the BlazePose model ({models.MODEL_MEMBER} from the "
+                    f"{models.MEDIAPIPE} wheel on PyPI, downloaded once into "
+                    f"{models.cache_dir()}; mediapipe itself is not installed): {exc}. "
                     f"Offline, pass a copy of pose_landmark_full.tflite with --model PATH, "
                     f"or run `python -m wasmpose demo --synthetic` (no model)."
                 ) from None
@@ -166,16 +165,16 @@ class _ModelSource:
         self.path = path
         self.threads = optimal_thread_count()
         try:
-            self.interpreter = _model.load_interpreter(path, self.threads)
+            self.interpreter = models.load_interpreter(path, self.threads)
         except (ValueError, RuntimeError) as exc:
             raise DemoUnavailable(f"--model: {os.fspath(path)!r} is not a TFLite model that "
                                   f"ai-edge-litert can load ({exc})") from None
         try:
-            self.outputs = _model.check_io(self.interpreter)
+            self.outputs = models.check_io(self.interpreter)
         except ValueError as exc:
             raise DemoUnavailable(f"--model: {os.fspath(path)!r} is not MediaPipe's "
                                   f"pose_landmark_full.tflite: {exc}") from None
-        self.sha256 = _model.sha256(path)
+        self.sha256 = models.file_sha256(path)
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         self.name = f"BlazePose full ({path.name}, ai-edge-litert, {self.threads} threads)"
 
@@ -188,7 +187,7 @@ class _ModelSource:
                 it.get_tensor(self.outputs["Identity"]).reshape(_CHANNELS, 5))
 
     def weights(self):
-        kernels, counts = _model.weight_tensors(self.interpreter)
+        kernels, counts = models.weight_tensors(self.interpreter)
         note = (f"the model's {counts['kernels']} convolution kernels (float16 in the file); "
                 f"{counts['biases']} biases left in float (TFLite keeps them in int32), "
                 f"{counts['unreadable']} tensors not readable through the interpreter (the "
@@ -197,18 +196,19 @@ class _ModelSource:
 
     def describe(self) -> dict:
         return {"path": os.fspath(self.path), "sha256": self.sha256,
-                "expected_sha256": _model.MODEL_SHA256, "threads": self.threads}
+                "expected_sha256": models.MODEL_SHA256, "threads": self.threads}
 
 
 class _SyntheticSource:
     """Generated heatmap logits: a Gaussian blob (sigma 2 cells, peak 0.95) on each landmark of
-    the astronaut's pose as the camera sees it, over the noise of ``_data.heatmaps``."""
+    the astronaut's pose as the camera sees it, over the noise of
+    ``wasmpose.tools.data.heatmaps``."""
 
     synthetic = True
     name = "generated heatmaps (--synthetic: no model)"
 
     def __init__(self, boxes):
-        from wasmpose._data import heatmaps
+        from wasmpose.tools.data import heatmaps
 
         fx0, fy0, fsize = _FIXTURE_BOX
         pose = np.array([fx0, fy0]) + _FIXTURE_POSE * (fsize / _SIZE)  # astronaut pixels
@@ -238,7 +238,7 @@ class _SyntheticSource:
                   (144, 1, 1, 288), (1, 3, 3, 864)]
         kernels = {}
         for i, shape in enumerate(shapes):
-            axis = _model.channel_axis(shape)
+            axis = models.channel_axis(shape)
             scale_shape = [1] * 4
             scale_shape[axis] = shape[axis]
             scale = 10 ** rng.uniform(-2, 0, scale_shape)
@@ -298,18 +298,18 @@ class _Stage:
         w, s, n, p = med(self.ours), med(self.simd), med(self.numpy), med(self.peer)
         return {"wasmpose_ms": w, "simd_ms": s, "numpy_ms": n,
                 "peer": self.peer_name if p else None,
-                "peer_ms": p, "x_vs_numpy": _ratio(n, w), "x_vs_peer": _ratio(p, w),
+                "peer_ms": p, "x_vs_numpy": ratio(n, w), "x_vs_peer": ratio(p, w),
                 "first_frame_ms": self.first_ms, "frames_timed": len(self.ours),
                 "note": self.note}
 
 
 def _clock(fn, level=None):
     """``(fn(), seconds)`` of one call at opt level ``level`` (default: the current one), the
-    garbage collector off as in :func:`wasmpose._bench.measure`."""
+    garbage collector off as in :func:`wasmpose.tools.timing.measure`."""
     if level is not None:
         with cpu.opt_level(level):
             return _clock(fn)
-    with _gc_paused():
+    with gc_paused():
         t0 = time.perf_counter()
         r = fn()
         return r, time.perf_counter() - t0
@@ -336,7 +336,7 @@ class _Pipeline:
 
     def __init__(self, source, cv2, torch):
         self.source, self.cv2, self.torch = source, cv2, torch
-        self.sigmas = _model.oks_sigmas()
+        self.sigmas = models.oks_sigmas()
         self.pool = memory.default_pool()
         stages = [
             _Stage("to_tensor", cv2 and "cv2.dnn.blobFromImage",
@@ -363,7 +363,7 @@ class _Pipeline:
     def step(self, i: int, frame: np.ndarray, box) -> dict:
         """Run frame ``i`` through every stage; the frame's figures."""
         from wasmpose import heatmap, image
-        from wasmpose._peers import opencv_blob, torch_peaks
+        from wasmpose.tools.peers import opencv_blob, torch_peaks
 
         st, cv2, torch = self.stages, self.cv2, self.torch
         with self.pool.borrow((1, _SIZE, _SIZE, 3), np.float32) as x:
@@ -409,7 +409,7 @@ class _Pipeline:
 
     def _oks(self, i, pose) -> float:
         from wasmpose import keypoints
-        from wasmpose._peers import coco_oks
+        from wasmpose.tools.peers import coco_oks
 
         prev_pose, prev_area, prev_box = self.prev
         gt = np.concatenate([prev_pose, np.full((1, _K, 1), 2.0)], axis=2)
@@ -454,6 +454,8 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
         raise ValueError(f"frames: expected an int >= 3, got {frames!r}")
     from wasmpose._version import __version__
 
+    if image_path is not None:
+        _check_image_path(image_path)
     video, boxes, what = _video(frames, synthetic)
     source = _SyntheticSource(boxes) if synthetic else _ModelSource(model)
     cv2, torch = peer("cv2"), peer("torch")
@@ -485,9 +487,9 @@ def run(*, frames: int = DEFAULT_FRAMES, model: str | None = None, synthetic: bo
                              for k in ("sse42", "avx2", "avx512f", "fma", "neon")},
                 "opt_level": cpu.get_opt_level().name,
                 "threading_layer": cpu.threading_layer(),
-                "load_average": _load_average()},
+                "load_average": load_average()},
         "kernel_variants": cpu.kernel_variants(),
-        "versions": _versions(),
+        "versions": versions(),
         "notes": pipeline.notes,
         "per_frame": per_frame,
     }
@@ -529,7 +531,7 @@ def _pipeline_totals(rows: dict) -> dict:
 
     ours, simd, ref = total("wasmpose_ms"), total("simd_ms"), total("numpy_ms")
     return {"wasmpose_ms": ours, "simd_ms": simd, "numpy_ms": ref,
-            "x_vs_numpy": _ratio(ref, ours), "inference_ms": rows["inference"]["wasmpose_ms"]}
+            "x_vs_numpy": ratio(ref, ours), "inference_ms": rows["inference"]["wasmpose_ms"]}
 
 
 def _busy_note(report: dict) -> list[str]:
@@ -558,20 +560,6 @@ def _error_summary(per_frame: list) -> dict:
             "well_seen_per_frame": statistics.median(len(r["well_seen"]) for r in per_frame)}
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import numba
-
-    v = {"numpy": np.__version__, "numba": numba.__version__}
-    for name in ("ai-edge-litert", "pycocotools", "scikit-image"):
-        try:
-            v[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return v | peer_versions()
-
-
 def _json_default(o):
     if isinstance(o, np.generic):
         return o.item()
@@ -587,7 +575,7 @@ def _quantize_weights(weights: dict, torch) -> dict:
     """Per-channel symmetric int8 and int4 of every kernel: SQNR and the time of ``quantize``."""
     from wasmpose import quant
 
-    items = [(name, w, _model.channel_axis(w.shape)) for name, w in weights.items()]
+    items = [(name, w, models.channel_axis(w.shape)) for name, w in weights.items()]
     largest = {name for name, w, _ in sorted(items, key=lambda it: -it[1].size)[:3]}
     signal = sum(float(np.dot(w.ravel(), w.ravel().astype(np.float64))) for _, w, _ in items)
     result = {"tensors": len(items), "values": sum(w.size for _, w, _ in items),
@@ -644,12 +632,6 @@ def _quantize_weights(weights: dict, torch) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-def _ms(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4f}" if v < 0.1 else f"{v:.3f}" if v < 10 else f"{v:.1f}"
-
-
 def _x(v) -> str:
     return "-" if v is None else f"{v:.1f}x"
 
@@ -670,20 +652,21 @@ def _print_report(r: dict, p) -> None:
             if s["wasmpose_ms"] is None:
                 p(f"{'inference':<17}{'(skipped: --synthetic, generated heatmaps)':>40}")
             else:
-                p(f"{'inference':<17}{_ms(s['wasmpose_ms']):>12}{'':>28}  "
+                p(f"{'inference':<17}{fmt_ms(s['wasmpose_ms']):>12}{'':>28}  "
                   f"{'(ai-edge-litert, the model)':<24}")
             continue
-        p(f"{name:<17}{_ms(s['wasmpose_ms']):>12}{_ms(s['simd_ms']):>9}{_ms(s['numpy_ms']):>10}"
-          f"{_x(s['x_vs_numpy']):>9}  {s['peer'] or '-':<24}{_ms(s['peer_ms']):>9}"
+        p(f"{name:<17}{fmt_ms(s['wasmpose_ms']):>12}{fmt_ms(s['simd_ms']):>9}"
+          f"{fmt_ms(s['numpy_ms']):>10}"
+          f"{_x(s['x_vs_numpy']):>9}  {s['peer'] or '-':<24}{fmt_ms(s['peer_ms']):>9}"
           f"{_x(s['x_vs_peer']):>8}")
     t = r["pipeline_ms"]
     p("-" * len(head))
-    p(f"{'wasmpose stages':<17}{_ms(t['wasmpose_ms']):>12}{_ms(t['simd_ms']):>9}"
-      f"{_ms(t['numpy_ms']):>10}"
+    p(f"{'wasmpose stages':<17}{fmt_ms(t['wasmpose_ms']):>12}{fmt_ms(t['simd_ms']):>9}"
+      f"{fmt_ms(t['numpy_ms']):>10}"
       f"{_x(t['x_vs_numpy']):>9}")
     if t["inference_ms"]:
         total = t["inference_ms"] + t["wasmpose_ms"]
-        p(f"per frame with the model: {_ms(total)} ms ({1e3 / total:.0f} frames/s), "
+        p(f"per frame with the model: {fmt_ms(total)} ms ({1e3 / total:.0f} frames/s), "
           f"of which wasmpose's stages {100 * t['wasmpose_ms'] / total:.1f}%")
     ids = r["track_ids"]
     p("")
@@ -708,9 +691,9 @@ def _print_report(r: dict, p) -> None:
     p("-" * len(qh))
     for dtype, b in q["bits"].items():
         exact = {None: "-", True: "yes", False: "NO"}[b["bit_exact_with_torch"]]
-        p(f"{dtype:<7}{b['sqnr_db']:>9.1f}{_ms(b['quantize_ms']):>13}{_ms(b['simd_ms']):>9}"
-          f"{_ms(b['numpy_ms']):>10}"
-          f"{_x(b['x_vs_numpy']):>9}{_ms(b['torch_ms']):>10}{_x(b['x_vs_torch']):>9}  "
+        p(f"{dtype:<7}{b['sqnr_db']:>9.1f}{fmt_ms(b['quantize_ms']):>13}{fmt_ms(b['simd_ms']):>9}"
+          f"{fmt_ms(b['numpy_ms']):>10}"
+          f"{_x(b['x_vs_numpy']):>9}{fmt_ms(b['torch_ms']):>10}{_x(b['x_vs_torch']):>9}  "
           f"{exact:<10}{b['bytes'] / 1e6:>6.2f}")
     p(f"(float32: {q['float32_bytes'] / 1e6:.2f} MB; torch.quantize_per_channel has no int4)")
     for name in q["bits"]["int8"]["largest"]:
@@ -750,7 +733,7 @@ def draw_skeleton(frame: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     img = np.array(frame, np.uint8, copy=True)
     h, w = img.shape[:2]
     offsets = (0, 1)
-    for a, b in _model.CONNECTIONS:
+    for a, b in models.CONNECTIONS:
         p0, p1 = keypoints[a], keypoints[b]
         n = int(np.ceil(np.abs(p1 - p0).max())) + 1
         t = np.linspace(0.0, 1.0, n)[:, None]
@@ -771,24 +754,30 @@ def _paint(img, ys, xs, colour, h, w):
     img[ys[inside], xs[inside]] = colour
 
 
+def _check_image_path(path) -> None:
+    """Fail before the run, not after it, when ``--save-image`` cannot be written."""
+    if peer("cv2") is None:
+        raise DemoUnavailable(f"--save-image: the picture is written with OpenCV, which is not "
+                              f"installed: {_INSTALL} (or pip install opencv-python-headless)")
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise DemoUnavailable(f"--save-image: expected a file in an existing directory, got "
+                              f"{os.fspath(path)!r} ({os.fspath(parent)!r} does not exist)")
+
+
 def write_png(path, rgb: np.ndarray) -> None:
-    """Write ``rgb`` (H, W, 3) uint8 as an 8-bit RGB PNG (zlib + struct, no dependency)."""
-    rgb = np.ascontiguousarray(rgb, np.uint8)
-    h, w, c = rgb.shape
-    if c != 3:
-        raise ValueError(f"rgb: expected (H, W, 3) uint8, got shape {rgb.shape}")
-    raw = np.zeros((h, 1 + 3 * w), np.uint8)  # filter byte 0 (None) before each row
-    raw[:, 1:] = rgb.reshape(h, 3 * w)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    png = (b"\x89PNG\r\n\x1a\n"
-           + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-           + chunk(b"IEND", b""))
-    Path(path).write_bytes(png)
+    """Write ``rgb`` (H, W, 3) uint8 as a PNG file, encoded by OpenCV (``cv2.imencode``)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb: expected (H, W, 3) uint8, got shape {rgb.shape} {rgb.dtype}")
+    cv2 = peer("cv2")
+    if cv2 is None:
+        raise DemoUnavailable(f"writing a PNG needs OpenCV, which is not installed: {_INSTALL} "
+                              f"(or pip install opencv-python-headless)")
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))  # OpenCV is BGR
+    if not ok:
+        raise RuntimeError(f"cv2.imencode could not encode an image of shape {rgb.shape}")
+    Path(path).write_bytes(png.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------

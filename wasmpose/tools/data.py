@@ -1,5 +1,5 @@
-"""Deterministic inputs of the kernels, shared by the asv suite (``benchmarks/common.py``
-re-exports them) and ``python -m wasmpose bench``.
+"""Deterministic inputs of the kernels for ``python -m wasmpose bench`` and the demo, shared
+with the asv suite (``benchmarks/common.py`` re-exports them).
 
 The seeds must never change: timings of different commits are only comparable on the same data.
 The post-processing inputs are memoised here and shared between callers: treat them as
