@@ -84,6 +84,20 @@ def test_linear_bit_exact_on_representable_coordinates(rng, variant, border):
         np.testing.assert_array_equal(got, cv_warp(img, m, (80, 60), "linear", border, 17))
 
 
+def test_linear_bit_exact_without_rotation_constant_border(rng, variant):
+    """Person crops as rtmlib makes them without rotation (scale and shift only, boxes inside
+    and across every edge of the frame): every value equals cv2's with BORDER_CONSTANT."""
+    frame = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    for _ in range(12):
+        x0, y0 = rng.uniform(-30, 150), rng.uniform(-30, 110)
+        bw, bh = rng.uniform(5, 120, 2)
+        s = max(bw / 48, bh / 64) * 1.25
+        m = np.array([[1 / s, 0.0, 24 - (x0 + bw / 2) / s], [0.0, 1 / s, 32 - (y0 + bh / 2) / s]])
+        got = warp_affine(frame, m, (48, 64), border_value=(3, 5, 7))
+        ref = cv2.warpAffine(frame, m, (48, 64), borderValue=(3, 5, 7))
+        np.testing.assert_array_equal(got, ref)
+
+
 @pytest.mark.xfail(strict=True, reason="known difference: for axis-aligned maps (no rotation or "
                    "shear) with BORDER_REPLICATE, cv2 5.1 takes another code path (ties round "
                    "up, as 4.x's fixed-point remap) that wasmpose does not reproduce")

@@ -65,6 +65,17 @@ def _clamp_coord(v):
 
 
 @njit(inline="always", **_SERIAL)
+def _split(v, aligned):
+    """Source cell and float32 weight of a float64 coordinate (the reference's rule 4)."""
+    if aligned:
+        fl = np.floor(v)
+        return int(fl), np.float32(v - fl)
+    f = np.float32(v)
+    flf = np.floor(f)
+    return int(flf), f - flf
+
+
+@njit(inline="always", **_SERIAL)
 def _tap(src, w, h, cn, iy, ix, c, replicate, bval):
     """Channel ``c`` of source pixel (iy, ix) as float32, outside pixels by the border rule."""
     if replicate:
@@ -93,14 +104,9 @@ def _pixel(src, h, w, cn, m, y, x, nearest, replicate, bval, quantize, vals):
         for c in range(cn):
             vals[o + c] = _tap(src, w, h, cn, iy, ix, c, replicate, bval)
         return
-    fx = np.float32(sxd)
-    fy = np.float32(syd)
-    flx = np.floor(fx)
-    fly = np.floor(fy)
-    ix = int(flx)
-    iy = int(fly)
-    ax = fx - flx
-    ay = fy - fly
+    aligned = m[1] == 0.0 and m[3] == 0.0
+    ix, ax = _split(sxd, aligned)
+    iy, ay = _split(syd, aligned)
     if not replicate and (ix < -1 or ix > w - 1 or iy < -1 or iy > h - 1):
         for c in range(cn):
             vals[o + c] = bval[c]
@@ -138,16 +144,16 @@ def _x_table(m, w, y0, y1, ixs, axs):
     """
     xlo = ixs.size
     xhi = 0
+    aligned = m[1] == 0.0 and m[3] == 0.0
     ya = m[1] * y0 + m[2]
     yb = m[1] * (y1 - 1) + m[2]
     for x in range(ixs.size):
-        fx = np.float32(_clamp_coord(m[0] * x + ya))
-        if fx != np.float32(_clamp_coord(m[0] * x + yb)):
+        ix, ax = _split(_clamp_coord(m[0] * x + ya), aligned)
+        ix_b, ax_b = _split(_clamp_coord(m[0] * x + yb), aligned)
+        if ix != ix_b or ax != ax_b:
             return False, 0, 0
-        flx = np.floor(fx)
-        ix = int(flx)
         ixs[x] = ix
-        axs[x] = fx - flx
+        axs[x] = ax
         if 0 <= ix < w - 1:
             xlo = min(xlo, x)
             xhi = x + 1
@@ -181,12 +187,11 @@ def _row_values(src, h, w, cn, m, y, nearest, replicate, bval, quantize, vals, s
     w_out = vals.size // cn
     if sep and xlo < xhi:
         # the row's float32 y coordinate is monotonic in x: equal at both ends, equal throughout
+        aligned = m[1] == 0.0 and m[3] == 0.0
         by = m[4] * y + m[5]
-        fy = np.float32(_clamp_coord(m[3] * 0 + by))
-        fly = np.floor(fy)
-        iy = int(fly)
-        ay = fy - fly
-        if 0 <= iy < h - 1 and fy == np.float32(_clamp_coord(m[3] * (w_out - 1) + by)):
+        iy, ay = _split(_clamp_coord(m[3] * 0 + by), aligned)
+        iy_b, ay_b = _split(_clamp_coord(m[3] * (w_out - 1) + by), aligned)
+        if 0 <= iy < h - 1 and iy == iy_b and ay == ay_b:
             t = 0 if hrow[0] == iy else (1 if hrow[1] == iy else -1)
             b = 0 if hrow[0] == iy + 1 else (1 if hrow[1] == iy + 1 else -1)
             if t < 0:
@@ -226,16 +231,11 @@ def _linear_row(src, h, w, cn, m, y, replicate, bval, quantize, vals):
     m0 = m[0]
     m3 = m[3]
     stride = w * cn
+    aligned = m[1] == 0.0 and m[3] == 0.0
     for x in range(w_out):
-        fx = np.float32(_clamp_coord(m0 * x + bx))
-        fy = np.float32(_clamp_coord(m3 * x + by))
-        flx = np.floor(fx)
-        fly = np.floor(fy)
-        ix = int(flx)
-        iy = int(fly)
+        ix, ax = _split(_clamp_coord(m0 * x + bx), aligned)
+        iy, ay = _split(_clamp_coord(m3 * x + by), aligned)
         if 0 <= ix < w - 1 and 0 <= iy < h - 1:
-            ax = fx - flx
-            ay = fy - fly
             j = iy * stride + ix * cn
             o = x * cn
             for c in range(cn):
