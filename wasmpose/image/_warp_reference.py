@@ -33,7 +33,7 @@ pixel and rule 4 about 99.999 % of the channel values (the rest differ by 1 at a
 about 1e-4 of a rounding tie: OpenCV's float32 coordinate is sometimes one or two float32 steps
 from the correctly rounded one, and the computation that gives that was not found). Maps
 without rotation matched every value with ``BORDER_CONSTANT``; with ``BORDER_REPLICATE`` cv2
-5.1 differs from rule 4 on about 0.4 % of their values (ties round up, and more): not
+5.1 differs from rule 4 on about 0.3 % of their values (ties round up, and more): not
 reproduced.
 """
 
