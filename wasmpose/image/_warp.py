@@ -231,10 +231,14 @@ def _row_values(src, h, w, cn, m, y, nearest, replicate, bval, quantize, vals, s
             top_row = hb[t]
             bottom_row = hb[b]
             o0 = xlo * cn
-            for i in range((xhi - xlo) * cn):
-                top = top_row[i]
-                v = _fma32(ay, bottom_row[i] - top, top)
-                vals[o0 + i] = _round_u8(v) if quantize else v
+            if quantize:  # two loops: no branch in the vectorised body
+                for i in range((xhi - xlo) * cn):
+                    top = top_row[i]
+                    vals[o0 + i] = _round_u8(_fma32(ay, bottom_row[i] - top, top))
+            else:
+                for i in range((xhi - xlo) * cn):
+                    top = top_row[i]
+                    vals[o0 + i] = _fma32(ay, bottom_row[i] - top, top)
             for x in range(xlo):
                 _pixel(src, h, w, cn, m, y, x, nearest, replicate, bval, quantize, vals)
             for x in range(xhi, w_out):
@@ -415,31 +419,39 @@ def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar):
     hrow = np.full(2, -2, np.int64)
     vals = np.empty(w_out * 3, np.float32)
     scratch = _scratch(w_out)
-    p0 = perm[0]
-    p1 = perm[1]
-    p2 = perm[2]
+    p0 = perm[0]  # perm is (0, 1, 2) or (2, 1, 0)
     a0, a1, a2 = a[0], a[1], a[2]
     b0, b1, b2 = b[0], b[1], b[2]
     for y in range(y0, y1):
         _row_values(flat, h, w, 3, m, y, False, False, bval_in, True, vals, sep, ixs, axs,
                     xlo, xhi, hb, hrow, scratch)
         base = y * w_out
-        if planar:
-            o0 = out[base:base + w_out]
-            o1 = out[hw + base:hw + base + w_out]
-            o2 = out[2 * hw + base:2 * hw + base + w_out]
-            for x in range(w_out):
-                j = 3 * x
-                o0[x] = vals[j + p0] * a0 + b0
-                o1[x] = vals[j + p1] * a1 + b1
-                o2[x] = vals[j + p2] * a2 + b2
+        if p0 == 0:
+            _normalise_row(vals, out, base, w_out, hw, 0, 2, a0, a1, a2, b0, b1, b2, planar)
         else:
-            o = out[3 * base:3 * (base + w_out)]
-            for x in range(w_out):
-                j = 3 * x
-                o[j] = vals[j + p0] * a0 + b0
-                o[j + 1] = vals[j + p1] * a1 + b1
-                o[j + 2] = vals[j + p2] * a2 + b2
+            _normalise_row(vals, out, base, w_out, hw, 2, 0, a0, a1, a2, b0, b1, b2, planar)
+
+
+@njit(inline="always", **_SERIAL)
+def _normalise_row(vals, out, base, w_out, hw, k0, k2, a0, a1, a2, b0, b1, b2, planar):
+    """``float32(v) * a[c] + b[c]`` of a row into the batch: output channel 0 from input
+    channel ``k0``, 2 from ``k2`` (constants after inlining, so the loops vectorise)."""
+    if planar:
+        o0 = out[base:base + w_out]
+        o1 = out[hw + base:hw + base + w_out]
+        o2 = out[2 * hw + base:2 * hw + base + w_out]
+        for x in range(w_out):
+            j = 3 * x
+            o0[x] = vals[j + k0] * a0 + b0
+            o1[x] = vals[j + 1] * a1 + b1
+            o2[x] = vals[j + k2] * a2 + b2
+    else:
+        o = out[3 * base:3 * (base + w_out)]
+        for x in range(w_out):
+            j = 3 * x
+            o[j] = vals[j + k0] * a0 + b0
+            o[j + 1] = vals[j + 1] * a1 + b1
+            o[j + 2] = vals[j + k2] * a2 + b2
 
 
 @njit(**_SERIAL)
@@ -455,7 +467,7 @@ def _input_order(bval, perm):
 def crop_to_tensor_serial(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
     """Crops of ``src`` (h, w, 3) uint8 under inverse maps ``ms`` (N, 6) into ``out`` (N, 3*H*W).
 
-    Same arguments as ``_warp_reference.crop_to_tensor``.
+    Same arguments as ``_warp_reference.crop_to_tensor``; ``perm`` is (0, 1, 2) or (2, 1, 0).
     """
     h, w, _ = src.shape
     flat = src.reshape(-1)
