@@ -14,6 +14,11 @@ reference, ``OptLevel.NONE``), and the peers:
     ``refine_keypoints_dark`` (its blur by ``cv2.GaussianBlur``), restated in NumPy as mmpose
     runs them, image by image with Python loops over keypoints; mmpose itself is not a
     dependency. It has no quadratic refinement.
+``rtmlib``
+    (``decode_simcc``) rtmlib's own ``get_simcc_maximum`` followed by RTMPose.postprocess's
+    ``locs / simcc_split_ratio``, imported from rtmlib when it is installed
+    (``pip install rtmlib --no-deps``), skipped otherwise. ``refine_landmarks`` has no peer
+    that runs outside MediaPipe's C++ graph: it is timed beside its NumPy reference only.
 
 Every implementation finds the 3x3 peaks above 0.1, at most 20 per channel, on heatmaps from
 :func:`common.heatmaps` (three people per channel over low noise).
@@ -25,7 +30,7 @@ import itertools
 
 import numpy as np
 
-from wasmpose.heatmap import decode_heatmaps, find_peaks
+from wasmpose.heatmap import decode_heatmaps, decode_simcc, find_peaks, refine_landmarks
 from wasmpose.tools.peers import torch_peaks
 
 from . import common
@@ -187,4 +192,54 @@ class DecodeHeatmaps(common.KernelSuite):
         self._start(impl, ("decode", impl, refine, shape), fn)
 
     def time_decode_heatmaps(self, impl, refine, shape):
+        self.fn()
+
+
+# RTMPose's SimCC lengths (split ratio 2): 192x256 input (body-m) and 288x384 (body-l, wholebody)
+SIMCC_BINS = {"384x512": (384, 512), "576x768": (576, 768)}
+
+
+class DecodeSimcc(common.KernelSuite):
+    """``decode_simcc`` of 10 people x 17 keypoints (score="mean", rtmlib's current rule) vs
+    rtmlib's ``get_simcc_maximum`` and its division by the split ratio."""
+
+    params = [["wasmpose", "wasmpose-simd", "numpy", "rtmlib"], list(SIMCC_BINS)]
+    param_names = ["impl", "bins"]
+
+    def setup(self, impl, bins):
+        x, y = common.simcc_vectors(10, 17, *SIMCC_BINS[bins])
+        if impl == "rtmlib":
+            post = common.require_peer("rtmlib.tools.pose_estimation.post_processings")
+
+            def fn():
+                locs, vals = post.get_simcc_maximum(x, y)
+                return locs / 2.0, vals
+
+            key = ("simcc-verify", bins)
+            if key not in common.WARMED:
+                got, want = decode_simcc(x, y, score="mean"), fn()
+                if not (np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])):
+                    raise RuntimeError("rtmlib's get_simcc_maximum differs from decode_simcc")
+                common.WARMED.add(key)
+        else:
+            fn = lambda: decode_simcc(x, y, score="mean")  # noqa: E731
+        self._start(impl, ("simcc", impl, bins), fn)
+
+    def time_decode_simcc(self, impl, bins):
+        self.fn()
+
+
+class RefineLandmarks(common.KernelSuite):
+    """``refine_landmarks`` on BlazePose-shaped output (39 landmarks, 64 x 64 heatmap logits,
+    kernel 7) for 1 and 10 people."""
+
+    params = [["wasmpose", "wasmpose-simd", "numpy"], [1, 10]]
+    param_names = ["impl", "people"]
+
+    def setup(self, impl, people):
+        lm, hm = common.landmark_heatmaps(people)
+        fn = lambda: refine_landmarks(lm, hm)  # noqa: E731
+        self._start(impl, ("refine_landmarks", impl, people), fn)
+
+    def time_refine_landmarks(self, impl, people):
         self.fn()

@@ -8,6 +8,14 @@ one ``cdist`` per keypoint) and ``mmpose`` (mmpose's ``oks_nms`` and ``oks_iou``
 NumPy: a Python loop over candidates, as mmpose runs it; mmpose itself is not a dependency);
 peers are skipped when not installed. Sizes: ``GxD`` ground truths x detections, ``NxM``
 points or poses.
+
+The top-down transforms are timed for 1, 10 and 100 people beside ``rtmlib`` (its own functions,
+imported when rtmlib is installed with ``pip install rtmlib --no-deps``, skipped otherwise), as
+RTMPose's pre- and post-processing calls them, one person at a time: ``get_warp_matrix``
+(which solves with ``cv2.getAffineTransform``), ``bbox_xyxy2cs`` and the aspect-ratio fix of
+``top_down_affine``, and the keypoint mapping of ``RTMPose.postprocess``
+(``kpts / input_size * scale + center - scale / 2``). ``invert_affine`` is timed beside a loop
+of ``cv2.invertAffineTransform``.
 """
 
 from __future__ import annotations
@@ -16,10 +24,14 @@ import numpy as np
 
 from wasmpose.keypoints import (
     COCO_SIGMAS,
+    bbox_to_center_scale,
+    get_affine_transform,
+    invert_affine,
     keypoint_distances,
     oks,
     oks_nms,
     pairwise_distances,
+    transform_points,
 )
 from wasmpose.tools.peers import coco_oks
 
@@ -123,4 +135,115 @@ class OksNms(common.KernelSuite):
         self._start(impl, ("oks_nms", impl, poses), fn)
 
     def time_oks_nms(self, impl, poses):
+        self.fn()
+
+
+RTMPOSE_INPUT = (192, 256)
+PEOPLE = [1, 10, 100]
+
+
+def _rtmlib_pre():
+    return common.require_peer("rtmlib.tools.pose_estimation.pre_processings")
+
+
+def _top_down(people):
+    """Centres, sizes (aspect fixed to the RTMPose input) and matrices of ``people`` boxes."""
+    center, scale = bbox_to_center_scale(common.person_boxes(people),
+                                         aspect_ratio=RTMPOSE_INPUT[0] / RTMPOSE_INPUT[1])
+    return center, scale, get_affine_transform(center, scale, 0.0, RTMPOSE_INPUT)
+
+
+class AffineTransform(common.KernelSuite):
+    """``get_affine_transform`` of N boxes vs N calls of rtmlib's ``get_warp_matrix``."""
+
+    params = [IMPLS + ["rtmlib"], PEOPLE]
+    param_names = ["impl", "people"]
+
+    def setup(self, impl, people):
+        center, scale, _ = _top_down(people)
+        if impl == "rtmlib":
+            warp = _rtmlib_pre().get_warp_matrix
+
+            def fn():
+                return [warp(c, s, 0.0, RTMPOSE_INPUT) for c, s in zip(center, scale,
+                                                                         strict=True)]
+        else:
+            fn = lambda: get_affine_transform(center, scale, 0.0, RTMPOSE_INPUT)  # noqa: E731
+        self._start(impl, ("affine", impl, people), fn)
+
+    def time_get_affine_transform(self, impl, people):
+        self.fn()
+
+
+class BboxToCenterScale(common.KernelSuite):
+    """``bbox_to_center_scale(boxes, padding=1.25, aspect_ratio=192/256)`` vs rtmlib's
+    ``bbox_xyxy2cs`` and ``top_down_affine``'s aspect fix, box by box (as RTMPose calls them)."""
+
+    params = [IMPLS + ["rtmlib"], PEOPLE]
+    param_names = ["impl", "people"]
+
+    def setup(self, impl, people):
+        boxes = common.person_boxes(people)
+        ratio = RTMPOSE_INPUT[0] / RTMPOSE_INPUT[1]
+        if impl == "rtmlib":
+            cs = _rtmlib_pre().bbox_xyxy2cs
+
+            def fn():
+                out = []
+                for b in boxes:
+                    c, s = cs(b, padding=1.25)
+                    w, h = np.hsplit(s, [1])
+                    out.append((c, np.where(w > h * ratio, np.hstack([w, w / ratio]),
+                                            np.hstack([h * ratio, h]))))
+                return out
+        else:
+            fn = lambda: bbox_to_center_scale(boxes, aspect_ratio=ratio)  # noqa: E731
+        self._start(impl, ("center_scale", impl, people), fn)
+
+    def time_bbox_to_center_scale(self, impl, people):
+        self.fn()
+
+
+class InvertAffine(common.KernelSuite):
+    """``invert_affine`` of N matrices vs N calls of ``cv2.invertAffineTransform``."""
+
+    params = [IMPLS + ["cv2"], PEOPLE]
+    param_names = ["impl", "people"]
+
+    def setup(self, impl, people):
+        m = _top_down(people)[2]
+        if impl == "cv2":
+            inv = common.require_peer("cv2").invertAffineTransform
+            fn = lambda: [inv(x) for x in m]  # noqa: E731
+        else:
+            fn = lambda: invert_affine(m)  # noqa: E731
+        self._start(impl, ("invert_affine", impl, people), fn)
+
+    def time_invert_affine(self, impl, people):
+        self.fn()
+
+
+class TransformPoints(common.KernelSuite):
+    """Keypoints of N people (17 x (x, y, score)) from the crop back to the image:
+    ``transform_points(kpts, inverse matrices)`` vs ``RTMPose.postprocess``'s per-person
+    ``kpts / input_size * scale + center - scale / 2`` (the same map for unrotated crops)."""
+
+    params = [IMPLS + ["rtmlib"], PEOPLE]
+    param_names = ["impl", "people"]
+
+    def setup(self, impl, people):
+        center, scale, m = _top_down(people)
+        inv = invert_affine(m)
+        kpts = np.random.default_rng([common.ARRAY_SEED, people]).uniform(0, 192, (people, 17, 3))
+        if impl == "rtmlib":
+            size = np.array(RTMPOSE_INPUT)
+
+            def fn():
+                return [k[:, :2] / size * s + c - s / 2
+                        for k, c, s in zip(kpts, center, scale, strict=True)]
+        else:
+            fn = lambda: transform_points(kpts, inv)  # noqa: E731
+        self._start(impl, ("transform_points", impl, people), fn)
+
+    def time_transform_points(self, impl, people):
         self.fn()

@@ -16,7 +16,15 @@ import numpy as np
 
 from wasmpose import get_opt_level, set_opt_level
 from wasmpose.tools import data as _data
-from wasmpose.tools.data import heatmaps, points, pose_crowd, pose_scene
+from wasmpose.tools.data import (
+    heatmaps,
+    landmark_heatmaps,
+    person_boxes,
+    points,
+    pose_crowd,
+    pose_scene,
+    simcc_vectors,
+)
 from wasmpose.tools.peers import peer
 
 __all__ = [
@@ -37,6 +45,9 @@ __all__ = [
     "points",
     "pose_crowd",
     "walking_people",
+    "simcc_vectors",
+    "landmark_heatmaps",
+    "person_boxes",
 ]
 
 # The seeds must never change: results of different commits are only comparable when they time

@@ -259,8 +259,61 @@ def _oks_nms_cases() -> Iterator[_Case]:
         yield _Case("oks_nms", f"{n} poses", n * n * 17, "float64", lambda n=n: build(n))
 
 
+def _simcc_cases() -> Iterator[_Case]:
+    from wasmpose.heatmap import decode_simcc
+    from wasmpose.tools.data import simcc_vectors
+
+    def build(wx, wy):
+        x, y = simcc_vectors(10, 17, wx, wy)
+        post = _peer("rtmlib.tools.pose_estimation.post_processings")
+        peer = None
+        if post is not None:
+            def peer():
+                locs, vals = post.get_simcc_maximum(x, y)
+                return locs / 2.0, vals
+        call = lambda: decode_simcc(x, y, score="mean")  # noqa: E731
+        return _Callables(call, call, "none", "rtmlib get_simcc_maximum", peer)
+
+    for wx, wy in ((384, 512), (576, 768)):
+        yield _Case("decode_simcc", f"10x17 {wx}+{wy} bins", 170 * (wx + wy), "float32",
+                    lambda wx=wx, wy=wy: build(wx, wy))
+
+
+def _refine_landmarks_cases() -> Iterator[_Case]:
+    from wasmpose.heatmap import refine_landmarks
+    from wasmpose.tools.data import landmark_heatmaps
+
+    def build(n):
+        lm, hm = landmark_heatmaps(n)
+        call = lambda: refine_landmarks(lm, hm)  # noqa: E731
+        return _Callables(call, call, "none")
+
+    for n in (1, 10):
+        yield _Case("refine_landmarks", f"{n}x39 64x64", n * 39 * 49, "float32",
+                    lambda n=n: build(n))
+
+
+def _affine_cases() -> Iterator[_Case]:
+    from wasmpose.keypoints import bbox_to_center_scale, get_affine_transform
+    from wasmpose.tools.data import person_boxes
+
+    def build(n):
+        center, scale = bbox_to_center_scale(person_boxes(n), aspect_ratio=0.75)
+        pre = _peer("rtmlib.tools.pose_estimation.pre_processings")
+        peer = None
+        if pre is not None:
+            peer = lambda: [pre.get_warp_matrix(c, s, 0.0, (192, 256))  # noqa: E731
+                            for c, s in zip(center, scale, strict=True)]
+        call = lambda: get_affine_transform(center, scale, 0.0, (192, 256))  # noqa: E731
+        return _Callables(call, call, "none", "rtmlib get_warp_matrix", peer)
+
+    for n in (1, 10):
+        yield _Case("get_affine_transform", f"{n} boxes", n, "float64", lambda n=n: build(n))
+
+
 _CASES = (_grayscale_cases, _threshold_cases, _otsu_cases, _normalize_cases, _to_tensor_cases,
-          _find_peaks_cases, _decode_cases, _oks_cases, _pairwise_cases, _oks_nms_cases)
+          _find_peaks_cases, _decode_cases, _oks_cases, _pairwise_cases, _oks_nms_cases,
+          _simcc_cases, _refine_landmarks_cases, _affine_cases)
 
 
 def _cases(quick: bool) -> list[_Case]:

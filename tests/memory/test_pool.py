@@ -504,3 +504,25 @@ def test_absurd_sizes_and_alignments_are_refused_before_allocating(call, match):
 def test_is_aligned_takes_any_power_of_two():
     a = aligned_empty(16, np.uint8, alignment=1 << 30)  # the largest allocating alignment
     assert is_aligned(a, 1 << 30) and not is_aligned(a[1:], 2**62)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">i8", ">c16", "<f4"])
+def test_big_endian_dtypes_everywhere(dtype):
+    # issue 13: byte-swapped dtypes are served as asked and hold their values
+    values = np.arange(-3, 3).astype(dtype)
+    pool = BufferPool()
+    a = pool.acquire(6, dtype, zero=True)
+    assert a.dtype == np.dtype(dtype) and not a.any()
+    a[:] = values
+    assert a.tolist() == values.tolist() and a.tobytes() == values.tobytes()
+    pool.release(a)
+    with pool.borrow(6, dtype) as b:  # the same buffer again
+        assert b.dtype == np.dtype(dtype) and b.tolist() == values.tolist()
+    arena = Arena(256)
+    c = arena.alloc((2, 3), dtype)
+    c[:] = values.reshape(2, 3)
+    assert c.dtype == np.dtype(dtype) and c.ravel().tolist() == values.tolist()
+    d = aligned_empty((2, 3), dtype, alignment=128)
+    d[:] = values.reshape(2, 3)
+    assert is_aligned(d, 128) and d.dtype == np.dtype(dtype)
+    assert d.sum() == values.sum()

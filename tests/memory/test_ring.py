@@ -159,3 +159,20 @@ def test_big_endian_items_and_buffers(buffer_dtype):
     with pytest.raises(ValueError, match="x: the value"):
         RingBuffer(1, (), ">i1" if "i" in buffer_dtype else ">f2").push(
             np.array(1e6, ">" + buffer_dtype[1:]))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_narrowing_floats_refuse_exactly_what_rounds_to_infinity(dtype):
+    big = np.finfo(dtype).max
+    ulp = float(big) - float(np.nextafter(big, dtype(0)))
+    rb = RingBuffer(4, (), dtype)
+    below = np.nextafter(float(big) + ulp / 2, 0.0)  # the largest float64 that rounds to max
+    rb.push(below)
+    rb.push(-below)
+    assert rb.latest().tolist() == [float(big), -float(big)]
+    for v in (float(big) + ulp / 2, -(float(big) + ulp / 2)):
+        with pytest.raises(ValueError, match="overflows"):
+            rb.push(v)
+    with np.errstate(over="ignore"):  # what was refused would have become infinity
+        assert np.isposinf(np.float64(float(big) + ulp / 2).astype(dtype))
+    assert len(rb) == 2

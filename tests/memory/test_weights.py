@@ -3,10 +3,12 @@ and no unpickling ever."""
 
 import json
 import mmap
+import os
 import pickle
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -461,3 +463,29 @@ def test_bad_paths(tmp_path):
     with open(tmp_path / "UPPER.NPY", "wb") as f:
         np.save(f, np.arange(3))
     assert list(load_weights(tmp_path / "UPPER.NPY")) == ["UPPER"]
+
+
+def test_files_that_are_not_regular_are_refused_without_blocking(tmp_path):
+    # opening a FIFO blocks until a writer comes: refused before it is opened
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+
+    def unblock():  # if a regression opens the FIFO, a writer comes after 5 s: no hang
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: nothing was blocked
+            pass
+
+    timer = threading.Timer(5.0, unblock)
+    timer.start()
+    try:
+        with pytest.raises(ValueError, match=r"pipe\.npy: not a regular file"):
+            load_weights(fifo)
+    finally:
+        timer.cancel()
+    (tmp_path / "dir.npz").mkdir()
+    with pytest.raises(ValueError, match=r"dir\.npz: not a regular file"):
+        load_weights(tmp_path / "dir.npz")
+    (tmp_path / "zero.npy").symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=r"zero\.npy: not a regular file"):
+        load_weights(tmp_path / "zero.npy", mmap=False)

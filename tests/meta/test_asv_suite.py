@@ -55,7 +55,16 @@ COVERAGE = {
     "Peaks": ["benchmark_heatmap.FindPeaks.time_find_peaks"],
     "decode_heatmaps": ["benchmark_heatmap.DecodeHeatmaps.time_decode_heatmaps",
                         "benchmark_import.FirstCallArea.time_first_call[call=decode_heatmaps]"],
+    "decode_simcc": ["benchmark_heatmap.DecodeSimcc.time_decode_simcc",
+                     "benchmark_heatmap.DecodeSimcc.time_decode_simcc[impl=rtmlib]"],
+    "refine_landmarks": ["benchmark_heatmap.RefineLandmarks.time_refine_landmarks"],
     # wasmpose.keypoints
+    "get_affine_transform": ["benchmark_keypoints.AffineTransform.time_get_affine_transform",
+                             "benchmark_keypoints.AffineTransform.time_get_affine_transform"
+                             "[impl=rtmlib]"],
+    "bbox_to_center_scale": ["benchmark_keypoints.BboxToCenterScale.time_bbox_to_center_scale"],
+    "invert_affine": ["benchmark_keypoints.InvertAffine.time_invert_affine"],
+    "transform_points": ["benchmark_keypoints.TransformPoints.time_transform_points"],
     "pairwise_distances": ["benchmark_keypoints.PairwiseDistances.time_pairwise_distances"],
     "keypoint_distances": ["benchmark_keypoints.KeypointDistances.time_keypoint_distances"],
     "oks": ["benchmark_keypoints.Oks.time_oks",

@@ -4,8 +4,11 @@ import asyncio
 import concurrent.futures as cf
 import gc
 import math
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from wasmpose.parallel import (
     QueueFullError,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # seconds any single result may take before a test calls it a deadlock
 
 
@@ -542,28 +546,40 @@ def test_an_error_of_the_batcher_itself_fails_the_batch_and_the_worker_lives_on(
     assert (s.submitted, s.completed, s.failed) == (2, 1, 1)
 
 
+INNER_WAIT = """
+import concurrent.futures as cf
+from wasmpose.parallel import DynamicBatcher
+
+def process(items):
+    if items == ["outer"]:
+        f = b.submit("inner")
+        for call in (f.result, f.exception):
+            try:
+                call()
+            except RuntimeError as exc:
+                print(exc)
+        try:
+            f.result(timeout=0.01)  # with a timeout the wait is allowed
+        except cf.TimeoutError:
+            print("timeout allowed")
+    return items
+
+with DynamicBatcher(process, max_batch_size=1, max_wait_ms=0) as b:
+    print(b.submit("outer").result(10))
+"""
+
+
 def test_waiting_for_a_request_from_inside_process_batch_is_refused():
     """With one worker, process_batch waiting for a request of the same batcher waits for
-    itself: a RuntimeError instead of a deadlock (a timeout keeps the wait allowed)."""
-    inner = {}
-
-    def process(items):
-        if items == ["outer"]:
-            f = b.submit("inner")
-            for name, call in (("result", f.result), ("exception", f.exception)):
-                try:
-                    call()
-                except RuntimeError as exc:
-                    inner[name] = str(exc)
-            with pytest.raises(cf.TimeoutError):
-                f.result(timeout=0.01)
-        return items
-
-    with DynamicBatcher(process, max_batch_size=1, max_wait_ms=0) as b:
-        assert b.submit("outer").result(WAIT) == "outer"
-    assert inner["result"].startswith("result: waiting without a timeout, from inside "
-                                      "process_batch")
-    assert inner["exception"].startswith("exception: waiting without a timeout")
+    itself: a RuntimeError instead of a deadlock. In a subprocess with a timeout, so that a
+    regression fails instead of hanging."""
+    out = subprocess.run([sys.executable, "-c", INNER_WAIT], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("result: waiting without a timeout, from inside process_batch")
+    assert lines[1].startswith("exception: waiting without a timeout")
+    assert lines[2:] == ["timeout allowed", "outer"]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -613,3 +629,36 @@ def test_close_racing_with_producers_resolves_every_accepted_request(drain):
     s = b.stats()
     assert s.submitted == len(accepted) == s.completed + s.failed
     assert s.queue_size == 0
+
+
+def test_close_never_returns_with_accepted_requests_pending():
+    """The safety net behind "workers never die": if every worker is gone, close() fails the
+    requests still queued instead of returning with them pending."""
+
+    class Dead(DynamicBatcher):
+        def _work(self):  # a worker that died at once
+            return
+
+    b = Dead(lambda xs: xs, max_wait_ms=0)
+    futures = [b.submit(i) for i in range(3)]
+    b.close(drain=True)
+    for f in futures:
+        with pytest.raises(BatchProcessingError, match="the batcher's workers stopped"):
+            f.result(0)
+    s = b.stats()
+    assert (s.submitted, s.completed, s.failed, s.queue_size) == (3, 0, 3, 0)
+
+
+@pytest.mark.parametrize("timeout_ms", [None, 1e9])
+def test_submitting_and_cancelling_while_the_worker_waits_keeps_the_queue_small(timeout_ms):
+    with DynamicBatcher(lambda xs: xs, max_batch_size=1000, max_wait_ms=60_000,
+                        max_queue_size=10, timeout_ms=timeout_ms) as b:
+        keep = b.submit(-1)  # alive at the head of the deadlines while the rest is cancelled
+        for i in range(5000):
+            assert b.submit(i).cancel()
+        assert len(b._queue) <= 3 and b.queue_size == 1
+        assert len(b._deadlines) <= 3
+        b.set_max_wait_ms(0)
+        assert keep.result(WAIT) == -1
+        s = b.stats()
+        assert (s.submitted, s.failed, s.rejected) == (5001, 5000, 0)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wasmpose import opt_level
 from wasmpose.cpu import get_kernel, threading_layer
@@ -220,6 +222,24 @@ def test_dask_with_a_users_client(expected):
         BatchExecutor(backend="dask", client=object())
 
 
+def _in_daemon_thread(call, timeout):
+    """What ``call()`` raised (or its result), from a daemon thread joined with a timeout:
+    a call that hangs fails the test instead of hanging it (or the interpreter's exit)."""
+    box = []
+
+    def run():
+        try:
+            box.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert box, f"the call did not return within {timeout} s"
+    return box[0]
+
+
 def test_dask_two_worker_processes_after_a_parallel_kernel_ran(rng):
     """GNU OpenMP aborts in a fork()ed child of a process that ran a parallel region: worker
     processes must be spawned, even when the Dask configuration asks for fork."""
@@ -246,6 +266,12 @@ def test_dask_two_worker_processes_after_a_parallel_kernel_ran(rng):
             with pytest.raises(ValueError, match="math domain error") as info:
                 ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
             assert info.value.__notes__ == ["BatchExecutor.map: raised by item 2"]
+            # a SystemExit in a worker process neither kills it nor hangs the map (issue 13)
+            exits = lambda x: sys.exit(3) if x == 2 else x  # noqa: E731 - pickled by value
+            raised = _in_daemon_thread(lambda: ex.map(exits, range(4), batch_size=1), 60)
+            assert type(raised) is SystemExit  # a regression fails after 60 s, never hangs
+            assert raised.__notes__ == ["BatchExecutor.map: raised by item 2"]
+            assert ex.map(abs, [-1, -2]) == [1, 2]
     with BatchExecutor(workers=2) as ex, pytest.raises(ValueError) as info2:
         ex.map(math.sqrt, [1, 4, -1, 9, -4], batch_size=2)
     assert (info2.value.args, info2.value.__notes__) == (info.value.args, info.value.__notes__)
@@ -465,3 +491,70 @@ def test_map_batches_object_array_of_views_is_detached():
     with BatchExecutor(workers=2) as ex:
         got = ex.map_batches(objects, [np.full(2, i) for i in range(6)], batch_size=3)
     assert [g.tolist() for g in got] == [[i, i] for i in range(6)]
+
+
+class Pair(tuple):
+    """A tuple subclass whose constructor takes two arguments: it cannot be rebuilt."""
+
+    def __new__(cls, a, b):
+        return super().__new__(cls, (a, b))
+
+
+@dataclasses.dataclass(slots=True)
+class Slotted:
+    row: np.ndarray
+
+
+def test_map_batches_containers_that_cannot_be_rebuilt_are_a_clear_error():
+    with BatchExecutor(workers=1) as ex:
+        got = ex.map_batches(lambda b: [Slotted(r) for r in b], _frames(3), batch_size=3)
+        assert [int(g.row[0, 0]) for g in got] == [0, 1, 2]
+        with pytest.raises(TypeError, match=r"^fn: returned a Pair holding views of the pooled "
+                                            r"batch that cannot be rebuilt"):
+            ex.map_batches(lambda b: [Pair(r, 1) for r in b], _frames(2), batch_size=2)
+        with pytest.raises(TypeError, match=r"^fn: returned a Pair") as info:  # nested: once
+            ex.map_batches(lambda b: [[{"p": Pair(r, 1)}] for r in b], _frames(2), batch_size=2)
+        assert str(info.value).count("fn:") == 1
+
+
+# a result shape: nested containers whose leaves are "row" (the batch row), "slice" (a view of
+# part of it), "int" (the row index) or "own" (an array that is not a view)
+_LEAF = st.sampled_from(["row", "slice", "int", "own"])
+_SHAPE = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.tuples(inner, inner),
+    st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    inner.map(lambda x: Out(x, {"k": x}))), max_leaves=8)
+
+
+def _build(shape, row, i):
+    if isinstance(shape, str):
+        return {"row": row, "slice": row[1:], "int": i, "own": np.array(row)}[shape]
+    if isinstance(shape, Out):
+        return Out(_build(shape.row, row, i), {"k": _build(shape.extra["k"], row, i)})
+    if isinstance(shape, dict):
+        return {k: _build(v, row, i) for k, v in shape.items()}
+    return type(shape)(_build(v, row, i) for v in shape)
+
+
+def _plain(x):
+    """``x`` with arrays as lists: comparable with ==."""
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Out):
+        return ("Out", _plain(x.row), _plain(x.extra))
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=_SHAPE, batch_size=st.integers(1, 4))
+def test_map_batches_results_never_view_the_pool_whatever_their_nesting(shape, batch_size):
+    items = [np.full(3, k, np.int64) for k in range(7)]
+    with BatchExecutor(workers=2) as ex:
+        got = ex.map_batches(lambda b: [_build(shape, r, i) for i, r in enumerate(b)], items,
+                             batch_size=batch_size)
+    want = [_build(shape, items[k], k % batch_size) for k in range(7)]
+    assert [_plain(g) for g in got] == [_plain(w) for w in want]

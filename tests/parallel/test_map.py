@@ -247,3 +247,38 @@ def test_absurd_worker_counts_are_refused_before_any_thread_starts(call):
     with pytest.raises(ValueError, match=r"workers|n: expected at most 1024"):
         call()
     assert threading.active_count() == before
+
+
+async def _coro_fn(x):
+    return x
+
+
+class _AsyncCall:
+    async def __call__(self, x):
+        return x
+
+
+@pytest.mark.parametrize("fn", [_coro_fn, _AsyncCall()])
+def test_async_functions_are_refused_instead_of_returning_coroutines(fn):
+    # parallel_map(async_fn, ...) returned coroutine objects that nothing awaited
+    from wasmpose.parallel import DynamicBatcher
+
+    for call in (lambda: parallel_map(fn, [1, 2]), lambda: Pipeline(fn),
+                 lambda: BatchExecutor(workers=1).map(fn, [1]),
+                 lambda: DynamicBatcher(fn)):
+        with pytest.raises(TypeError, match=r"expected a plain callable, got the async "
+                                            r"function"):
+            call()
+
+
+def test_items_longer_than_maxsize_are_consumed_lazily():
+    # len(range(10**20)) raises OverflowError; the map reads it as a generator
+    def stop_at_5(x):
+        if x == 5:
+            raise StopIteration("enough")  # any exception stops the map at item 5
+        return x
+
+    with pytest.raises(StopIteration) as info:
+        parallel_map(stop_at_5, range(10**20), workers=2, chunk_size=1)
+    assert info.value.__notes__ == ["parallel_map: raised by item 5"]
+    assert parallel_map(abs, range(-3, 10**20)[:3], workers=2) == [3, 2, 1]

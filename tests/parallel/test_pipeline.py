@@ -166,3 +166,26 @@ def test_argument_errors(args, kwargs, exc, match):
 def test_run_rejects_non_iterables():
     with pytest.raises(TypeError, match="^items: expected an iterable, got int"):
         Pipeline(abs).run(3)
+
+
+def test_closing_does_not_wait_for_a_source_blocked_in_next():
+    """A camera or socket source can block in next() for good: closing the pipeline returns
+    at once, and the source thread stops at its next item."""
+    release = threading.Event()
+
+    def camera():
+        yield 1
+        release.wait(30)  # a frame that does not come
+        yield 2
+
+    it = Pipeline(lambda x: x * 10).run(camera())
+    assert next(it) == 10
+    time.sleep(0.05)  # the source is now blocked in next()
+    t0 = time.monotonic()
+    it.close()
+    assert time.monotonic() - t0 < 2
+    release.set()
+    deadline = time.monotonic() + 10
+    while any(t.name == "wasmpose-pipeline-source" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the source thread did not stop"
+        time.sleep(0.01)

@@ -105,3 +105,68 @@ def decode(h, am, refine, g):
     coords = np.stack([fx, fy], axis=-1).astype(np.float32)
     coords[~valid] = -1.0
     return coords, v.copy()
+
+
+# --- decode_simcc -----------------------------------------------------------------------------
+def decode_simcc(x, y, ax, ay, ratio, rule):
+    """rtmlib's ``get_simcc_maximum`` and its division by the split ratio, for ``(R, W)`` rows.
+
+    ``np.argmax``/``np.amax`` on each axis; the score is the mmpose rule
+    ``np.where(mx > my, my, mx)`` (rule 0, rtmlib before 0.0.10) or ``0.5 * (mx + my)`` (rule
+    1, rtmlib from 0.0.10); where the score is ``<= 0`` both locations are -1 before the
+    division. ``ax``, ``ay`` (the kernels' argmax, computed by the caller) are not used: the
+    reference takes its own, as rtmlib.
+    """
+    from wasmpose.heatmap._simcc import SCORE_MEAN
+
+    locs = np.stack((np.argmax(x, axis=1), np.argmax(y, axis=1)), axis=-1).astype(np.float32)
+    mx, my = np.amax(x, axis=1), np.amax(y, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = np.float32(0.5) * (mx + my) if rule == SCORE_MEAN else np.where(mx > my, my, mx)
+    locs[scores <= 0] = -1
+    return locs / ratio, scores
+
+
+# --- refine_landmarks -------------------------------------------------------------------------
+def _sigmoid32(v):
+    """``1.0f / (1.0f + expf(-v))`` in float32 (the exp in float64, rounded to float32)."""
+    with np.errstate(over="ignore"):
+        e = np.exp(-v.astype(np.float64)).astype(np.float32)
+    return np.float32(1.0) / (np.float32(1.0) + e)
+
+
+def _cell(f):
+    """C++ ``int(f)`` on x86-64: truncation toward zero, INT_MIN for NaN and out of range."""
+    ok = (f > -2147483649.0) & (f < 2147483648.0)
+    return int(np.trunc(f)) if ok else -(1 << 31)
+
+
+def refine_landmarks(lm, h, khw, off, minconf, act, out):
+    """MediaPipe's ``RefineLandmarksFromHeatMap``, landmark by landmark, in NumPy.
+
+    For each landmark: its cell ``(int(y * H), int(x * W))`` (float32 products, truncated);
+    nothing changes if the cell is outside the map. The window is the cells within ``off`` of
+    it, clipped to the map. ``conf`` is the sigmoid of the heatmap there (``act``), or the
+    heatmap itself. If the window's largest confidence (NaN ignored, at least 0) is
+    ``>= minconf`` and the sum of confidences is ``> 0``, x becomes
+    ``sum(col * conf) / W / sum(conf)`` and y ``sum(row * conf) / H / sum(conf)``. Sums are
+    float32, taken one cell after the other row by row (``np.cumsum``'s order), as MediaPipe.
+    """
+    hm = h if khw else np.moveaxis(h, 3, 1)  # (B, K, H, W)
+    hh, ww = hm.shape[2:]
+    for b in range(lm.shape[0]):
+        for k in range(lm.shape[1]):
+            col = _cell(np.float32(lm[b, k, 0]) * np.float32(ww))
+            row = _cell(np.float32(lm[b, k, 1]) * np.float32(hh))
+            if col < 0 or col >= ww or row < 0 or row >= hh:
+                continue
+            r0, c0 = max(0, row - off), max(0, col - off)
+            win = hm[b, k, r0:row + off + 1, c0:col + off + 1]
+            conf = (_sigmoid32(win) if act else win).ravel()
+            rows, cols = np.indices(win.shape, dtype=np.float32)
+            rows, cols = (rows + np.float32(r0)).ravel(), (cols + np.float32(c0)).ravel()
+            total = np.cumsum(conf, dtype=np.float32)[-1]
+            best = max(np.float32(0.0), np.max(np.where(np.isnan(conf), 0, conf)))
+            if best >= minconf and total > 0:
+                out[b, k, 0] = np.cumsum(cols * conf, dtype=np.float32)[-1] / np.float32(ww) / total
+                out[b, k, 1] = np.cumsum(rows * conf, dtype=np.float32)[-1] / np.float32(hh) / total

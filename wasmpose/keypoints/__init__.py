@@ -1,4 +1,4 @@
-"""Comparing poses: point distances, Object Keypoint Similarity (OKS) and pose NMS.
+"""Comparing poses (point distances, OKS, pose NMS) and the top-down coordinate transforms.
 
 Each public function validates its arguments here, then runs one variant of its kernel
 (``_reference.py`` holds the NumPy versions, ``_kernels.py`` the compiled ones) as chosen by
@@ -9,10 +9,13 @@ layout; everything is computed in float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from wasmpose import _checks
 from wasmpose.cpu import Kernel, register
+from wasmpose.keypoints import _affine as _af
 from wasmpose.keypoints import _kernels as _nb
 from wasmpose.keypoints import _reference as _ref
 
@@ -23,6 +26,10 @@ __all__ = [
     "keypoint_distances",
     "oks",
     "oks_nms",
+    "get_affine_transform",
+    "bbox_to_center_scale",
+    "invert_affine",
+    "transform_points",
 ]
 
 COCO_KEYPOINTS = (
@@ -87,6 +94,35 @@ _OKS_MEAN = Kernel("oks[mean area]", reference=_ref.oks_mean, serial=_nb.oks_mea
                    parallel=_nb.oks_mean_parallel, parallel_min_size=1 << 17)
 _NMS = register(Kernel("oks_nms", reference=_ref.nms, serial=_nb.nms_serial,
                        parallel=_nb.nms_parallel, parallel_min_size=1 << 24, warmup=_warm_nms))
+
+
+def _warm_transforms(variant):
+    z = np.zeros((1, 2))
+    one = np.ones(1)
+    for inv in (False, True):
+        _WARP.variant(variant)(z, np.ones((1, 2)), z[0, :1], one, np.zeros(2), 4.0, 4.0, inv,
+                               np.empty((1, 2, 3)))
+    _CENTER_SCALE.variant(variant)(np.ones((1, 4)), 1.25, 0.75, z.copy(), z.copy())
+    m = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    _INVERT.variant(variant)(m, np.empty_like(m))
+    for c in (2, 3):
+        p = np.zeros((1, 1, c))
+        for per_row in (False, True):
+            _TRANSFORM.variant(variant)(p, m, per_row, p.copy())
+
+
+# The transforms cost a few ns per box or point: threads pay only for very large batches.
+_WARP = register(Kernel("get_affine_transform", reference=_ref.warp_matrix,
+                        serial=_af.warp_matrix_serial, parallel=_af.warp_matrix_parallel,
+                        parallel_min_size=1 << 16, warmup=_warm_transforms))
+_CENTER_SCALE = register(Kernel("bbox_to_center_scale", reference=_ref.center_scale,
+                                serial=_af.center_scale_serial,
+                                parallel=_af.center_scale_parallel, parallel_min_size=1 << 20))
+_INVERT = register(Kernel("invert_affine", reference=_ref.invert, serial=_af.invert_serial,
+                          parallel=_af.invert_parallel, parallel_min_size=1 << 20))
+_TRANSFORM = register(Kernel("transform_points", reference=_ref.transform,
+                             serial=_af.transform_serial, parallel=_af.transform_parallel,
+                             parallel_min_size=1 << 20))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,3 +432,308 @@ def oks_nms(poses, scores, areas, *, threshold=0.9, sigmas=COCO_SIGMAS):
     nk = _NMS(n * n * k // 2, *_planes_t(poses[order]), np.ascontiguousarray(area[order]), var,
               thr32, keep)
     return order[keep[:nk]].astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# top-down transforms
+# ---------------------------------------------------------------------------------------------
+def _finite(x, name, what):
+    """Raise ``ValueError`` naming the first NaN or infinite value of ``x``, if any."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = np.argwhere(bad)[0]
+        at = tuple(int(v) for v in i) if x.ndim > 1 else int(i[0])
+        raise ValueError(f"{name}: expected finite {what}, got {x[tuple(i)]} at index {at}")
+    return x
+
+
+def _f64(x, name, min_ndim, max_ndim, ndim_text):
+    """``x`` as a float64 array (validated dtype and rank; a no-op for float64 arrays)."""
+    a = _checks.as_array(x, name, _COORDS, min_ndim=min_ndim, max_ndim=max_ndim,
+                         ndim_text=ndim_text)
+    return a if a.dtype == _F64 else a.astype(_F64)
+
+
+def _pair(x, name, *, positive=False):
+    """A pair of finite numbers (``output_size``, ``shift``) as two Python floats."""
+    if type(x) in (tuple, list) and len(x) == 2 and all(
+            type(v) in (int, float) for v in x):  # the usual call: a tuple of numbers
+        a, b = float(x[0]), float(x[1])
+        if math.isfinite(a) and math.isfinite(b) and (not positive or (a > 0 and b > 0)):
+            return a, b
+    arr = _f64(x, name, 1, 1, "(2,)")
+    if arr.shape != (2,):
+        raise ValueError(f"{name}: expected 2 values, got shape {arr.shape}")
+    _finite(arr, name, "values")
+    if positive and not (arr > 0).all():
+        raise ValueError(f"{name}: expected positive values, got {tuple(arr.tolist())}")
+    return float(arr[0]), float(arr[1])
+
+
+def _sin_cos(rot, n):
+    """NumPy's sin and cos of ``np.deg2rad(rot)``, as rtmlib computes them, ``(n,)`` each."""
+    if type(rot) in (int, float) and rot == 0:
+        return np.zeros(n), np.ones(n)
+    r = _f64(rot, "rot", 0, 1, "scalar or (N,)")
+    rad = np.deg2rad(r)
+    sn, cs = np.sin(rad), np.cos(rad)
+    if r.ndim == 0:
+        return np.full(n, sn), np.full(n, cs)
+    return np.ascontiguousarray(sn), np.ascontiguousarray(cs)
+
+
+def get_affine_transform(center, scale, rot, output_size, *, shift=(0.0, 0.0), inv=False):
+    """The affine matrix that warps a box of the image onto the model's input (top-down crop).
+
+    Exactly rtmlib's and mmpose's ``get_warp_matrix(center, scale, rot, output_size, shift,
+    inv)``: three points of the box (its centre, the middle of its top edge turned by ``rot``,
+    and that direction turned by a further 90 degrees), rounded to float32 as they store them,
+    mapped onto the same three points of the output, and the 2 x 3 system solved in float64
+    as ``cv2.getAffineTransform`` does (within 1e-9 of it).
+
+    Parameters
+    ----------
+    center : array_like, shape (2,) or (N, 2)
+        Box centre (x, y) in image pixels.
+    scale : array_like, shape (2,) or (N, 2)
+        Box size (w, h) in pixels. Only ``w`` sets the zoom (``output_size`` sets the aspect
+        ratio, so fix it first: ``bbox_to_center_scale(..., aspect_ratio=)``); ``h`` enters
+        through ``shift``. ``w`` must not be 0.
+    rot : float or array_like, shape (N,)
+        Rotation in degrees (counter-clockwise in the image as displayed, as mmpose).
+    output_size : (int, int)
+        (width, height) of the model input.
+    shift : (float, float), default (0.0, 0.0)
+        Shift of the box centre as a fraction of ``scale``.
+    inv : bool, default False
+        Return the inverse map (model input to image), solved from the same points.
+
+    Returns
+    -------
+    ndarray, shape (2, 3) or (N, 2, 3), float64
+        For ``cv2.warpAffine``/``warp_affine`` (image to model input), or its inverse.
+
+    Raises
+    ------
+    TypeError
+        An argument is not numeric.
+    ValueError
+        Shapes do not match, a value is NaN or infinite, a width is 0, ``output_size`` is not
+        positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wasmpose.keypoints import get_affine_transform
+    >>> m = get_affine_transform([100.0, 200.0], [50.0, 80.0], 0.0, (192, 256))
+    >>> m.round(6) + 0.0  # (+ 0.0 turns -0.0 into 0.0)
+    array([[   3.84,    0.  , -288.  ],
+           [   0.  ,    3.84, -640.  ]])
+    >>> m @ [100.0, 200.0, 1.0]  # the box centre lands on the input's centre
+    array([ 96., 128.])
+    """
+    c = _f64(center, "center", 1, 2, "(2,) or (N, 2)")
+    single = c.ndim == 1
+    if c.shape[-1] != 2:
+        raise ValueError(f"center: expected (x, y) in the last axis, got shape {c.shape}")
+    c = c.reshape(-1, 2)
+    n = c.shape[0]
+    sz = _f64(scale, "scale", 1, 2, "(2,) or (N, 2)")
+    want = (2,) if single else (n, 2)
+    if sz.shape != want:
+        raise ValueError(f"scale: expected the shape of center {want}, got shape {sz.shape}")
+    sz = sz.reshape(-1, 2)
+    if type(rot) not in (int, float) and np.ndim(rot) == 1 and (
+            single or np.shape(rot)[0] != n):
+        raise ValueError(f"rot: expected a scalar{'' if single else f' or {n} values'}, "
+                         f"got shape {np.shape(rot)}")
+    sn, cs = _sin_cos(rot, n)
+    dst_w, dst_h = _pair(output_size, "output_size", positive=True)
+    sh = np.array(_pair(shift, "shift"))
+    if not isinstance(inv, (bool, np.bool_)):
+        raise TypeError(f"inv: expected a bool, got {type(inv).__name__}")
+    out = np.empty((n, 2, 3))
+    if n and _WARP(n, np.ascontiguousarray(c), np.ascontiguousarray(sz), sn, cs, sh, dst_w,
+                   dst_h, bool(inv), out):
+        _finite(c, "center", "coordinates")  # raise, naming the first bad row
+        _finite(sz, "scale", "sizes")
+        _finite(np.broadcast_to(np.asarray(rot, _F64), (n,)), "rot", "angles")
+        zero = sz[:, 0] == 0
+        if zero.any():
+            raise ValueError(f"scale: expected a non-zero width, got {sz[zero][0].tolist()} "
+                             f"at index {int(np.argmax(zero))}")
+        i = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0])
+        raise ValueError(f"scale: expected a width that float32 can resolve, got "
+                         f"{sz[i, 0]} at index {i} (singular transform)")
+    return out[0] if single else out
+
+
+def bbox_to_center_scale(boxes, *, padding=1.25, aspect_ratio=None):
+    """Centre and size of boxes, padded, and optionally widened to the model's aspect ratio.
+
+    rtmlib's ``bbox_xyxy2cs(boxes, padding)`` followed, when ``aspect_ratio`` is given, by
+    mmpose's ``TopdownAffine._fix_aspect_ratio`` (rtmlib's ``top_down_affine`` does the
+    same): the box grows along one axis until ``w / h == aspect_ratio``.
+
+    Parameters
+    ----------
+    boxes : array_like, shape (N, 4) or (4,)
+        (x1, y1, x2, y2) in pixels, ``x2 >= x1`` and ``y2 >= y1``; computed in float64 (rtmlib
+        computes in the boxes' dtype, so float32 boxes differ from it by float32 rounding).
+    padding : float > 0, default 1.25
+        Factor on the width and height (rtmlib's RTMPose uses 1.25).
+    aspect_ratio : float > 0, optional
+        Model input width over height (``192 / 256`` for RTMPose-m):
+        ``w, h = (w, w / r) if w > h * r else (h * r, h)``.
+
+    Returns
+    -------
+    center : ndarray, shape (N, 2) or (2,), float64
+        ``((x1 + x2) / 2, (y1 + y2) / 2)``.
+    scale : ndarray, shape (N, 2) or (2,), float64
+        ``((x2 - x1) * padding, (y2 - y1) * padding)``, then the aspect-ratio fix.
+
+    Raises
+    ------
+    TypeError
+        ``boxes`` is not numeric, or an argument has the wrong type.
+    ValueError
+        Wrong shape, NaN or infinite coordinates, ``x2 < x1`` or ``y2 < y1``, ``padding`` or
+        ``aspect_ratio`` not a positive finite number.
+
+    Examples
+    --------
+    >>> from wasmpose.keypoints import bbox_to_center_scale
+    >>> center, scale = bbox_to_center_scale([[10.0, 20.0, 50.0, 140.0]], aspect_ratio=0.75)
+    >>> center, scale
+    (array([[30., 80.]]), array([[112.5, 150. ]]))
+    """
+    b = _f64(boxes, "boxes", 1, 2, "(4,) or (N, 4)")
+    single = b.ndim == 1
+    if b.shape[-1] != 4:
+        raise ValueError(f"boxes: expected (x1, y1, x2, y2) in the last axis, got shape "
+                         f"{b.shape}")
+    b = np.ascontiguousarray(b.reshape(-1, 4))
+    pad = _checks.real_scalar(padding, "padding", allow_inf=False)
+    if not pad > 0:
+        raise ValueError(f"padding: expected a positive number, got {pad}")
+    ratio = 0.0
+    if aspect_ratio is not None:
+        ratio = _checks.real_scalar(aspect_ratio, "aspect_ratio", allow_inf=False)
+        if not ratio > 0:
+            raise ValueError(f"aspect_ratio: expected a positive number, got {ratio}")
+    n = b.shape[0]
+    center = np.empty((n, 2))
+    scale = np.empty((n, 2))
+    if n and _CENTER_SCALE(n, b, pad, ratio, center, scale):
+        _finite(b, "boxes", "coordinates")
+        neg = (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])
+        i = int(np.argmax(neg))
+        raise ValueError(f"boxes: expected x2 >= x1 and y2 >= y1 (xyxy), got "
+                         f"{b[i].tolist()} at index {i}")
+    return (center[0], scale[0]) if single else (center, scale)
+
+
+def _matrices(matrix, name="matrix"):
+    m = _f64(matrix, name, 2, 3, "(2, 3) or (N, 2, 3)")
+    if m.shape[-2:] != (2, 3):
+        raise ValueError(f"{name}: expected (2, 3) affine matrices, got shape {m.shape}")
+    return m.ndim == 2, np.ascontiguousarray(m.reshape(-1, 2, 3))
+
+
+def invert_affine(matrix):
+    """The inverse of affine maps: model-input coordinates back to the image.
+
+    The same as ``cv2.invertAffineTransform`` (its reciprocal of the determinant times the
+    adjugate), for one matrix or a batch.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (2, 3) or (N, 2, 3)
+        Affine maps ``(x, y) -> M @ (x, y, 1)``, finite.
+
+    Returns
+    -------
+    ndarray, shape (2, 3) or (N, 2, 3), float64
+        The inverse maps.
+
+    Raises
+    ------
+    TypeError
+        ``matrix`` is not numeric.
+    ValueError
+        Wrong shape, NaN or infinite entries, or a singular matrix (its 2 x 2 part has
+        determinant 0; OpenCV would return zeros).
+
+    Examples
+    --------
+    >>> from wasmpose.keypoints import invert_affine
+    >>> invert_affine([[2.0, 0.0, 10.0], [0.0, 4.0, -8.0]]) + 0.0
+    array([[ 0.5 ,  0.  , -5.  ],
+           [ 0.  ,  0.25,  2.  ]])
+    """
+    single, m = _matrices(matrix)
+    out = np.empty_like(m)
+    if len(m) and _INVERT(len(m), m, out):
+        _finite(m, "matrix", "entries")
+        det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+        i = int(np.argmax(det == 0))
+        at = "" if single else f" at index {i}"
+        raise ValueError(f"matrix: expected an invertible affine matrix, got a singular one "
+                         f"(determinant 0){at}: {m[i].tolist()}")
+    return out[0] if single else out
+
+
+def transform_points(points, matrix):
+    """Points mapped through affine matrices: keypoints from a crop back to the image.
+
+    Parameters
+    ----------
+    points : array_like, shape (..., C) or (N, ..., C), C >= 2
+        Points with (x, y) in the first two fields of the last axis (further fields, such as
+        scores, are copied). With one matrix, any leading shape; with N matrices, the first
+        axis is N (one matrix per person).
+    matrix : array_like, shape (2, 3) or (N, 2, 3)
+        ``(x, y) -> (m00 x + m01 y + m02, m10 x + m11 y + m12)``, finite.
+
+    Returns
+    -------
+    ndarray, shape of ``points``
+        float32 or float64 as ``points`` (computed in float64), float64 for integer points.
+        NaN points stay NaN.
+
+    Raises
+    ------
+    TypeError
+        An input is not numeric.
+    ValueError
+        Wrong shapes (fewer than 2 fields, N differing), non-finite matrix entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wasmpose.keypoints import get_affine_transform, invert_affine, transform_points
+    >>> m = get_affine_transform([100.0, 200.0], [50.0, 80.0], 0.0, (192, 256))
+    >>> crop = np.array([[96.0, 128.0, 0.9], [0.0, 0.0, 0.5]])  # (x, y, score) in the crop
+    >>> transform_points(crop, invert_affine(m))
+    array([[100.        , 200.        ,   0.9       ],
+           [ 75.        , 166.66666667,   0.5       ]])
+    """
+    p = _checks.as_array(points, "points", _COORDS, min_ndim=1)
+    single, m = _matrices(matrix)
+    if p.shape[-1] < 2:
+        raise ValueError(f"points: expected at least 2 fields (x, y) in the last axis, got "
+                         f"shape {p.shape}")
+    dtype = p.dtype if p.dtype.kind == "f" else _F64
+    if single:
+        rows = p.reshape(1, math.prod(p.shape[:-1]), p.shape[-1])
+    else:
+        if p.ndim < 2 or p.shape[0] != len(m):
+            raise ValueError(f"points: expected {len(m)} in the first axis (one per matrix), "
+                             f"got shape {p.shape}")
+        rows = p.reshape(len(m), math.prod(p.shape[1:-1]), p.shape[-1])
+    rows = np.ascontiguousarray(rows, dtype=_F64)
+    out = rows.copy()
+    if len(m) and _TRANSFORM(rows.shape[0] * rows.shape[1], rows, m, not single, out):
+        _finite(m, "matrix", "entries")
+    return out.reshape(p.shape).astype(dtype, copy=False)

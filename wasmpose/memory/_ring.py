@@ -116,31 +116,71 @@ class RingBuffer:
             self._count = 0
 
 
-def _cast(arr: np.ndarray, dt: np.dtype) -> np.ndarray:
-    """``arr`` as ``dt`` if every value survives the cast (see :class:`RingBuffer`)."""
-    src = arr.dtype
+# (source dtype, buffer dtype) -> how a push checks its values: "safe" (nothing to check),
+# ("int", lo, hi), ("float", overflow threshold), "other" (compare after a round trip), or the
+# TypeError message of a cast across kinds. Bounded like the allocation cache.
+_PLANS: dict = {}
+
+
+def _plan(src: np.dtype, dt: np.dtype):
+    key = (src, dt)
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
     if src == dt or np.can_cast(src, dt, casting="safe"):
+        plan = "safe"
+    elif src.kind in "iu" and dt.kind in "iu":  # int64 into uint8: by value, as signed ones
+        info = np.iinfo(dt)
+        plan = ("int", int(info.min), int(info.max))
+    elif not np.can_cast(src, dt, casting="same_kind"):
+        plan = f"x: expected values castable to {dt}, got {src}"
+    elif dt.kind == "f" and src.kind in "iuf":
+        # values from max + half an ulp up round to infinity (round half to even: max has an
+        # odd significand); below they round to a finite value, which is no value error
+        big = np.finfo(dt).max
+        ulp = float(big) - float(np.nextafter(big, dt.type(0)))  # the ulp of max's binade
+        plan = ("float", float(big) + ulp / 2)
+    else:  # complex, strings, times
+        plan = "other"
+    if len(_PLANS) >= 1024:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
+def _cast(arr: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """``arr``, to be stored as ``dt``, if every value survives the cast (see
+    :class:`RingBuffer`); the cast itself happens in the store."""
+    src = arr.dtype
+    plan = _plan(src, dt)
+    if plan == "safe":
         return arr
-    ints = src.kind in "iu" and dt.kind in "iu"  # int64 into uint8: by value, as signed ones
-    if not ints and not np.can_cast(src, dt, casting="same_kind"):
+    if isinstance(plan, str) and plan != "other":
         if src.hasobject and arr.ndim == 0 and isinstance(arr[()], int) and dt.kind in "iu":
             raise ValueError(f"x: the value {arr[()]} does not fit the buffer's dtype {dt}")
-        raise TypeError(f"x: expected values castable to {dt}, got {src}")
-    with np.errstate(all="ignore"):
-        out = arr.astype(dt)
-        if ints:  # NumPy >= 2 compares with out-of-range Python ints exactly
-            info = np.iinfo(dt)
-            bad = (arr < info.min) | (arr > info.max)
-            problem = "does not fit"
-        elif dt.kind in "fc":  # narrower floats: only overflow to infinity loses a value
-            bad = np.isinf(out) & np.isfinite(arr)
-            problem = "overflows"
-        else:  # strings, times: the value must come back unchanged
-            bad = out.astype(src) != arr
-            problem = "does not fit"
+        raise TypeError(plan)
+    if not arr.size:
+        return arr
+    if plan == "other":
+        with np.errstate(all="ignore"):
+            out = arr.astype(dt)
+            bad = (np.isinf(out) & np.isfinite(arr) if dt.kind == "c"
+                   else out.astype(src) != arr)
+        problem = "overflows" if dt.kind == "c" else "does not fit"
+    elif plan[0] == "int":  # NumPy >= 2 compares with out-of-range Python ints exactly
+        lo, hi = plan[1], plan[2]
+        if arr.min() >= lo and arr.max() <= hi:
+            return arr
+        bad = (arr < lo) | (arr > hi)
+        problem = "does not fit"
+    else:  # a narrower float: only overflow to infinity loses a value
+        if np.abs(arr).max() < plan[1]:  # one reduction (NaN: False, checked below)
+            return arr
+        bad = (np.abs(arr) >= plan[1]) & np.isfinite(arr)
+        problem = "overflows"
     if np.any(bad):
         where = tuple(int(i[0]) for i in np.nonzero(np.atleast_1d(bad)))
         value = (arr[where] if arr.ndim else arr[()]).item()
         at = f" at index {where}" if arr.ndim else ""
         raise ValueError(f"x: the value {value!r}{at} {problem} the buffer's dtype {dt}")
-    return out
+    return arr

@@ -13,6 +13,7 @@ import json
 import math
 import mmap as _mmap
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -91,6 +92,9 @@ def load_weights(path, *, mmap=True):
     kind = p.suffix.lower()
     if kind not in (".npy", ".npz", ".safetensors"):
         raise ValueError(f"path: expected a .npy, .npz or .safetensors file, got {str(p)!r}")
+    mode = os.stat(p).st_mode  # FileNotFoundError as open() would raise it
+    if not stat.S_ISREG(mode):  # a FIFO would block open() forever, a device never end
+        raise ValueError(f"{p}: not a regular file (a directory, FIFO, socket or device)")
     try:
         if kind == ".npz":
             return _load_npz(p, mmap)

@@ -286,6 +286,8 @@ class DynamicBatcher:
             if self._closing:
                 raise RuntimeError("submit: the batcher is closed")
             q = self._queue
+            if self._dead * 2 > len(q):  # cancelled ones are dropped while workers wait
+                self._compact()
             if len(q) - self._dead >= self._max_queue_size:
                 self._rejected += 1
                 raise QueueFullError(f"the batcher's queue is full ({len(q) - self._dead} "
@@ -388,6 +390,11 @@ class DynamicBatcher:
         q.clear()
         q.extend(alive)
         self._dead = 0
+        dl = self._deadlines
+        if dl:  # the timeout thread drops resolved ones only from the head
+            live = [r for r in dl if not r.resolved]
+            dl.clear()
+            dl.extend(live)
 
     def _refuse_wait_in_worker(self, what: str) -> None:
         """RuntimeError if the calling thread is one of this batcher's workers: waiting there,
@@ -607,7 +614,10 @@ class DynamicBatcher:
             # (from process_batch): that worker drains the rest when it returns.
             stranded = ([] if me in self._threads
                         else [r for r in self._queue if not r.resolved])
-        if stranded:  # pragma: no cover - a safety net: workers never die while open
+            if stranded:
+                self._queue.clear()
+                self._dead = 0
+        if stranded:  # a safety net: workers never die while open
             self._rescue(stranded, RuntimeError("the batcher's workers stopped"))
         if self._timer is not None and self._timer is not me:
             self._timer.join()

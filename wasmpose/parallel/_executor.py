@@ -124,6 +124,10 @@ def _stack_and_call(fn: Callable, items: list, pool: BufferPool | None) -> list:
         return [_detach(r, batch, memo) for r in values]
 
 
+class _NotRebuildable(TypeError):
+    """A result's container holds views of the batch and cannot be rebuilt with copies."""
+
+
 _ATOMS = (type(None), bool, int, float, complex, str, bytes)
 
 
@@ -143,6 +147,19 @@ def _detach(x: Any, batch: np.ndarray, memo: dict) -> Any:
     if key in memo:
         return memo[key]
     memo[key] = x  # a container inside itself is left as it is
+    try:
+        new = _detach_container(x, batch, memo)
+    except (RecursionError, _NotRebuildable):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a container type that cannot be rebuilt
+        raise _NotRebuildable(f"fn: returned a {type(x).__name__} holding views of the pooled "
+                              f"batch that cannot be rebuilt with copies "
+                              f"({type(exc).__name__}: {exc}); copy those arrays in fn") from exc
+    memo[key] = new
+    return new
+
+
+def _detach_container(x: Any, batch: np.ndarray, memo: dict) -> Any:
     new = x
     if isinstance(x, (tuple, list)):
         items = [_detach(v, batch, memo) for v in x]
@@ -163,7 +180,6 @@ def _detach(x: Any, batch: np.ndarray, memo: dict) -> Any:
             new = copy.copy(x)
             for name, v in changed.items():
                 object.__setattr__(new, name, v)  # frozen dataclasses too
-    memo[key] = new
     return new
 
 

@@ -46,7 +46,7 @@ class MapRun:
         self.label = label  # names item i in the note a failure gets
         try:
             self.total: int | None = len(items)  # type: ignore[arg-type]
-        except TypeError:
+        except (TypeError, OverflowError):  # no length, or past sys.maxsize: range(10**20)
             self.total = None
         self.source = iter(items)
         self.workers = workers

@@ -66,6 +66,24 @@ def _stage_name(fn: Callable) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
+def _flagged(items: Iterable, run: _Run):
+    """The items, with ``run.in_next`` true while the source waits in ``iter()``/``next()``."""
+    run.in_next = True
+    try:
+        source = iter(items)
+    finally:
+        run.in_next = False
+    while True:
+        run.in_next = True
+        try:
+            item = next(source)
+        except StopIteration:
+            return
+        finally:
+            run.in_next = False
+        yield item
+
+
 class _Run:
     """One execution of a pipeline: its channels, its threads and its first error."""
 
@@ -83,6 +101,9 @@ class _Run:
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.remaining = list(workers)  # workers per stage that have not seen the end yet
+        # The source thread is inside next(items): a camera or a socket can block there for
+        # good, so closing the pipeline does not wait for it (it stops at the next item).
+        self.in_next = False
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -108,15 +129,21 @@ class _Run:
 
     def shutdown(self) -> None:
         self.abort()
+        me = threading.current_thread()
         for t in self.threads:
-            if t is not threading.current_thread():
-                t.join()
+            if t is me:
+                continue
+            if t is self.threads[0]:  # the source: not joined while it waits in next(items)
+                while t.is_alive() and not self.in_next:
+                    t.join(0.05)
+                continue
+            t.join()
 
     def _feed(self) -> None:
         out, tokens = self.channels[0], self.tokens
         seq = 0
         try:
-            for item in self.items:
+            for item in _flagged(self.items, self):
                 if tokens is not None and not tokens.put(None):
                     return
                 if not out.put((seq, item)):
@@ -202,7 +229,9 @@ class Pipeline:
     An exception in any stage (or raised by ``items``) stops every stage and is raised from the
     iterator, with a note naming the stage and the item index. Closing the iterator early
     (``close()``, ``break`` out of a ``for`` loop that drops it, or garbage collection) stops and
-    joins every thread; a stage that is running finishes its current item first.
+    joins every thread; a stage that is running finishes its current item first. The thread
+    reading ``items`` is not waited for while it waits in ``next(items)`` (a camera or a socket
+    can block there for good): it stops at its next item.
 
     Examples
     --------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import threading
@@ -108,8 +109,14 @@ def check_workers(n, name: str, *, allow_none: bool = False) -> int:
 
 
 def check_callable(fn, name: str):
+    """``fn`` if it is a plain callable; an ``async def`` function would return coroutines
+    that nothing awaits (silently wrong results), so it is a TypeError too."""
     if not callable(fn):
         raise TypeError(f"{name}: expected a callable, got {type(fn).__name__}")
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
+        raise TypeError(f"{name}: expected a plain callable, got the async function "
+                        f"{getattr(fn, '__qualname__', fn)!r} (its coroutines would never be "
+                        f"awaited); wrap it, e.g. lambda x: asyncio.run(f(x))")
     return fn
 
 

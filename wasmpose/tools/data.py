@@ -14,7 +14,8 @@ import functools
 import numpy as np
 
 __all__ = ["heatmaps", "pose_scene", "points", "pose_crowd", "rgb_image", "rgb_batch",
-           "gray_image", "shape_2d", "float_array", "u8_array"]
+           "gray_image", "shape_2d", "float_array", "u8_array", "simcc_vectors",
+           "landmark_heatmaps", "person_boxes"]
 
 IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
@@ -24,6 +25,9 @@ POSE_SEED = 20240905
 POINT_SEED = 20240906
 CROWD_SEED = 20240907
 HEATMAP_SEED = 20240909
+SIMCC_SEED = 20261204
+LANDMARK_SEED = 20261205
+BOX_SEED = 20261206
 
 
 @functools.lru_cache(maxsize=8)
@@ -158,3 +162,44 @@ def u8_array(n: int) -> np.ndarray:
     """``n`` uint8 values uniform in [0, 255], as a C-contiguous near-square 2-D array."""
     rng = np.random.default_rng([ARRAY_SEED, n, 1])
     return rng.integers(0, 256, size=shape_2d(n), dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def simcc_vectors(n: int, k: int, wx: int, wy: int):
+    """RTMPose's SimCC output for ``n`` people x ``k`` keypoints: float32 ``(n, k, wx)`` and
+    ``(n, k, wy)``, each vector a softmax-like bump (sigma 6 bins) at a random bin over noise."""
+    rng = np.random.default_rng([SIMCC_SEED, n, k, wx, wy])
+    out = []
+    for w in (wx, wy):
+        centre = rng.uniform(0, w, (n, k, 1))
+        v = np.exp(-0.5 * ((np.arange(w) - centre) / 6.0) ** 2) * rng.uniform(0.2, 1.0, (n, k, 1))
+        out.append((v + rng.random((n, k, w)) * 0.01).astype(np.float32))
+    return out[0], out[1]
+
+
+@functools.lru_cache(maxsize=8)
+def landmark_heatmaps(n: int, k: int = 39, size: int = 64):
+    """BlazePose-like output for ``n`` people: normalised landmarks ``(n, k, 5)`` float32 and
+    heatmap logits ``(n, size, size, k)`` float32 (channels last), each a blob near its
+    landmark (within 2 cells) over negative logits."""
+    rng = np.random.default_rng([LANDMARK_SEED, n, k, size])
+    centre = rng.uniform(4, size - 4, (n, k, 2))
+    yy, xx = np.mgrid[0:size, 0:size]
+    d2 = ((xx - centre[..., 0, None, None]) ** 2 + (yy - centre[..., 1, None, None]) ** 2)
+    logits = (8.0 * np.exp(-d2 / 8.0) - 4.0).astype(np.float32)  # (n, k, size, size)
+    lm = np.empty((n, k, 5), np.float32)
+    lm[..., :2] = (centre + rng.uniform(-2, 2, centre.shape)) / size
+    lm[..., 2:] = rng.normal(0, 1, (n, k, 3))
+    return lm, np.ascontiguousarray(logits.transpose(0, 2, 3, 1))
+
+
+@functools.lru_cache(maxsize=8)
+def person_boxes(n: int, width: int = 1920, height: int = 1080) -> np.ndarray:
+    """``n`` person boxes (x1, y1, x2, y2) float64 in a ``width`` x ``height`` frame, taller than
+    wide."""
+    rng = np.random.default_rng([BOX_SEED, n, width, height])
+    h = rng.uniform(100, 600, n)
+    w = h * rng.uniform(0.3, 0.7, n)
+    x1 = rng.uniform(0, width - w)
+    y1 = rng.uniform(0, height - h)
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
