@@ -245,6 +245,31 @@ def test_crop_to_tensor_equals_warp_then_to_tensor(rng, variant, layout, order):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("order", ["rgb", "bgr"])
+def test_crop_to_tensor_axis_aligned_crops_equal_warp_then_to_tensor(rng, variant, layout,
+                                                                      order):
+    """rtmlib's crops have no rotation (or a 1e-17 residue): the kernel's separable rows,
+    with crops overhanging every edge, magnified and reduced."""
+    frame = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    dsize = (24, 32)
+    ms = []
+    for k in range(8):
+        sc = rng.uniform(0.3, 3.0)
+        cx, cy = rng.uniform(-0.2, 1.2) * 120, rng.uniform(-0.2, 1.2) * 90
+        m = [[sc, 0.0, 12 - sc * cx], [0.0, sc, 16 - sc * cy]]
+        if k % 2:
+            m[1][0] = -1.0e-17  # rtmlib's float residue of cos/sin
+        ms.append(m)
+    ms = np.array(ms)
+    bval = (10, 20, 30)
+    got = crop_to_tensor(frame, ms, dsize, layout=layout, order=order, border_value=bval)
+    src = frame[..., ::-1] if order == "bgr" else frame
+    ref = to_tensor(np.stack([warp_affine(src, m, dsize, border_value=bval) for m in ms]),
+                    layout=layout)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
 def test_crop_to_tensor_against_opencv_and_float64(rng):
     """The peer path: cv2.warpAffine per crop, normalised in float64 (as rtmlib)."""
     frame = rng.integers(0, 256, (80, 100, 3), dtype=np.uint8)

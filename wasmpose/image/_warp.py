@@ -69,6 +69,20 @@ def _load_u64(typingctx, arr, idx):
     return sig, codegen
 
 
+@intrinsic
+def _load_u32(typingctx, arr, idx):
+    """The 4 bytes of the uint8 array ``arr`` from index ``idx`` as a little-endian uint32 (one
+    unaligned load; the caller keeps ``idx + 4 <= arr.size``)."""
+    sig = types.uint32(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(32).as_pointer())
+        return builder.load(ptr, align=1)
+
+    return sig, codegen
+
+
 @njit(inline="always", **_SERIAL)
 def _clamp_coord(v):
     if not v >= -COORD_LIMIT:  # also NaN
@@ -410,26 +424,119 @@ def warp_parallel(src, m, dst, nearest, replicate, bval):
 # channel order), then float32(v) * a[c] + b[c] (the to_tensor formula) into the batch; a row
 # buffer, no intermediate image.
 @njit(**_SERIAL)
+def _hpass_planar(src, base, ixs, axs, xlo, xhi, lo, hi, buf):
+    """Horizontal blends of the 3-channel source row starting at ``base`` for the columns
+    [xlo, xhi) into the planes ``buf[c, :]``: the same operations as ``_hpass``, in two passes
+    (two unaligned 4-byte loads per column, then the blends per channel over contiguous
+    arrays, which LLVM vectorises)."""
+    nx = xhi - xlo
+    for i in range(nx):
+        j = base + ixs[xlo + i] * 3
+        lo[i] = _load_u32(src, j)  # p0 c0, c1, c2, p1 c0
+        hi[i] = _load_u32(src, j + 2)  # p0 c2, p1 c0, c1, c2
+    mask = np.uint32(255)
+    for c in range(3):
+        s0 = np.uint32(8 * c)
+        s1 = np.uint32(8 * c + 8)
+        row = buf[c]
+        for i in range(nx):
+            p0 = np.float32(np.int32((lo[i] >> s0) & mask))
+            p1 = np.float32(np.int32((hi[i] >> s1) & mask))
+            row[i] = _fma32(axs[xlo + i], p1 - p0, p0)
+
+
+@njit(inline="always", **_SERIAL)
+def _vblend_normalise(top, bottom, ay, o, step, a, b):
+    """``float32(round(fma(ay, bottom - top, top))) * a + b`` into ``o[::step]``."""
+    if step == 1:
+        for i in range(top.size):
+            t = top[i]
+            o[i] = _round_u8(_fma32(ay, bottom[i] - t, t)) * a + b
+    else:
+        for i in range(top.size):
+            t = top[i]
+            o[i * 3] = _round_u8(_fma32(ay, bottom[i] - t, t)) * a + b
+
+
+@njit(**_SERIAL)
 def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar):
     hw = out.size // 3
     ixs = np.empty(w_out, np.int64)
     axs = np.empty(w_out, np.float32)
     sep, xlo, xhi = _x_table(m, w, y0, y1, ixs, axs)
-    hb = np.empty((2, max(xhi - xlo, 0) * 3), np.float32)
+    nx = max(xhi - xlo, 0)
+    hb = np.empty((2, nx * 3), np.float32)
+    hp = np.empty((2, 3, nx), np.float32)  # the planar cache of the fast rows
+    lo = np.empty(nx, np.uint32)
+    hi = np.empty(nx, np.uint32)
     hrow = np.full(2, -2, np.int64)
+    prow = np.full(2, -2, np.int64)
     vals = np.empty(w_out * 3, np.float32)
     scratch = _scratch(w_out)
     p0 = perm[0]  # perm is (0, 1, 2) or (2, 1, 0)
     a0, a1, a2 = a[0], a[1], a[2]
     b0, b1, b2 = b[0], b[1], b[2]
+    aligned = m[1] == 0.0 and m[3] == 0.0
     for y in range(y0, y1):
+        base = y * w_out
+        if sep and nx > 0:
+            # rows whose float32 y is the same in every column and inside the image: cached
+            # planar horizontal passes, then the vertical blend and normalisation per plane
+            by = m[4] * y + m[5]
+            iy, ay = _split(_clamp_coord(m[3] * 0 + by), aligned)
+            iy_b, ay_b = _split(_clamp_coord(m[3] * (w_out - 1) + by), aligned)
+            if 0 <= iy < h - 1 and iy == iy_b and ay == ay_b:
+                t = 0 if prow[0] == iy else (1 if prow[1] == iy else -1)
+                bb = 0 if prow[0] == iy + 1 else (1 if prow[1] == iy + 1 else -1)
+                if t < 0:
+                    t = 1 - bb if bb >= 0 else 0
+                    _hpass_planar(flat, iy * w * 3, ixs, axs, xlo, xhi, lo, hi, hp[t])
+                    prow[t] = iy
+                if bb < 0:
+                    bb = 1 - t
+                    _hpass_planar(flat, (iy + 1) * w * 3, ixs, axs, xlo, xhi, lo, hi, hp[bb])
+                    prow[bb] = iy + 1
+                if planar:
+                    o0 = out[base + xlo:base + xhi]
+                    o1 = out[hw + base + xlo:hw + base + xhi]
+                    o2 = out[2 * hw + base + xlo:2 * hw + base + xhi]
+                    step = 1
+                else:
+                    o0 = out[3 * (base + xlo):3 * (base + xhi)]
+                    o1 = out[3 * (base + xlo) + 1:3 * (base + xhi)]
+                    o2 = out[3 * (base + xlo) + 2:3 * (base + xhi)]
+                    step = 3
+                k0 = p0
+                k2 = 2 - p0
+                _vblend_normalise(hp[t, k0], hp[bb, k0], ay, o0, step, a0, b0)
+                _vblend_normalise(hp[t, 1], hp[bb, 1], ay, o1, step, a1, b1)
+                _vblend_normalise(hp[t, k2], hp[bb, k2], ay, o2, step, a2, b2)
+                if xlo > 0 or xhi < w_out:  # the columns at the frame's edges
+                    for x in range(xlo):
+                        _pixel(flat, h, w, 3, m, y, x, False, False, bval_in, True, vals)
+                    for x in range(xhi, w_out):
+                        _pixel(flat, h, w, 3, m, y, x, False, False, bval_in, True, vals)
+                    _normalise_cols(vals, out, base, hw, 0, xlo, p0, a, b, planar)
+                    _normalise_cols(vals, out, base, hw, xhi, w_out, p0, a, b, planar)
+                continue
         _row_values(flat, h, w, 3, m, y, False, False, bval_in, True, vals, sep, ixs, axs,
                     xlo, xhi, hb, hrow, scratch)
-        base = y * w_out
         if p0 == 0:
             _normalise_row(vals, out, base, w_out, hw, 0, 2, a0, a1, a2, b0, b1, b2, planar)
         else:
             _normalise_row(vals, out, base, w_out, hw, 2, 0, a0, a1, a2, b0, b1, b2, planar)
+
+
+@njit(**_SERIAL)
+def _normalise_cols(vals, out, base, hw, x0, x1, p0, a, b, planar):
+    """Columns [x0, x1) of a row of values into the batch (the general, slow columns)."""
+    for x in range(x0, x1):
+        for c in range(3):
+            v = vals[3 * x + (c if p0 == 0 else 2 - c)] * a[c] + b[c]
+            if planar:
+                out[c * hw + base + x] = v
+            else:
+                out[3 * (base + x) + c] = v
 
 
 @njit(inline="always", **_SERIAL)
