@@ -1,5 +1,6 @@
-"""Peers of the asv suite that the shipped commands do not call: mmpose's NMS, restated, and
-rtmlib's per-person preprocessing (``rtmlib_preprocess``, timed beside ``crop_to_tensor``).
+"""Peers of the asv suite that the shipped commands do not call: mmpose's and rtmlib's NMS,
+restated, and rtmlib's per-person preprocessing (``rtmlib_preprocess``, timed beside
+``crop_to_tensor``).
 
 mmpose is not a dependency (it pins old PyTorch and NumPy), so its ``oks_nms`` and ``oks_iou``
 (``mmpose/evaluation/functional/nms.py``) are restated here in plain NumPy, with mmpose's
@@ -7,6 +8,12 @@ per-candidate Python loop. ``benchmarks/benchmark_keypoints.py`` times them besi
 ``oks_nms``; ``tests/keypoints/test_keypoints.py`` uses them as the oracle of the mean-area
 OKS and of ``oks_nms`` (one copy for both: asv imports only ``benchmarks/``, so the suite
 cannot import from ``tests/``). Not in the wheel.
+
+rtmlib's box ``nms`` (``rtmlib/tools/object_detection/post_processings.py``, rtmlib 0.0.16) is
+restated for the same reason: rtmlib requires ``opencv-python`` and ``opencv-contrib-python``,
+which would replace the ``opencv-python-headless`` that the tests pin, so it is not a test
+dependency. ``benchmarks/benchmark_boxes.py`` checks the restatement against rtmlib itself when
+rtmlib is installed (``pip install rtmlib --no-deps``).
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["mmpose_oks_iou", "mmpose_oks_nms", "RTMLIB_MEAN", "RTMLIB_STD", "person_boxes",
-           "rtmlib_preprocess", "rtmlib_matrices"]
+__all__ = ["mmpose_oks_iou", "mmpose_oks_nms", "rtmlib_nms", "RTMLIB_MEAN", "RTMLIB_STD",
+           "person_boxes", "rtmlib_preprocess", "rtmlib_matrices"]
 
 
 def mmpose_oks_iou(g: np.ndarray, d: np.ndarray, a_g, a_d: np.ndarray,
@@ -49,6 +56,28 @@ def mmpose_oks_nms(poses: np.ndarray, scores, areas: np.ndarray, thr: float,
                               sigmas).astype(np.float32)
         order = order[np.where(ious <= thr)[0] + 1]
     return np.array(keep, dtype=np.int64)
+
+
+def rtmlib_nms(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list:
+    """rtmlib's single-class NumPy ``nms``, restated: boxes are measured with ``+ 1`` on widths
+    and heights (``(x2 - x1 + 1) * (y2 - y1 + 1)``, intersections likewise, clamped at 0);
+    visit by ``scores.argsort()[::-1]`` (ties: the higher index first); keep the first
+    remaining box and drop the rest whose IoU with it is not ``<= thr``. Returns the kept
+    indices as a list, as rtmlib does."""
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = scores.argsort()[::-1]
+    keep = []
+    while order.size > 0:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        ovr = inter / (areas[i] + areas[rest] - inter)
+        order = rest[ovr <= thr]
+    return keep
 
 
 RTMLIB_MEAN = (123.675, 116.28, 103.53)  # rtmlib RTMPose's defaults (pixel units)

@@ -112,9 +112,10 @@ def rtmlib_get_warp_matrix(center, scale, rot, output_size, shift=(0.0, 0.0), in
 RTMLIB = "rtmlib==0.0.16"
 
 
-def rtmlib_module(name):
-    """rtmlib's own module ``rtmlib.tools.pose_estimation.<name>`` (``"post_processings"``,
-    ``"pre_processings"``), from the rtmlib wheel itself.
+def rtmlib_module(name, package="pose_estimation"):
+    """rtmlib's own module ``rtmlib.tools.<package>.<name>`` (``"post_processings"``,
+    ``"pre_processings"``; ``package="object_detection"`` for the detector's ``nms``), from the
+    rtmlib wheel itself.
 
     rtmlib is not installed by the test extra (its dependencies would put ``opencv-python`` and
     ``opencv-contrib-python`` over ``opencv-python-headless``). Both modules import only NumPy
@@ -128,7 +129,7 @@ def rtmlib_module(name):
 
     try:
         if md.version("rtmlib") == RTMLIB.split("==")[1]:
-            return importlib.import_module(f"rtmlib.tools.pose_estimation.{name}")
+            return importlib.import_module(f"rtmlib.tools.{package}.{name}")
     except md.PackageNotFoundError:
         pass
     import pytest
@@ -136,10 +137,10 @@ def rtmlib_module(name):
     from wasmpose.tools.models import FetchError, fetch_wheel_member
 
     try:
-        path = fetch_wheel_member(RTMLIB, f"rtmlib/tools/pose_estimation/{name}.py", quiet=True)
+        path = fetch_wheel_member(RTMLIB, f"rtmlib/tools/{package}/{name}.py", quiet=True)
     except FetchError as exc:  # no registry here: a skip (a failure under CI=true)
         pytest.skip(f"the {RTMLIB} wheel cannot be fetched: {exc}")
-    spec = importlib.util.spec_from_file_location(f"_rtmlib_{name}", path)
+    spec = importlib.util.spec_from_file_location(f"_rtmlib_{package}_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

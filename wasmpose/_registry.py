@@ -85,6 +85,7 @@ KERNEL_MODULES = (
     "wasmpose.heatmap",
     "wasmpose.keypoints",
     "wasmpose.quant",
+    "wasmpose.boxes",
 )
 
 # Size of the examples warm-up compiles on: signatures do not depend on sizes, and small inputs

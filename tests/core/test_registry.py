@@ -97,7 +97,7 @@ def test_every_variant_agrees_with_the_reference_on_the_examples(name):
 
 def _public_calls():
     """One call of every public function per kernel and companion it dispatches to."""
-    from wasmpose import heatmap, image, keypoints, quant, tracking
+    from wasmpose import boxes, heatmap, image, keypoints, quant, tracking
 
     rng = np.random.default_rng(7)
     img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
@@ -110,6 +110,7 @@ def _public_calls():
     q = quant.quantize(x, params)
     packed = quant.pack_int4(np.clip(q, -8, 7).astype(np.int8))
     tracker = tracking.PoseTracker()
+    bx = np.concatenate([poses[:, 0], poses[:, 0] + 20.0], axis=1).astype(np.float32)
     return [
         lambda: image.grayscale(img),
         lambda: image.grayscale(img.astype(np.float32), order="bgr"),
@@ -148,6 +149,12 @@ def _public_calls():
         lambda: keypoints.bbox_to_center_scale([[10.0, 20.0, 50.0, 140.0]]),
         lambda: keypoints.invert_affine([[2.0, 0.0, 10.0], [0.0, 4.0, -8.0]]),
         lambda: keypoints.transform_points(poses, np.tile([[1.0, 0, 5], [0, 1.0, 3]], (6, 1, 1))),
+        lambda: boxes.box_iou(bx, bx[:3].astype(np.float64)),
+        lambda: boxes.nms(bx, np.arange(6.0), 0.5),
+        lambda: boxes.batched_nms(bx, np.arange(6, dtype=np.float32), np.arange(6) % 2, 0.5),
+        lambda: boxes.weighted_nms(bx, np.arange(1.0, 7.0), 0.3, keypoints=poses[:, :4]),
+        lambda: boxes.decode_ssd(rng.normal(0, 1, (2, 2254, 12)).astype(np.float32),
+                                 rng.normal(0, 1, (2, 2254, 1)), boxes.ssd_anchors()),
     ]
 
 

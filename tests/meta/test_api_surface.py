@@ -17,6 +17,8 @@ SURFACE = {
     "wasmpose.keypoints": ["COCO_KEYPOINTS", "COCO_SIGMAS", "pairwise_distances",
                            "keypoint_distances", "oks", "oks_nms", "get_affine_transform",
                            "bbox_to_center_scale", "invert_affine", "transform_points"],
+    "wasmpose.boxes": ["box_convert", "box_iou", "nms", "batched_nms", "weighted_nms",
+                       "ssd_anchors", "decode_ssd", "letterbox_matrix"],
     "wasmpose.memory": ["aligned_empty", "is_aligned", "BufferPool", "PoolStats", "default_pool",
                         "Arena", "ArenaFullError", "RingBuffer", "load_weights"],
     "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track"],

@@ -71,6 +71,17 @@ COVERAGE = {
             "benchmark_import.FirstCallArea.time_first_call[call=oks]"],
     "oks_nms": ["benchmark_keypoints.OksNms.time_oks_nms",
                 "benchmark_import.FirstCallArea.time_first_call[call=oks_nms]"],
+    # wasmpose.boxes
+    "box_convert": ["benchmark_boxes.BoxHelpers.time_call[call=box_convert]"],
+    "box_iou": ["benchmark_boxes.BoxIou.time_box_iou"],
+    "nms": ["benchmark_boxes.Nms.time_nms"],
+    "batched_nms": ["benchmark_boxes.BatchedNms.time_batched_nms"],
+    "weighted_nms": ["benchmark_boxes.WeightedNms.time_weighted_nms",
+                     "benchmark_boxes.DetectorPost.time_decode_and_weighted_nms"],
+    "ssd_anchors": ["benchmark_boxes.BoxHelpers.time_call[call=ssd_anchors]"],
+    "decode_ssd": ["benchmark_boxes.DecodeSsd.time_decode_ssd",
+                   "benchmark_boxes.DetectorPost.time_decode_and_weighted_nms"],
+    "letterbox_matrix": ["benchmark_boxes.BoxHelpers.time_call[call=letterbox_matrix]"],
     # wasmpose.memory
     "aligned_empty": ["benchmark_memory.AlignedEmpty.time_empty"],
     "is_aligned": ["benchmark_memory.AlignedEmpty.time_empty"],

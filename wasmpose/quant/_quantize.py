@@ -54,6 +54,7 @@ def quantize(x, params):
     Examples
     --------
     >>> import numpy as np
+    >>> from wasmpose.quant import QuantParams, quantize
     >>> quantize(np.array([-1.0, 0.25, 0.75, 100.0], np.float32), QuantParams(0.5, 0, "int8"))
     array([ -2,   0,   2, 127], dtype=int8)
     """
@@ -94,6 +95,7 @@ def dequantize(q, params):
     Examples
     --------
     >>> import numpy as np
+    >>> from wasmpose.quant import QuantParams, dequantize
     >>> dequantize(np.array([-2, 0, 3], np.int8), QuantParams(0.5, 1, "int8"))
     array([-1.5, -0.5,  1. ], dtype=float32)
     """

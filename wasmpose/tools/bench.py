@@ -314,9 +314,42 @@ def _affine_cases() -> Iterator[_Case]:
         yield _Case("get_affine_transform", f"{n} boxes", n, "float64", lambda n=n: build(n))
 
 
+def _nms_cases() -> Iterator[_Case]:
+    from wasmpose.boxes import nms
+    from wasmpose.tools.data import box_crowd
+
+    def build(n):
+        boxes, scores = box_crowd(n)
+        post = _peer("rtmlib.tools.object_detection.post_processings")
+        peer = None if post is None else (lambda: post.nms(boxes, scores, 0.45))
+        call = lambda: nms(boxes, scores, 0.45)  # noqa: E731
+        return _Callables(call, call, "none", "rtmlib nms (+1 widths)", peer)
+
+    for n in (300, 2000):
+        yield _Case("nms", f"{n} boxes", n * n, "float32", lambda n=n: build(n))
+
+
+def _detector_cases() -> Iterator[_Case]:
+    from wasmpose.boxes import decode_ssd, ssd_anchors, weighted_nms
+    from wasmpose.tools.data import ssd_output
+
+    def build():
+        raw, logits = ssd_output()
+        anchors = ssd_anchors()
+
+        def call():
+            b, s, k = decode_ssd(raw, logits, anchors)
+            return weighted_nms(b, s, 0.3, keypoints=k)
+
+        return _Callables(call, call, "none", note="decode_ssd + weighted_nms")
+
+    yield _Case("decode_ssd", "2254 anchors + wnms", 2254, "float32", build)
+
+
 _CASES = (_grayscale_cases, _threshold_cases, _otsu_cases, _normalize_cases, _to_tensor_cases,
           _find_peaks_cases, _decode_cases, _oks_cases, _pairwise_cases, _oks_nms_cases,
-          _simcc_cases, _refine_landmarks_cases, _affine_cases)
+          _simcc_cases, _refine_landmarks_cases, _affine_cases, _nms_cases,
+          _detector_cases)
 
 
 def _cases(quick: bool) -> list[_Case]:

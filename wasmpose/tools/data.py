@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["heatmaps", "pose_scene", "points", "pose_crowd", "rgb_image", "rgb_batch",
            "gray_image", "shape_2d", "float_array", "u8_array", "simcc_vectors",
-           "landmark_heatmaps", "person_boxes"]
+           "landmark_heatmaps", "person_boxes", "box_crowd", "ssd_output"]
 
 IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
@@ -28,6 +28,8 @@ HEATMAP_SEED = 20240909
 SIMCC_SEED = 20261204
 LANDMARK_SEED = 20261205
 BOX_SEED = 20261206
+BOX_CROWD_SEED = 20240911
+SSD_SEED = 20240912
 
 
 @functools.lru_cache(maxsize=8)
@@ -203,3 +205,52 @@ def person_boxes(n: int, width: int = 1920, height: int = 1080) -> np.ndarray:
     x1 = rng.uniform(0, width - w)
     y1 = rng.uniform(0, height - h)
     return np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+
+
+@functools.lru_cache(maxsize=8)
+def box_crowd(n: int, people: int = 20):
+    """``n`` candidate boxes around ``people`` people in a 1920x1080 frame, as a detector emits
+    them before NMS: each candidate is one person's box with its corners jittered by up to 10%
+    of its size, with a random score.
+
+    Returns
+    -------
+    boxes : ndarray, shape (n, 4), float32
+        xyxy pixels.
+    scores : ndarray, shape (n,), float32
+    """
+    rng = np.random.default_rng([BOX_CROWD_SEED, n, people])
+    size = rng.uniform(60, 400, (people, 1)) * np.array([[0.5, 1.0]])
+    corner = rng.uniform([0, 0], [1920, 1080], (people, 2)) - size / 2
+    who = rng.integers(0, people, n)
+    jitter = rng.uniform(-0.1, 0.1, (n, 4)) * np.tile(size[who], 2)
+    boxes = np.concatenate([corner[who], corner[who] + size[who]], axis=1) + jitter
+    boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2])
+    return boxes.astype(np.float32), rng.random(n, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def ssd_output(people: int = 3, anchors: int = 2254, keypoints: int = 4):
+    """Raw output of a BlazePose-like SSD detector (``anchors`` rows, 4 + 2 * ``keypoints``
+    values each) for an image with ``people`` people.
+
+    Logits are N(-8, 2) (sigmoid below 0.01) except, per person, 6 anchors of one cell region
+    with logits in [0.5, 3] (scores 0.62 to 0.95, above the 0.5 threshold) whose regressors
+    describe nearby boxes, as the detector's output on a photograph looks.
+
+    Returns
+    -------
+    raw_boxes : ndarray, shape (anchors, 4 + 2 * keypoints), float32
+    raw_scores : ndarray, shape (anchors, 1), float32
+    """
+    rng = np.random.default_rng([SSD_SEED, people, anchors, keypoints])
+    raw = rng.normal(0, 20, (anchors, 4 + 2 * keypoints))
+    raw[:, 2:4] = np.abs(raw[:, 2:4])
+    logits = rng.normal(-8, 2, anchors)
+    for _ in range(people):
+        start = int(rng.integers(0, anchors - 6))
+        box = np.concatenate([rng.normal(0, 10, 2), rng.uniform(20, 60, 2),
+                              rng.normal(0, 30, 2 * keypoints)])
+        raw[start:start + 6] = box + rng.normal(0, 1.5, (6, box.size))
+        logits[start:start + 6] = rng.uniform(0.5, 3.0, 6)
+    return raw.astype(np.float32), logits.astype(np.float32)[:, None]
