@@ -287,7 +287,47 @@ def _blend_bytes(g0, g1, axb, ayb, vals, c, cn):
 def _scratch(w_out):
     """Per-row work arrays of ``_linear_row`` (one set per block of rows)."""
     return (np.empty(w_out, np.int64), np.empty(w_out, np.float32), np.empty(w_out, np.float32),
-            np.empty(w_out, np.bool_), np.empty((2, w_out), np.uint64))
+            np.empty(w_out, np.int8), np.empty((2, w_out), np.uint64))
+
+
+@njit(inline="always", **_SERIAL)
+def _row_cells(m0, bx, m3, by, h, w, cn, aligned, jbuf, axb, ayb, okb):
+    """Cells (the byte offset of the top-left neighbour, clamped into the image), weights and
+    state (0: the 2x2 neighbours inside, 2: all outside, 1: between) of a row's pixels, as
+    ``_split(_clamp_coord(...))`` per pixel, written without calls or branches so that LLVM
+    vectorises it; returns how many pixels are not inside."""
+    lim = COORD_LIMIT
+    stride = w * cn
+    nbad = 0
+    for x in range(jbuf.size):
+        sx = m0 * x + bx
+        sy = m3 * x + by
+        sx = sx if sx >= -lim else -lim  # also NaN
+        sy = sy if sy >= -lim else -lim
+        sx = sx if sx <= lim else lim
+        sy = sy if sy <= lim else lim
+        if aligned:
+            flx = np.floor(sx)
+            fly = np.floor(sy)
+            ax = np.float32(sx - flx)
+            ay = np.float32(sy - fly)
+        else:
+            fx = np.float32(sx)
+            fy = np.float32(sy)
+            flx = np.floor(fx)
+            fly = np.floor(fy)
+            ax = fx - flx
+            ay = fy - fly
+        ix = np.int64(flx)
+        iy = np.int64(fly)
+        ok = (ix >= 0) & (ix < w - 1) & (iy >= 0) & (iy < h - 1)
+        away = (ix < -1) | (ix > w - 1) | (iy < -1) | (iy > h - 1)
+        okb[x] = np.int8(1) - np.int8(ok) + np.int8(away)  # 0 inside, 2 entirely outside
+        nbad += np.int64(1) - np.int64(ok)
+        jbuf[x] = min(max(iy, 0), h - 2) * stride + min(max(ix, 0), w - 2) * cn
+        axb[x] = ax
+        ayb[x] = ay
+    return nbad
 
 
 @njit(**_SERIAL)
@@ -327,16 +367,10 @@ def _linear_row(src, h, w, cn, m, y, replicate, bval, quantize, vals, scratch):
     jbuf, axb, ayb, okb, g = scratch
     g0 = g[0]
     g1 = g[1]
-    nbad = 0
-    for x in range(w_out):
-        ix, ax = _split(_clamp_coord(m0 * x + bx), aligned)
-        iy, ay = _split(_clamp_coord(m3 * x + by), aligned)
-        ok = 0 <= ix < w - 1 and 0 <= iy < h - 1
-        okb[x] = ok
-        nbad += not ok
-        jbuf[x] = min(max(iy, 0), h - 2) * stride + min(max(ix, 0), w - 2) * cn
-        axb[x] = ax
-        ayb[x] = ay
+    if aligned:
+        nbad = _row_cells(m0, bx, m3, by, h, w, cn, True, jbuf, axb, ayb, okb)
+    else:
+        nbad = _row_cells(m0, bx, m3, by, h, w, cn, False, jbuf, axb, ayb, okb)
     n = src.size
     for x in range(w_out):
         j = jbuf[x]
@@ -365,7 +399,11 @@ def _linear_row(src, h, w, cn, m, y, replicate, bval, quantize, vals, scratch):
             _blend_bytes(g0, g1, axb, ayb, vals, c, cn)
     if nbad:
         for x in range(w_out):
-            if not okb[x]:
+            st = okb[x]
+            if st == 2 and not replicate:  # the border value, as _pixel gives it
+                for c in range(cn):
+                    vals[x * cn + c] = bval[c]
+            elif st != 0:
                 _pixel(src, h, w, cn, m, y, x, False, replicate, bval, quantize, vals)
 
 
