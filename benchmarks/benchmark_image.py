@@ -66,10 +66,13 @@ def _hw(size: str) -> tuple[int, int]:
 
 
 class Grayscale(common.KernelSuite):
-    """``grayscale`` vs ``cv2.cvtColor(img, COLOR_RGB2GRAY)``; float32 at 640x480 only."""
+    """``grayscale`` vs ``cv2.cvtColor(img, COLOR_RGB2GRAY)``; float32 at 640x480 only.
+
+    ``opencv-1thread`` is OpenCV after ``cv2.setNumThreads(1)``, beside ``wasmpose-serial``.
+    """
 
     params = [
-        ["wasmpose", "wasmpose-serial", "numpy", "opencv"],
+        ["wasmpose", "wasmpose-serial", "numpy", "opencv", "opencv-1thread"],
         ["uint8", "float32"],
         ["256x256", "640x480", "1920x1080", "2048x2048"],
     ]
@@ -79,16 +82,26 @@ class Grayscale(common.KernelSuite):
         if dtype != "uint8" and size != "640x480":
             raise NotImplementedError("float32 grayscale is timed at 640x480 only")
         img = common.rgb_image(*_hw(size), dtype)
-        if impl == "opencv":
+        if impl.startswith("opencv"):
             cv2 = common.require_peer("cv2")
             code = cv2.COLOR_RGB2GRAY
             fn = lambda: cv2.cvtColor(img, code)  # noqa: E731
+            if impl == "opencv-1thread":
+                self._cv2_threads = (cv2, cv2.getNumThreads())
+                cv2.setNumThreads(1)
         else:
             fn = lambda: grayscale(img)  # noqa: E731
         self._start(impl, ("grayscale", impl, dtype, size), fn)
 
     def time_grayscale(self, impl, dtype, size):
         self.fn()
+
+    def teardown(self, *params):
+        super().teardown(*params)
+        cv2_threads = getattr(self, "_cv2_threads", None)
+        if cv2_threads is not None:
+            cv2_threads[0].setNumThreads(cv2_threads[1])
+            self._cv2_threads = None
 
 
 class Threshold(common.KernelSuite):

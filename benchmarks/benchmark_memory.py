@@ -16,6 +16,9 @@ frame loop's memory.
     and ``safetensors.numpy.load_file`` (the peer, which reads too); time and peak memory.
 ``AlignedEmpty``
     ``aligned_empty`` (+ ``is_aligned``, the check callers make) beside ``np.empty``.
+``PairSpelling``
+    ``acquire`` + ``release`` of ``(256,)`` float32 (issue 16's small-call case) with the dtype
+    and shape spelled each way users write them.
 ``PoolCalls``
     ``borrow`` (a ``with`` block) beside the ``acquire``/``release`` pair it wraps,
     ``stats()`` and ``default_pool()``.
@@ -115,6 +118,31 @@ class PairOverhead:
             self.release(self.acquire(self.n, np.uint8))
         else:
             np.empty(self.n, np.uint8)
+
+
+SPELLINGS = {
+    "np.float32": ((256,), np.float32),
+    "'float32'": ((256,), "float32"),
+    "np.dtype": ((256,), np.dtype("float32")),
+    "int shape": (256, np.float32),
+}
+
+
+class PairSpelling:
+    """``acquire`` + ``release`` of ``(256,)`` float32, dtype and shape spelled each way."""
+
+    params = [list(SPELLINGS)]
+    param_names = ["spelling"]
+
+    def setup(self, spelling):
+        self.pool = pool = _pool(256 * 4)
+        shape, dtype = SPELLINGS[spelling]
+        acquire, release = pool.acquire, pool.release
+        self.fn = lambda: release(acquire(shape, dtype))
+        self.fn()
+
+    def time_pair(self, spelling):
+        self.fn()
 
 
 class ArenaAlloc:
@@ -374,6 +402,9 @@ def _report() -> None:
                       for impl in ("pool", "numpy")])
         print(f"  pair {size:>4}: acquire+release {p * 1e6:.2f} us, np.empty {e * 1e6:.2f} us, "
               f"overhead {(p - e) * 1e6:.2f} us")
+    times = _best([case(PairSpelling, sp, method="time_pair") for sp in SPELLINGS])
+    print("  pair (256,) float32: " + ", ".join(
+        f"{sp} {t * 1e6:.2f} us" for sp, t in zip(SPELLINGS, times, strict=True)))
     impls = ArenaAlloc.params[0]
     times = _best([case(ArenaAlloc, impl, method="time_alloc") for impl in impls])
     print("  alloc (64, 64) float32: " + ", ".join(

@@ -6,10 +6,11 @@
 asv's ``--quick`` takes one sample, too few for ratios, and a full ``asv run`` times the rows
 minutes apart on a shared machine. This takes the suite's own ``setup`` (same data, same calls)
 and times each ``impl`` with :func:`wasmpose.tools.timing.measure`, the implementations alternating
-within each round so that a busy neighbour slows all of them alike; the figure kept per
-``impl`` is its best round. Rows a suite skips (a missing peer, a case it does not time) are
-left out. Prints the time per call and ``x wasmpose``: the row's time over wasmpose's (above 1:
-wasmpose is faster).
+within each round so that a busy neighbour slows all of them alike; the figures kept per
+``impl`` are its best round and the median of its rounds. Rows a suite skips (a missing peer, a
+case it does not time) are left out. Prints the time per call and ``x wasmpose``: the row's time
+over wasmpose's (above 1: wasmpose is faster), of the best rounds and of the medians, and the
+load average before and after.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
+import statistics
 
-from wasmpose.tools.timing import measure
+from wasmpose.tools.timing import load_average, measure
 
 
 def _suite(name: str):
@@ -39,8 +41,9 @@ def _case(suite, method, params):
 
 
 def ratios(suite_name: str, method: str | None = None, where: dict | None = None,
-           rounds: int = 5, min_time: float = 0.01) -> list[tuple]:
-    """``[(case, impl, seconds per call), ...]`` for every case of the suite (see module doc)."""
+           rounds: int = 5, min_time: float = 0.01, *, median: bool = False) -> list[tuple]:
+    """``[(case, impl, seconds per call), ...]`` for every case of the suite (see module doc):
+    the best round, or with ``median`` ``(case, impl, best, median)``."""
     suite = _suite(suite_name)
     method = method or next(m for m in dir(suite) if m.startswith("time_"))
     names = list(suite.param_names)
@@ -50,7 +53,7 @@ def ratios(suite_name: str, method: str | None = None, where: dict | None = None
     impls = values.pop(i)
     rows = []
     for rest in itertools.product(*values):
-        best = {}
+        times: dict = {}
         for _ in range(rounds):
             for impl in impls:
                 params = (*rest[:i], impl, *rest[i:])
@@ -62,10 +65,11 @@ def ratios(suite_name: str, method: str | None = None, where: dict | None = None
                     t = measure(call, min_time=min_time, repeats=3).best
                 finally:
                     teardown()
-                best[impl] = min(best.get(impl, t), t)
+                times.setdefault(impl, []).append(t)
         label = ", ".join(f"{n}={v}" for n, v in zip(names[:i] + names[i + 1:], rest,
                                                      strict=True))
-        rows += [(label, impl, t) for impl, t in best.items()]
+        rows += [(label, impl, min(ts), statistics.median(ts)) if median
+                 else (label, impl, min(ts)) for impl, ts in times.items()]
     return rows
 
 
@@ -78,11 +82,17 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args(argv)
     where = dict(w.split("=", 1) for w in a.where)
-    rows = ratios(a.suite, a.method, where, a.rounds)
-    base = {label: t for label, impl, t in rows if impl == "wasmpose"}
-    for label, impl, t in rows:
-        ratio = f"{t / base[label]:8.2f}x" if label in base else ""
-        print(f"{label:40s} {impl:14s} {t * 1e3:12.4f} ms {ratio}", flush=True)
+    print(f"load average {load_average()}")
+    rows = ratios(a.suite, a.method, where, a.rounds, median=True)
+    base = {label: (t, m) for label, impl, t, m in rows if impl == "wasmpose"}
+    print(f"{'case':40s} {'impl':16s} {'best':>12s}    {'median':>12s}    "
+          "x wasmpose (best, median)")
+    for label, impl, t, m in rows:
+        ratio = (f"{t / base[label][0]:8.2f}x {m / base[label][1]:8.2f}x" if label in base
+                 else "")
+        print(f"{label:40s} {impl:16s} {t * 1e3:12.4f} ms {m * 1e3:12.4f} ms {ratio}",
+              flush=True)
+    print(f"load average {load_average()}")
 
 
 if __name__ == "__main__":

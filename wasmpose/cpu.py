@@ -580,6 +580,10 @@ def show_config(file=None) -> None:
     width = max(map(len, kernels)) + 2
     for name, k in sorted(kernels.items()):
         p(f"    {name:<{width}}{k.variant_name():<16}threshold {k.parallel_min_bytes:,} bytes")
+    from wasmpose.image import _kernels as _image_kernels
+
+    p(f"  grayscale uint8 formulation: {_image_kernels.GRAY_U8_ISA} (avx2: LLVM IR blocks of 32 "
+      "pixels; portable: the plain loop)")
 
 
 def warmup() -> float:

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from tests.helpers import layouts
 from wasmpose.cpu import opt_level
-from wasmpose.image import grayscale
+from wasmpose.image import _kernels, grayscale
 
 cv2 = pytest.importorskip("cv2")
 
@@ -179,3 +179,61 @@ def test_readonly_out_rejected_and_untouched():
     with pytest.raises(ValueError, match="out.*read-only"):
         grayscale(np.zeros((2, 2, 3), np.uint8), out=out)
     assert (out == 7).all()
+
+
+# -- the formulations of the uint8 kernel ------------------------------------------------------
+@pytest.mark.skipif(_kernels.GRAY_U8_ISA != "avx2", reason="needs a CPU Numba compiles AVX2 for")
+@pytest.mark.parametrize("nch", [3, 4])
+@pytest.mark.parametrize("bgr", [False, True])
+def test_avx2_blocks_match_the_portable_loop_and_opencv(rng, nch, bgr):
+    """Every length around the 32-pixel blocks and the 4 bytes a 3-channel block reads past
+    its pixels, slices starting anywhere (unaligned), extremes included."""
+    cv2 = pytest.importorskip("cv2")
+    code = {(3, False): cv2.COLOR_RGB2GRAY, (3, True): cv2.COLOR_BGR2GRAY,
+            (4, False): cv2.COLOR_RGBA2GRAY, (4, True): cv2.COLOR_BGRA2GRAY}[nch, bgr]
+    big = rng.integers(0, 256, 4 * 300 * nch, dtype=np.uint8)
+    big[: 64 * nch] = 255
+    big[64 * nch: 128 * nch] = 0
+    for n in [*range(0, 70), 95, 96, 97, 127, 128, 129, 1000]:
+        for start in (0, 1, 7):
+            src = big[start * nch: (start + n) * nch]
+            fast, plain = np.empty(n, np.uint8), np.empty(n, np.uint8)
+            _kernels._gray_u8_avx2(src, fast, nch, bgr)
+            _kernels._gray_u8_portable(src, plain, nch, bgr)
+            assert np.array_equal(fast, plain), (n, start)
+            if n:
+                want = cv2.cvtColor(np.ascontiguousarray(src).reshape(1, n, nch), code)
+                assert np.array_equal(fast, want.reshape(-1)), (n, start)
+
+
+def test_formulation_is_named_in_show_config(capsys):
+    from wasmpose import show_config
+
+    show_config()
+    assert f"grayscale uint8 formulation: {_kernels.GRAY_U8_ISA}" in capsys.readouterr().out
+
+
+def test_portable_formulation_when_numba_targets_no_avx2():
+    """A NUMBA_CPU_FEATURES override without AVX2 (portable caches) selects the plain loop:
+    the AVX2 blocks would not compile for that target."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("x86 only")
+    code = ("import numpy as np\n"
+            "from wasmpose.image import _kernels, grayscale\n"
+            "img = np.arange(5 * 40 * 3, dtype=np.uint8).reshape(5, 40, 3)\n"
+            "w = np.array([9798, 19235, 3735])\n"
+            "want = (img.astype(np.int64) @ w + 2**14) >> 15\n"
+            "assert np.array_equal(grayscale(img), want)\n"
+            "print(_kernels.GRAY_U8_ISA)\n")
+    env = dict(os.environ, NUMBA_CPU_NAME="x86-64",
+               NUMBA_CPU_FEATURES="+64bit,+cmov,+cx8,+fxsr,+mmx,+sse,+sse2",
+               NUMBA_DISABLE_CACHE="1")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["portable"]

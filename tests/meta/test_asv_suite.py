@@ -87,6 +87,7 @@ COVERAGE = {
     "is_aligned": ["benchmark_memory.AlignedEmpty.time_empty"],
     "BufferPool": ["benchmark_memory.AcquireTouch.time_acquire_touch_release",
                    "benchmark_memory.PairOverhead.time_pair",
+                   "benchmark_memory.PairSpelling.time_pair",
                    "benchmark_memory.PoolCalls.time_call[call=borrow]",
                    "benchmark_memory.FrameLoop.peakmem_frame_loop",
                    "benchmark_import.FirstCallArea.time_first_call[call=BufferPool.acquire]"],

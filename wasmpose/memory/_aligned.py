@@ -16,8 +16,10 @@ _c_char = ctypes.c_char
 
 # (shape, dtype) as the caller spelled them -> (shape tuple, np.dtype, nbytes), read by request():
 # a repeated request costs one dict lookup instead of a validation. Only validated requests are
-# stored; the cache is bounded.
+# stored; the cache is bounded. Every spelling of one request maps to the same result tuple
+# (interned in _RESULTS), so callers may compare results by identity (the pool's templates).
 _SPECS: dict = {}
+_RESULTS: dict = {}
 _SPECS_MAX = 4096
 _MAX_DIMS = 64  # NumPy's NPY_MAXDIMS
 _MAX_INTP = np.iinfo(np.intp).max
@@ -110,9 +112,11 @@ def spec(shape, dtype) -> tuple[tuple, np.dtype, int]:
     if problem is not None:
         raise ValueError(f"shape: {problem}")
     result = (dims, dt, math.prod(dims) * dt.itemsize)
+    if len(_SPECS) >= _SPECS_MAX:
+        _SPECS.clear()
+        _RESULTS.clear()
+    result = _RESULTS.setdefault(result, result)
     try:
-        if len(_SPECS) >= _SPECS_MAX:
-            _SPECS.clear()
         _SPECS[shape, dtype] = result
     except TypeError:  # unhashable spelling (a list): not cached
         pass

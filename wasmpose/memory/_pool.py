@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from wasmpose._checks import integer
-from wasmpose.memory._aligned import aligned_bytes, check_alignment, request
+from wasmpose.memory._aligned import _SPECS, aligned_bytes, check_alignment, spec
 
 _SMALL, _MEDIUM, _LARGE = 0, 1, 2
 _PAGE = 4096
@@ -139,8 +141,8 @@ class BufferPool:
     """
 
     __slots__ = (
-        "_alignment", "_evictions", "_fit_extra", "_held", "_hits", "_idle", "_idle_bytes",
-        "_in_use", "_large_limit", "_lock", "_max_bytes", "_miss_bytes", "_misses", "_order",
+        "_alignment", "_bufs", "_clock", "_evictions", "_fit_extra", "_held", "_hits", "_idle",
+        "_idle_bytes", "_large_limit", "_lock", "_max_bytes", "_miss_bytes", "_misses", "_order",
         "_peak", "_saved", "_sizes", "_small_limit",
     )
 
@@ -154,15 +156,28 @@ class BufferPool:
                              f"got {self._large_limit}")
         self._alignment = check_alignment(alignment)
         self._lock = threading.Lock()
-        # reserved size -> idle byte buffers of that size, oldest released first (a size is in
-        # exactly one tier, so one dict serves all three)
+        # reserved size -> entries of the idle buffers of that size, oldest released first (a
+        # size is in exactly one tier, so one dict serves all three)
         self._idle: dict = {}
         # per tier: the sorted sizes that have idle buffers (best-fit search of medium/large)
         self._sizes: tuple[list, list, list] = ([], [], [])
-        # id(buffer) -> buffer for every idle buffer, in release order (eviction order)
-        self._order: dict = {}
-        # id(array handed out) -> (that array, its byte buffer)
-        self._in_use: dict = {}
+        # Every buffer the pool holds has an entry, the list
+        #   [byte buffer, request, template, array, size, release stamp]:
+        # the request tuple (from request(); one per distinct request) of its last use and an
+        # ndarray of that shape and dtype over the buffer, whose views are handed out while the
+        # same request repeats (a view costs a fraction of a new ndarray); the array handed out
+        # now (None while idle); the buffer's size in bytes; and the stamp of its last release.
+        # Arrays over the buffer, views included, have the byte buffer's base as their base
+        # (NumPy collapses view chains to the owner), so id(owner) -> entry finds the entry of
+        # an array on release without a dict insertion per acquire (an insert and a delete per
+        # cycle keep a dict rebuilding itself: that was a third of the pair's cost).
+        self._bufs: dict = {}
+        # The eviction order, built when needed (_evict): (stamp, entry) of the buffers idle
+        # then, oldest first. Releases only stamp their entry, so a release costs no insertion;
+        # an item is stale once its entry is handed out or released again (a newer stamp), and
+        # the buffers released since the build are newer than every item.
+        self._order: deque = deque()
+        self._clock = itertools.count()
         # counters; requested/reserved/in-use bytes are derived from them in stats()
         self._hits = self._misses = self._evictions = 0
         self._saved = 0  # requested bytes of hits
@@ -228,31 +243,48 @@ class BufferPool:
                [0, 0, 0]], dtype=int32)
         >>> pool.release(a)
         """
-        # The hot path (an idle buffer of the exact size) is kept lean: one cached lookup, one
-        # lock, three counters. Everything else is derived in stats().
-        dims, dt, nbytes = request(shape, dtype)
+        # The hot path (an idle buffer of the exact size that last served the same request) is
+        # kept lean: one dict lookup for the request (request()'s cache, inlined), one lock,
+        # three counters, and a view of the buffer's typed template instead of a new ndarray
+        # (a few times cheaper). The rest is derived in stats().
+        try:
+            req = _SPECS[shape, dtype]
+            if type(shape) is not int:
+                for d in shape:
+                    if type(d) is not int:  # another spelling (2.0, True, np.int64) of it
+                        req = None
+                        break
+        except (KeyError, TypeError):  # not seen, or unhashable (a list)
+            req = None
+        if req is None:  # validated outside the handler: its errors come without context
+            req = spec(shape, dtype)
+        nbytes = req[2]
         lock = self._lock
         lock.acquire()
         try:
             bucket = self._idle.get(nbytes)
             if bucket:
-                buf = bucket.pop()
-                del self._order[id(buf)]
+                entry = bucket.pop()
                 self._hits += 1
                 self._saved += nbytes
                 self._idle_bytes -= nbytes
             else:
-                buf = self._acquire_slow(nbytes)
-            arr = _ndarray(dims, dt, buf)
-            self._in_use[id(arr)] = (arr, buf)
+                entry = self._acquire_slow(nbytes)
+            if entry[1] is not req:  # one result tuple per distinct request (see spec())
+                entry[1] = req
+                entry[2] = _ndarray(req[0], req[1], entry[0])
+            arr = entry[3] = entry[2].view()
         finally:
             lock.release()
         if zero:
-            buf[:nbytes] = 0
+            entry[0][:nbytes] = 0
         return arr
 
-    def _acquire_slow(self, nbytes: int) -> np.ndarray:
-        """No idle buffer of the exact size: the best fit within 2x, or a new one (lock held)."""
+    def _acquire_slow(self, nbytes: int) -> list:
+        """No idle buffer of the exact size: the best fit within 2x, or a new one (lock held).
+
+        Returns the buffer's entry (see ``__init__``).
+        """
         tier = self._tier_of(nbytes)
         if tier != _SMALL:
             sizes = self._sizes[tier]
@@ -264,23 +296,23 @@ class BufferPool:
                     break
                 bucket = idle[size]
                 if bucket:
-                    buf = bucket.pop()
-                    del self._order[id(buf)]
+                    entry = bucket.pop()
                     self._hits += 1
                     self._saved += nbytes
                     self._idle_bytes -= size
                     self._fit_extra += size - nbytes
-                    return buf
-        if len(self._idle) > 64 + 2 * len(self._order):
+                    return entry
+        if len(self._idle) > 64 + 2 * len(self._bufs):  # more lists than buffers held
             self._prune()
         buf = aligned_bytes(nbytes, self._alignment if tier != _LARGE
                             else max(self._alignment, _PAGE))
+        entry = self._bufs[id(buf.base)] = [buf, None, None, None, nbytes, 0]
         self._misses += 1
         self._miss_bytes += nbytes
         self._held += nbytes
         if self._held > self._peak:
             self._peak = self._held
-        return buf
+        return entry
 
     def _prune(self) -> None:
         """Forget the idle lists that are empty (lock held).
@@ -307,21 +339,20 @@ class BufferPool:
         lock = self._lock
         lock.acquire()
         try:
-            # the pool holds every array it handed out, so no other live object has its id
-            entry = self._in_use.pop(id(arr), None)
-            if entry is None:
-                if not isinstance(arr, np.ndarray):
-                    raise TypeError(f"arr: expected an array returned by acquire(), got "
-                                    f"{type(arr).__name__}")
-                raise ValueError(self._release_problem(arr))
-            buf = entry[1]
-            size = buf.size
+            try:
+                entry = self._bufs.get(id(arr.base))
+            except AttributeError:  # not an array
+                entry = None
+            if entry is None or entry[3] is not arr:
+                self._release_refused(arr)
+            entry[3] = None
+            entry[5] = next(self._clock)
+            size = entry[4]
             bucket = self._idle.get(size)
             if bucket is None:
                 self._new_size(size)
                 bucket = self._idle[size]
-            bucket.append(buf)
-            self._order[id(buf)] = buf
+            bucket.append(entry)
             self._idle_bytes += size
             if self._idle_bytes > self._max_bytes:
                 self._evict()
@@ -339,25 +370,36 @@ class BufferPool:
         """Free the oldest idle buffers until the idle bytes fit ``max_bytes`` (lock held)."""
         order = self._order
         while self._idle_bytes > self._max_bytes:
-            buf = order.pop(next(iter(order)))
-            size = buf.size
-            bucket = self._idle[size]
+            if not order:  # every idle buffer, oldest first
+                order.extend(sorted((entry[5], entry) for bucket in self._idle.values()
+                                    for entry in bucket))
+            stamp, entry = order.popleft()
+            if entry[5] != stamp or entry[3] is not None:
+                continue  # released again since, or in use
+            size = entry[4]
             # a size's list is in release order too, so the globally oldest is its first
-            del bucket[0]
+            del self._idle[size][0]
+            del self._bufs[id(entry[0].base)]
             self._idle_bytes -= size
             self._held -= size
             self._evictions += 1
 
-    def _release_problem(self, arr) -> str:
-        """Why ``arr`` cannot be released (lock held; nothing is changed)."""
-        for _, buf in self._in_use.values():
-            if np.may_share_memory(arr, buf):
-                return ("arr: a view of (or a stale reference to) an array from this pool; "
-                        "release the very array acquire() returned, once")
-        for buf in self._order.values():
-            if np.may_share_memory(arr, buf):
-                return "arr: its buffer is already back in the pool (released twice?)"
-        return "arr: not an array handed out by this pool"
+    def _release_refused(self, arr) -> None:
+        """Raise the error of a release of ``arr`` that is refused (lock held; nothing is
+        changed)."""
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"arr: expected an array returned by acquire(), got "
+                            f"{type(arr).__name__}")
+        entries = list(self._bufs.values())
+        for entry in entries:
+            if entry[3] is not None and np.may_share_memory(arr, entry[0]):
+                raise ValueError("arr: a view of (or a stale reference to) an array from this "
+                                 "pool; release the very array acquire() returned, once")
+        for entry in entries:
+            if entry[3] is None and np.may_share_memory(arr, entry[0]):
+                raise ValueError("arr: its buffer is already back in the pool (released "
+                                 "twice?)")
+        raise ValueError("arr: not an array handed out by this pool")
 
     def borrow(self, shape, dtype=np.float32):
         """Context manager: :meth:`acquire` on entry, :meth:`release` on exit.
@@ -375,6 +417,9 @@ class BufferPool:
     def clear(self) -> None:
         """Free every idle buffer (buffers in use are unaffected and can still be released)."""
         with self._lock:
+            for bucket in self._idle.values():
+                for entry in bucket:
+                    del self._bufs[id(entry[0].base)]
             self._idle.clear()
             for sizes in self._sizes:
                 sizes.clear()
@@ -398,7 +443,7 @@ class BufferPool:
                 in_use_bytes=self._held - self._idle_bytes,
                 idle_bytes=self._idle_bytes, peak_bytes=self._peak, bytes_saved=self._saved,
                 small_count=counts[0], medium_count=counts[1], large_count=counts[2],
-                in_use_count=len(self._in_use))
+                in_use_count=len(self._bufs) - sum(counts))
 
 
 _DEFAULT: list = []

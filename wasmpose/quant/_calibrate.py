@@ -22,7 +22,9 @@ from wasmpose.quant._params import QuantParams, qrange
 
 SCHEMES = ("affine", "symmetric")
 METHODS = ("minmax", "percentile", "entropy")
-MAX_BINS = 1 << 16  # the KL search is quadratic in the bins: 2**16 take seconds per channel
+# the KL search is quadratic in the bins: one 100k-value channel took 0.9 s with 8192 bins and
+# 22 s with 65536 (2-core machine under load, FULL)
+MAX_BINS = 1 << 16
 _EPS32 = np.finfo(np.float32).eps
 _F32_MAX = np.finfo(np.float32).max
 
