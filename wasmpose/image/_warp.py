@@ -55,32 +55,26 @@ def _is_u8_typed(arr):
     return lambda arr: value
 
 
-@intrinsic
-def _load_u64(typingctx, arr, idx):
-    """The 8 bytes of the uint8 array ``arr`` from index ``idx`` as a little-endian uint64 (one
-    unaligned load; the caller keeps ``idx + 8 <= arr.size``)."""
-    sig = types.uint64(arr, idx)
+def _unaligned_load(bits):
+    """An intrinsic ``load(arr, idx)``: the ``bits // 8`` bytes of the uint8 array ``arr`` from
+    index ``idx`` as one little-endian unsigned integer (one unaligned load; the caller keeps
+    ``idx + bits // 8 <= arr.size``)."""
+    result = getattr(types, f"uint{bits}")
 
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
-        return builder.load(ptr, align=1)
+    @intrinsic
+    def load(typingctx, arr, idx):
+        def codegen(context, builder, signature, args):
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
+            ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(bits).as_pointer())
+            return builder.load(ptr, align=1)
 
-    return sig, codegen
+        return result(arr, idx), codegen
+
+    return load
 
 
-@intrinsic
-def _load_u32(typingctx, arr, idx):
-    """The 4 bytes of the uint8 array ``arr`` from index ``idx`` as a little-endian uint32 (one
-    unaligned load; the caller keeps ``idx + 4 <= arr.size``)."""
-    sig = types.uint32(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(32).as_pointer())
-        return builder.load(ptr, align=1)
-
-    return sig, codegen
+_load_u64 = _unaligned_load(64)
+_load_u32 = _unaligned_load(32)
 
 
 @njit(inline="always", **_SERIAL)
@@ -214,6 +208,36 @@ def _hpass(src, w, cn, r, ixs, axs, xlo, xhi, buf):
             buf[o + c] = _fma32(ax, p1 - p0, p0)
 
 
+@njit(inline="always", **_SERIAL)
+def _uniform_row(m, y, h, w_out):
+    """``(iy, ay, uniform)`` of output row ``y``: ``uniform`` when its float32 y coordinate is
+    the same in every column (it is monotonic in x: equal at both ends, equal throughout) and
+    its two source rows are inside the image."""
+    aligned = m[1] == 0.0 and m[3] == 0.0
+    by = m[4] * y + m[5]
+    iy, ay = _split(_clamp_coord(m[3] * 0 + by), aligned)
+    iy_b, ay_b = _split(_clamp_coord(m[3] * (w_out - 1) + by), aligned)
+    return iy, ay, 0 <= iy < h - 1 and iy == iy_b and ay == ay_b
+
+
+@njit(inline="always", **_SERIAL)
+def _cache_slots(rows, iy):
+    """Which of the two cached horizontal passes hold source rows ``iy`` and ``iy + 1``
+    (``rows`` their row numbers): ``(top, bottom, fill_top, fill_bottom)``, ``rows`` updated
+    for the slots the caller must fill."""
+    t = 0 if rows[0] == iy else (1 if rows[1] == iy else -1)
+    b = 0 if rows[0] == iy + 1 else (1 if rows[1] == iy + 1 else -1)
+    fill_t = t < 0
+    if fill_t:
+        t = 1 - b if b >= 0 else 0
+        rows[t] = iy
+    fill_b = b < 0
+    if fill_b:
+        b = 1 - t
+        rows[b] = iy + 1
+    return t, b, fill_t, fill_b
+
+
 @njit(**_SERIAL)
 def _row_values(src, h, w, cn, m, y, nearest, replicate, bval, quantize, vals, sep, ixs, axs,
                 xlo, xhi, hb, hrow, scratch):
@@ -226,22 +250,13 @@ def _row_values(src, h, w, cn, m, y, nearest, replicate, bval, quantize, vals, s
     """
     w_out = vals.size // cn
     if sep and xlo < xhi:
-        # the row's float32 y coordinate is monotonic in x: equal at both ends, equal throughout
-        aligned = m[1] == 0.0 and m[3] == 0.0
-        by = m[4] * y + m[5]
-        iy, ay = _split(_clamp_coord(m[3] * 0 + by), aligned)
-        iy_b, ay_b = _split(_clamp_coord(m[3] * (w_out - 1) + by), aligned)
-        if 0 <= iy < h - 1 and iy == iy_b and ay == ay_b:
-            t = 0 if hrow[0] == iy else (1 if hrow[1] == iy else -1)
-            b = 0 if hrow[0] == iy + 1 else (1 if hrow[1] == iy + 1 else -1)
-            if t < 0:
-                t = 1 - b if b >= 0 else 0
+        iy, ay, uniform = _uniform_row(m, y, h, w_out)
+        if uniform:
+            t, b, fill_t, fill_b = _cache_slots(hrow, iy)
+            if fill_t:
                 _hpass(src, w, cn, iy, ixs, axs, xlo, xhi, hb[t])
-                hrow[t] = iy
-            if b < 0:
-                b = 1 - t
+            if fill_b:
                 _hpass(src, w, cn, iy + 1, ixs, axs, xlo, xhi, hb[b])
-                hrow[b] = iy + 1
             top_row = hb[t]
             bottom_row = hb[b]
             o0 = xlo * cn
@@ -514,26 +529,18 @@ def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar):
     p0 = perm[0]  # perm is (0, 1, 2) or (2, 1, 0)
     a0, a1, a2 = a[0], a[1], a[2]
     b0, b1, b2 = b[0], b[1], b[2]
-    aligned = m[1] == 0.0 and m[3] == 0.0
     for y in range(y0, y1):
         base = y * w_out
         if sep and nx > 0:
             # rows whose float32 y is the same in every column and inside the image: cached
             # planar horizontal passes, then the vertical blend and normalisation per plane
-            by = m[4] * y + m[5]
-            iy, ay = _split(_clamp_coord(m[3] * 0 + by), aligned)
-            iy_b, ay_b = _split(_clamp_coord(m[3] * (w_out - 1) + by), aligned)
-            if 0 <= iy < h - 1 and iy == iy_b and ay == ay_b:
-                t = 0 if prow[0] == iy else (1 if prow[1] == iy else -1)
-                bb = 0 if prow[0] == iy + 1 else (1 if prow[1] == iy + 1 else -1)
-                if t < 0:
-                    t = 1 - bb if bb >= 0 else 0
+            iy, ay, uniform = _uniform_row(m, y, h, w_out)
+            if uniform:
+                t, bb, fill_t, fill_b = _cache_slots(prow, iy)
+                if fill_t:
                     _hpass_planar(flat, iy * w * 3, ixs, axs, xlo, xhi, lo, hi, hp[t])
-                    prow[t] = iy
-                if bb < 0:
-                    bb = 1 - t
+                if fill_b:
                     _hpass_planar(flat, (iy + 1) * w * 3, ixs, axs, xlo, xhi, lo, hi, hp[bb])
-                    prow[bb] = iy + 1
                 if planar:
                     o0 = out[base + xlo:base + xhi]
                     o1 = out[hw + base + xlo:hw + base + xhi]
