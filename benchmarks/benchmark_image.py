@@ -13,7 +13,13 @@ One class per kernel. The ``impl`` parameter names what is timed:
     the NumPy reference: the public function at ``OptLevel.NONE`` for grayscale, threshold and
     Otsu, the plain NumPy formula for normalize and to_tensor;
 ``opencv`` / ``torch``
-    the peer library; skipped (``NotImplementedError`` in ``setup``) when it is not installed.
+    the peer library; skipped (``NotImplementedError`` in ``setup``) when it is not installed;
+``opencv-1thread``
+    (``warp_affine`` only) ``cv2.warpAffine`` after ``cv2.setNumThreads(1)``, beside
+    ``wasmpose-serial``;
+``rtmlib`` / ``opencv+to_tensor``
+    (``crop_to_tensor`` only) rtmlib's per-person preprocessing loop, and ``cv2.warpAffine``
+    per crop followed by ``wasmpose.image.to_tensor``.
 
 ``setup`` calls the timed function once per process and case so that Numba's compilation (or
 cache load) is never timed. asv may re-run ``setup`` before every sample, so everything it does
@@ -27,15 +33,24 @@ import numpy as np
 from wasmpose.image import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    crop_to_tensor,
     grayscale,
     normalize,
     otsu_threshold,
     threshold,
     to_tensor,
+    warp_affine,
 )
 from wasmpose.tools.peers import numpy_to_tensor, opencv_blob, torch_layer_norm
 
 from . import common
+from .peers import (
+    RTMLIB_MEAN,
+    RTMLIB_STD,
+    person_boxes,
+    rtmlib_matrices,
+    rtmlib_preprocess,
+)
 
 # Preallocated outputs of the ``out=`` benchmarks, kept per process (a fresh np.empty in every
 # setup would put page faults into the timing).
@@ -219,4 +234,77 @@ class ToTensor(common.KernelSuite):
         self.fn()
 
     def peakmem_to_tensor(self, impl, size):
+        self.fn()
+
+
+class WarpAffine(common.KernelSuite):
+    """``warp_affine`` uint8 RGB, a 1920x1080 frame to 960x540 under a 17-degree rotation with
+    scale 0.5 (bilinear, constant border), vs ``cv2.warpAffine`` threaded and at one thread.
+    ``numpy`` is the NumPy reference (``OptLevel.NONE``)."""
+
+    params = [["wasmpose", "wasmpose-serial", "numpy", "opencv", "opencv-1thread"]]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        import math
+
+        frame = common.rgb_image(1080, 1920, "uint8")
+        a = math.radians(17.0)
+        c, s = 0.5 * math.cos(a), 0.5 * math.sin(a)
+        # about the frame centre, to the centre of the 960x540 output
+        m = np.array([[c, s, 480 - c * 960 - s * 540], [-s, c, 270 + s * 960 - c * 540]])
+        out = _OUT.setdefault(("warp", impl), np.zeros((540, 960, 3), np.uint8))
+        self._threads = None
+        if impl.startswith("opencv"):
+            cv2 = common.require_peer("cv2")
+            if impl == "opencv-1thread":
+                self._threads = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            fn = lambda: cv2.warpAffine(frame, m, (960, 540), dst=out)  # noqa: E731
+        else:
+            fn = lambda: warp_affine(frame, m, (960, 540), out=out)  # noqa: E731
+        self._start(impl, ("warp_affine", impl), fn)
+
+    def teardown(self, *params):
+        if self._threads is not None:
+            common.require_peer("cv2").setNumThreads(self._threads)
+        super().teardown(*params)
+
+    def time_warp_affine(self, impl):
+        self.fn()
+
+
+class CropToTensor(common.KernelSuite):
+    """``crop_to_tensor``: 10 person crops of 192x256 from a 1920x1080 frame (rtmlib's crop
+    matrices, NCHW float32, rtmlib's mean/std) vs rtmlib's per-person loop (``rtmlib``, skipped
+    when rtmlib is not installed) and ``cv2.warpAffine`` per crop + ``to_tensor``.
+    ``numpy`` is the NumPy reference (``OptLevel.NONE``); ``wasmpose-out`` writes into a
+    preallocated batch, as a pipeline with a buffer pool does."""
+
+    params = [["wasmpose", "wasmpose-out", "wasmpose-serial", "numpy", "rtmlib",
+               "opencv+to_tensor"]]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        frame = common.rgb_image(1080, 1920, "uint8")
+        pre = common.require_peer("rtmlib.tools.pose_estimation.pre_processings")
+        size = (192, 256)
+        boxes = person_boxes(10, (1080, 1920))
+        mats = rtmlib_matrices(pre, boxes, size)
+        mean = np.array(RTMLIB_MEAN) / 255
+        std = np.array(RTMLIB_STD) / 255
+        out = _OUT.setdefault(("crop", impl), np.zeros((10, 3, 256, 192), np.float32))
+        if impl == "rtmlib":
+            fn = rtmlib_preprocess(pre, frame, boxes, size)
+        elif impl == "opencv+to_tensor":
+            cv2 = common.require_peer("cv2")
+            fn = lambda: to_tensor(np.stack([cv2.warpAffine(frame, m, size) for m in mats]),  # noqa: E731
+                                   mean, std, out=out)
+        elif impl == "wasmpose-out":
+            fn = lambda: crop_to_tensor(frame, mats, size, mean, std, out=out)  # noqa: E731
+        else:
+            fn = lambda: crop_to_tensor(frame, mats, size, mean, std)  # noqa: E731
+        self._start(impl, ("crop_to_tensor", impl), fn)
+
+    def time_crop_to_tensor(self, impl):
         self.fn()

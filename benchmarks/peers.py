@@ -1,5 +1,6 @@
 """Peers of the asv suite that the shipped commands do not call: mmpose's and rtmlib's NMS,
-restated.
+restated, and rtmlib's per-person preprocessing (``rtmlib_preprocess``, timed beside
+``crop_to_tensor``).
 
 mmpose is not a dependency (it pins old PyTorch and NumPy), so its ``oks_nms`` and ``oks_iou``
 (``mmpose/evaluation/functional/nms.py``) are restated here in plain NumPy, with mmpose's
@@ -17,9 +18,12 @@ rtmlib is installed (``pip install rtmlib --no-deps``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["mmpose_oks_iou", "mmpose_oks_nms", "rtmlib_nms"]
+__all__ = ["mmpose_oks_iou", "mmpose_oks_nms", "rtmlib_nms", "RTMLIB_MEAN", "RTMLIB_STD",
+           "person_boxes", "rtmlib_preprocess", "rtmlib_matrices"]
 
 
 def mmpose_oks_iou(g: np.ndarray, d: np.ndarray, a_g, a_d: np.ndarray,
@@ -54,7 +58,6 @@ def mmpose_oks_nms(poses: np.ndarray, scores, areas: np.ndarray, thr: float,
     return np.array(keep, dtype=np.int64)
 
 
-
 def rtmlib_nms(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list:
     """rtmlib's single-class NumPy ``nms``, restated: boxes are measured with ``+ 1`` on widths
     and heights (``(x2 - x1 + 1) * (y2 - y1 + 1)``, intersections likewise, clamped at 0);
@@ -75,3 +78,53 @@ def rtmlib_nms(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list:
         ovr = inter / (areas[i] + areas[rest] - inter)
         order = rest[ovr <= thr]
     return keep
+
+
+RTMLIB_MEAN = (123.675, 116.28, 103.53)  # rtmlib RTMPose's defaults (pixel units)
+RTMLIB_STD = (58.395, 57.12, 57.375)
+
+
+def person_boxes(n: int, frame_hw: tuple[int, int], seed: int = 20261204) -> np.ndarray:
+    """``n`` person-like xyxy boxes (40-300 px wide, 100-600 px tall) inside a frame."""
+    rng = np.random.default_rng([seed, n, *frame_hw])
+    h, w = frame_hw
+    bw = rng.uniform(40, 300, n)
+    bh = rng.uniform(100, 600, n)
+    x0 = rng.uniform(0, w - bw)
+    y0 = rng.uniform(0, h - bh)
+    return np.stack([x0, y0, x0 + bw, y0 + bh], axis=1)
+
+
+def rtmlib_preprocess(pre, frame: np.ndarray, boxes: np.ndarray,
+                      input_size: tuple[int, int]) -> Callable[[], np.ndarray]:
+    """rtmlib's per-person preprocessing for a batch: for each box, ``bbox_xyxy2cs`` (padding
+    1.25), ``top_down_affine`` (``cv2.warpAffine``), float64 ``(img - mean) / std`` and the
+    float32 NCHW transpose, as ``rtmlib.RTMPose.preprocess`` + ``inference`` do; ``pre`` is
+    ``rtmlib.tools.pose_estimation.pre_processings``."""
+    mean = np.array(RTMLIB_MEAN)
+    std = np.array(RTMLIB_STD)
+
+    def run():
+        batch = []
+        for box in boxes:
+            center, scale = pre.bbox_xyxy2cs(np.asarray(box), padding=1.25)
+            img, _ = pre.top_down_affine(input_size, scale, center, frame)
+            img = (img - mean) / std
+            batch.append(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+        return np.stack(batch)
+
+    return run
+
+
+def rtmlib_matrices(pre, boxes: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """The (N, 2, 3) crop matrices ``top_down_affine`` uses for ``boxes`` (rtmlib's
+    ``bbox_xyxy2cs``, aspect-ratio fix and ``get_warp_matrix`` with no rotation)."""
+    w, h = input_size
+    mats = []
+    for box in boxes:
+        center, scale = pre.bbox_xyxy2cs(np.asarray(box), padding=1.25)
+        b_w, b_h = scale
+        scale = (np.array([b_w, b_w * h / w]) if b_w > b_h * w / h
+                 else np.array([b_h * w / h, b_h]))
+        mats.append(pre.get_warp_matrix(center, scale, 0, output_size=(w, h)))
+    return np.array(mats, np.float64).reshape(-1, 2, 3)

@@ -11,7 +11,7 @@ SURFACE = {
                      "opt_level", "kernel_variants", "show_config", "warmup", "serial_kernels",
                      "threading_layer"],
     "wasmpose.image": ["grayscale", "threshold", "otsu_threshold", "normalize", "to_tensor",
-                       "IMAGENET_MEAN", "IMAGENET_STD"],
+                       "warp_affine", "crop_to_tensor", "IMAGENET_MEAN", "IMAGENET_STD"],
     "wasmpose.heatmap": ["find_peaks", "Peaks", "decode_heatmaps", "decode_simcc",
                          "refine_landmarks"],
     "wasmpose.keypoints": ["COCO_KEYPOINTS", "COCO_SIGMAS", "pairwise_distances",

@@ -47,6 +47,8 @@ COVERAGE = {
     "normalize": ["benchmark_image.Normalize.time_normalize"],
     "to_tensor": ["benchmark_image.ToTensor.time_to_tensor",
                   "benchmark_image.ToTensor.peakmem_to_tensor"],
+    "warp_affine": ["benchmark_image.WarpAffine.time_warp_affine"],
+    "crop_to_tensor": ["benchmark_image.CropToTensor.time_crop_to_tensor"],
     # wasmpose.heatmap
     "find_peaks": ["benchmark_heatmap.FindPeaks.time_find_peaks",
                    "benchmark_import.FirstCallArea.time_first_call[call=find_peaks]"],
@@ -149,6 +151,10 @@ COVERAGE = {
     "threshold[dtype=float32]": ["benchmark_kernels.Kernels.time_kernel"
                                  "[kernel=threshold[dtype=float32]]",
                                  "benchmark_image.Threshold.time_threshold[dtype=float32]"],
+    "warp_affine[dtype=float32]": ["benchmark_kernels.Kernels.time_kernel"
+                                   "[kernel=warp_affine[dtype=float32]]"],
+    "warp_affine[method=nearest]": ["benchmark_kernels.Kernels.time_kernel"
+                                    "[kernel=warp_affine[method=nearest]]"],
     "oks[formula=mean-area]": ["benchmark_kernels.Kernels.time_kernel"
                                "[kernel=oks[formula=mean-area]]",
                                "benchmark_tracking.PoseTrackerUpdate.time_update"],
