@@ -124,8 +124,12 @@ _IOU = register(Kernel(
 ))
 _NMS = register(Kernel(
     "nms", reference=_ref.nms, serial=_nb.nms_serial, parallel=_nb.nms_parallel,
-    # 16384 float32 boxes (2**27 pairs in the parallel bit matrix), 40 bytes of operands each
-    parallel_min_bytes=16384 * _NMS_BOX_BYTES,
+    # never at FULL: the parallel variant computes all n**2 pairs where the serial one stops
+    # at the boxes still alive; measured 250-2,500x slower than serial on its overlapping
+    # examples at every size (python -m wasmpose bench --busy, docs/cpu.md), it pays only when
+    # almost nothing is suppressed. OptLevel.PARALLEL still runs it (up to
+    # _kernels.PAIRS_MAX_BOXES boxes, the serial algorithm above).
+    parallel_min_bytes=1 << 62,
     example=_example_nms,
 ))
 _WEIGHTED = register(Kernel(

@@ -184,8 +184,17 @@ def first_bad_box(b):
     return _first_bad(x1, y1, x2, y2)
 
 
+# The parallel NMS computes every pair's IoU into an n x n bit matrix (n**2 / 8 bytes), where
+# the serial kernel only compares the boxes still alive with each kept box. Beyond this many
+# boxes the matrix is too large to be worth it (8192 boxes: 8 MiB) and the serial algorithm
+# runs instead, so no call allocates without bound.
+PAIRS_MAX_BOXES = 8192
+
+
 @njit(**_PARALLEL)
 def nms_parallel(boxes, scores, classes, thr, keep):
+    if boxes.shape[0] > PAIRS_MAX_BOXES:
+        return nms_serial(boxes, scores, classes, thr, keep)
     px1, py1, px2, py2, _ = _planes(boxes)
     bad = _first_bad(px1, py1, px2, py2)
     if bad >= 0:
