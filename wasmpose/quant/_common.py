@@ -82,7 +82,7 @@ def real_in(x, name, lo, hi, *, lo_open=True):
     want = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
     try:
         v = _checks.real_scalar(x, name, allow_inf=False)
-    except OverflowError:
+    except (OverflowError, _checks.FloatRangeError):
         raise ValueError(f"{name}: expected a value in {want}, got {describe(x)}") from None
     if not ((lo < v) if lo_open else (lo <= v)) or v > hi:
         raise ValueError(f"{name}: expected a value in {want}, got {v}")
