@@ -80,6 +80,11 @@ def output_buffer(out, name: str, shape: tuple, dtype, inputs=()) -> tuple[np.nd
     return np.empty(shape, dtype), True
 
 
+class FloatRangeError(ValueError):
+    """An int (or fraction) beyond the float range where a real number was expected; callers
+    with a narrower range of their own catch it to phrase their message."""
+
+
 def real_scalar(x, name: str, *, allow_nan: bool = False, allow_inf: bool = True) -> float:
     """``x`` as a Python float; bools, complex numbers and arrays are rejected.
 
@@ -95,7 +100,7 @@ def real_scalar(x, name: str, *, allow_nan: bool = False, allow_inf: bool = True
     try:
         v = float(x)
     except OverflowError:
-        raise ValueError(f"{name}: expected a number within the float range (|x| < 1.8e308), "
+        raise FloatRangeError(f"{name}: expected a number within the float range (|x| < 1.8e308), "
                          f"got one of about 2**{int(x).bit_length()}") from None
     if math.isnan(v) and not allow_nan:
         raise ValueError(f"{name}: expected a number, got nan")
