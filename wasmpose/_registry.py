@@ -63,6 +63,7 @@ import wasmpose.cpu as _cpu
 
 __all__ = [
     "VARIANTS",
+    "NEVER",
     "COMPANION_KINDS",
     "KERNEL_MODULES",
     "WARMUP_BYTES",
@@ -77,6 +78,10 @@ __all__ = [
     "recording",
     "warmup",
 ]
+
+# ``parallel_min_bytes=NEVER``: FULL never runs the parallel variant (it does not pay at any size
+# measured); OptLevel.PARALLEL still runs it.
+NEVER = 1 << 62
 
 VARIANTS = ("numpy", "numba-serial", "numba-parallel")
 COMPANION_KINDS = ("dtype", "layout", "method", "formula")
@@ -385,7 +390,9 @@ class Kernel:
     def variant_name(self, nbytes: int | None = None) -> str:
         """``"numpy"``, ``"numba-serial"`` or ``"numba-parallel"``: what ``select`` picks
         (for a call at the threshold when ``nbytes`` is None)."""
-        fn = self.select(self.parallel_min_bytes if nbytes is None else nbytes)
+        if nbytes is None:  # a kernel FULL never threads is named by a call below NEVER
+            nbytes = self.parallel_min_bytes - (self.parallel_min_bytes >= NEVER)
+        fn = self.select(nbytes)
         if fn is self.reference:
             return "numpy"
         return "numba-parallel" if fn is self.parallel else "numba-serial"

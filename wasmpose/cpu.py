@@ -606,7 +606,9 @@ def show_config(file=None) -> None:
     kernels = _registry.all_kernels()
     width = max(map(len, kernels)) + 2
     for name, k in sorted(kernels.items()):
-        line = f"    {name:<{width}}{k.variant_name():<16}threshold {k.parallel_min_bytes:,} bytes"
+        limit = ("never at FULL" if k.parallel_min_bytes >= _registry.NEVER
+                 else f"{k.parallel_min_bytes:,} bytes")
+        line = f"    {name:<{width}}{k.variant_name():<16}threshold {limit}"
         demoted = k.demoted()
         if demoted:  # FULL measured that the parallel variant does not pay now at these sizes
             line += "; FULL demoted to serial from " + ", ".join(

@@ -18,6 +18,9 @@ def crowd(rng, n):
 def test_full_never_runs_the_all_pairs_variant():
     k = cpu.get_kernel("nms")
     assert k.variant_name(1 << 40) == "numba-serial"
+    assert cpu.kernel_variants()["nms"] == "numba-serial"  # what show_config reports too
+    with opt_level("parallel"):
+        assert cpu.kernel_variants()["nms"] == "numba-parallel"
 
 
 def test_parallel_variant_beyond_the_pair_limit_runs_the_serial_algorithm(rng):

@@ -31,7 +31,7 @@ import functools
 import numpy as np
 
 from wasmpose import _checks
-from wasmpose._registry import Kernel, count, operand_bytes, register, rng, side
+from wasmpose._registry import NEVER, Kernel, count, operand_bytes, register, rng, side
 from wasmpose.boxes import _kernels as _nb
 from wasmpose.boxes import _reference as _ref
 
@@ -129,13 +129,13 @@ _NMS = register(Kernel(
     # examples at every size (python -m wasmpose bench --busy, docs/cpu.md), it pays only when
     # almost nothing is suppressed. OptLevel.PARALLEL still runs it (up to
     # _kernels.PAIRS_MAX_BOXES boxes, the serial algorithm above).
-    parallel_min_bytes=1 << 62,
+    parallel_min_bytes=NEVER,
     example=_example_nms,
 ))
 _WEIGHTED = register(Kernel(
     "weighted_nms", reference=_ref.weighted_nms, serial=_nb.weighted_nms_serial,
     parallel=_nb.weighted_nms_parallel,
-    parallel_min_bytes=1 << 62,  # never: its "parallel" variant is the serial kernel
+    parallel_min_bytes=NEVER,  # never: its "parallel" variant is the serial kernel
     example=_example_weighted,
 ))
 _DECODE = register(Kernel(
