@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -662,3 +663,13 @@ def test_submitting_and_cancelling_while_the_worker_waits_keeps_the_queue_small(
         assert keep.result(WAIT) == -1
         s = b.stats()
         assert (s.submitted, s.failed, s.rejected) == (5001, 5000, 0)
+
+
+@pytest.mark.parametrize("value", [10**400, Fraction(10**400, 3)])
+def test_waits_beyond_the_float_range_are_value_errors(value):
+    """Found by tests/fuzz: float(Fraction(10**400, 3)) raised OverflowError."""
+    for key in ("max_wait_ms", "timeout_ms"):
+        with pytest.raises(ValueError, match=key):
+            DynamicBatcher(lambda xs: xs, **{key: value})
+    with DynamicBatcher(lambda xs: xs) as b, pytest.raises(ValueError, match="^ms: "):
+        b.set_max_wait_ms(value)  # the setter's argument is called ms

@@ -116,7 +116,10 @@ class _Request(LightFuture):
 def _milliseconds(x, name: str, *, allow_zero: bool) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name}: expected a number of milliseconds, got {type(x).__name__}")
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:  # a Fraction or Decimal beyond the float range
+        v = math.inf if x > 0 else -math.inf
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         want = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name}: expected a finite number {want}, got {x!r}")
