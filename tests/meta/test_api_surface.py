@@ -22,6 +22,7 @@ SURFACE = {
     "wasmpose.memory": ["aligned_empty", "is_aligned", "BufferPool", "PoolStats", "default_pool",
                         "Arena", "ArenaFullError", "RingBuffer", "load_weights"],
     "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track"],
+    "wasmpose.pipeline": ["Pose", "FrameResult"],
     "wasmpose.parallel": ["optimal_thread_count", "set_thread_count", "parallel_map", "Pipeline",
                           "DynamicBatcher", "AdaptiveBatcher", "BatchStats", "BatchExecutor",
                           "WasmposeError", "QueueFullError", "BatchTimeoutError",

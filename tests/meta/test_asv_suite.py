@@ -188,6 +188,8 @@ NOT_TIMED = {
     "BatchTimeoutError": "an exception class",
     "BatchProcessingError": "an exception class",
     "ArenaFullError": "an exception class",
+    "Pose": "a record (dataclass) the pipeline yields",
+    "FrameResult": "a record (dataclass) the pipeline yields",
 }
 
 # the ``impl`` values a kernel's suite must offer: wasmpose and its NumPy reference beside it
