@@ -1,0 +1,158 @@
+"""``PosePipeline`` on real photographs with MediaPipe's real models.
+
+The models come from the ``mediapipe==0.10.21`` wheel and the photographs from scikit-image and
+the ``ultralytics`` wheel (fetched once into ``$WASMPOSE_CACHE`` as tests/boxes/test_detector.py
+does; a failed download skips, which fails under ``CI=true``). Skeletons are checked by their
+geometry (head above shoulders above hips, left and right on their sides, keypoints inside the
+person's region), and the people of collages by their positions (one per tile, no duplicates).
+"""
+
+import numpy as np
+import pytest
+
+from wasmpose._fetch import FetchError, fetch_wheel_member
+from wasmpose.pipeline import FrameResult, Pose, PosePipeline
+
+ULTRALYTICS = "ultralytics==8.4.190"  # as tests/boxes/test_detector.py
+PHOTOS = {
+    "bus.jpg": "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63",
+    "zidane.jpg": "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb",
+}
+NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 0, 11, 12, 23, 24
+
+
+def _photo(name):
+    cv2 = pytest.importorskip("cv2")
+    try:
+        path = fetch_wheel_member(ULTRALYTICS, f"ultralytics/assets/{name}",
+                                  sha256=PHOTOS[name], quiet=True)
+    except FetchError as exc:
+        pytest.skip(f"cannot fetch {name} here: {exc}")
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def _astronaut():
+    return pytest.importorskip("skimage.data").astronaut()
+
+
+@pytest.fixture(scope="module")
+def models():
+    pytest.importorskip("ai_edge_litert.interpreter")
+    from wasmpose.pipeline import BlazePoseDetector, BlazePoseLandmarker
+
+    try:
+        return BlazePoseDetector(num_threads=1), BlazePoseLandmarker(num_threads=1)
+    except FetchError as exc:
+        pytest.skip(f"cannot fetch the mediapipe wheel here: {exc}")
+
+
+def _upright(pose, image_shape=None):
+    """The geometry of a standing or sitting person seen from the front or back."""
+    kp = pose.keypoints
+    assert kp.shape == (33, 3) and kp.dtype == np.float32 and np.isfinite(kp).all()
+    shoulders_y = kp[[L_SHOULDER, R_SHOULDER], 1].mean()
+    hips_y = kp[[L_HIP, R_HIP], 1].mean()
+    width = abs(kp[L_SHOULDER, 0] - kp[R_SHOULDER, 0])
+    assert kp[NOSE, 1] < shoulders_y < hips_y  # head, shoulders, hips from top to bottom
+    assert hips_y - shoulders_y > 0.5 * width  # a torso, not a collapsed blob
+    x1, y1, x2, y2 = pose.box
+    assert x1 <= kp[:, 0].min() and kp[:, 0].max() <= x2 and y1 <= kp[:, 1].min()
+    assert 0.0 <= pose.score <= 1.0 and (0 <= kp[:, 2]).all() and (kp[:, 2] <= 1).all()
+    if image_shape is not None:  # the well-seen upper body is inside the frame
+        h, w = image_shape[:2]
+        upper = kp[[NOSE, L_SHOULDER, R_SHOULDER]]
+        assert (upper[:, 0] > -0.02 * w).all() and (upper[:, 0] < 1.02 * w).all()
+        assert (upper[:, 1] > -0.02 * h).all() and (upper[:, 1] < 1.02 * h).all()
+
+
+def test_astronaut_one_person(models, variant):
+    image = _astronaut()
+    pipe = PosePipeline(*models, tiles=(1,))
+    poses = pipe.process(image)
+    assert len(poses) == 1
+    [pose] = poses
+    assert isinstance(pose, Pose) and pose.track_id == 0 and pose.score > 0.7
+    _upright(pose, image.shape)
+    # her face is where the detector puts it (tests/boxes/test_detector.py: box (159, 133) to
+    # (261, 236)), her shoulders below it on both sides
+    nose = pose.keypoints[NOSE, :2]
+    assert 159 < nose[0] < 261 and 100 < nose[1] < 236
+    assert pose.keypoints[R_SHOULDER, 0] < nose[0] < pose.keypoints[L_SHOULDER, 0]
+
+
+def test_tracking_carries_the_region_and_the_id(models):
+    image = _astronaut()
+    pipe = PosePipeline(*models, tiles=(1,))
+    results = list(pipe.run([image] * 4))
+    assert [r.index for r in results] == [0, 1, 2, 3]
+    assert all(isinstance(r, FrameResult) and r.frame is not None for r in results)
+    assert [[p.track_id for p in r.poses] for r in results] == [[0]] * 4
+    stats = pipe.stats()
+    assert stats["frames"] == 4 and stats["people"] == 4
+    assert stats["detections"] == 1  # MediaPipe's tracking mode: the detector ran once
+    assert stats["landmarker"]["calls"] == 4 and stats["detector"]["calls"] == 1
+    # a still frame: the well-seen landmarks (face and shoulders) stay within a few pixels
+    # (the region moves a little as the auxiliary points settle; her legs are out of the
+    # frame, guessed, and move more)
+    a, b = results[1].poses[0].keypoints[:13], results[3].poses[0].keypoints[:13]
+    assert np.median(np.abs(a[:, :2] - b[:, :2])) < 3.0
+
+
+def test_detection_every_frame_without_tracking(models):
+    image = _astronaut()
+    pipe = PosePipeline(*models, tracking=False, smoothing=False, tiles=(1,))
+    results = list(pipe.run([image] * 2))
+    assert [[p.track_id for p in r.poses] for r in results] == [[-1], [-1]]
+    assert pipe.stats()["detections"] == 2
+    # the same frame gives the same pose without tracking
+    np.testing.assert_array_equal(results[0].poses[0].keypoints, results[1].poses[0].keypoints)
+
+
+def test_empty_frame_has_nobody(models):
+    pipe = PosePipeline(*models)
+    assert pipe.process(np.zeros((480, 640, 3), np.uint8)) == []
+    assert pipe.process(np.full((48, 64, 3), 255, np.uint8)) == []
+    assert pipe.stats()["detections"] == 2  # nobody tracked: the detector runs again
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(max_people=0), ValueError, "max_people"),
+    (dict(max_people=1.5), TypeError, "max_people"),
+    (dict(min_detection_score=1.5), ValueError, "min_detection_score"),
+    (dict(min_presence=-0.1), ValueError, "min_presence"),
+    (dict(min_presence="high"), TypeError, "min_presence"),
+    (dict(detect_every=0), ValueError, "detect_every"),
+    (dict(tracking=1), TypeError, "tracking"),
+    (dict(smoothing=None), TypeError, "smoothing"),
+    (dict(tiles=()), ValueError, "tiles"),
+    (dict(tiles=(0.5,)), ValueError, "tiles"),
+    (dict(tiles=3), TypeError, "tiles"),
+    (dict(detector=object()), TypeError, "detector"),
+    (dict(landmarker="full"), TypeError, "landmarker"),
+])
+def test_bad_arguments(models, kwargs, error, match):
+    args = dict(detector=models[0], landmarker=models[1])
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        PosePipeline(**args)
+
+
+@pytest.mark.parametrize("frame, error", [
+    (np.zeros((48, 64), np.uint8), ValueError),
+    (np.zeros((48, 64, 4), np.uint8), ValueError),
+    (np.zeros((48, 64, 3), np.float32), TypeError),
+    (np.zeros((0, 64, 3), np.uint8), ValueError),
+    ("frame.png", TypeError),
+])
+def test_bad_frames(models, frame, error):
+    pipe = PosePipeline(*models)
+    with pytest.raises(error, match="frame"):
+        pipe.process(frame)
+
+
+def test_bad_sources(models):
+    pipe = PosePipeline(*models)
+    with pytest.raises(TypeError, match="source"):
+        list(pipe.run(3.5))
+    with pytest.raises((TypeError, ValueError), match="source"):
+        list(pipe.run([np.zeros((4, 4), np.uint8)]))
