@@ -33,6 +33,8 @@ _U8 = np.dtype(np.uint8)
 _DETECTOR_NMS = 0.3  # NonMaxSuppressionCalculator min_suppression_threshold (WEIGHTED)
 _REGION_NMS = 0.5  # two candidate regions overlapping more than this are one person
 _POSE_NMS = 0.5  # OKS above which two poses of a frame are the same person
+_STABLE_IOU = 0.6  # a new person's region and the one its landmarks give must overlap this much
+_CANDIDATES = 3  # new regions tried per person wanted (max_people), best detections first
 # pose_landmark_filtering.pbtxt: LandmarksSmoothingCalculator one_euro_filter options
 _LANDMARK_FILTER = dict(min_cutoff=0.05, beta=80.0, d_cutoff=1.0)
 _AUX_FILTER = dict(min_cutoff=0.01, beta=10.0, d_cutoff=1.0)
@@ -116,6 +118,11 @@ class PosePipeline:
         Detector scales: 1 is the whole frame; ``s > 1`` adds overlapping square tiles of side
         ``max(H, W) / s`` (see ``docs/pipeline.md``: the BlazePose detector misses small
         people on a whole frame). ``(1,)`` is MediaPipe's single whole-frame detection.
+    tile_score : float in [0, 1], default 0.3
+        With tiles, the detection score kept (on the tiles and the whole frame; the lower of
+        it and ``min_detection_score``): detections are then only candidates, which the
+        landmark model's presence, a second landmark pass and the duplicate checks confirm or
+        reject. Without tiles (``tiles=(1,)``), ``min_detection_score`` as MediaPipe.
 
     Examples
     --------
@@ -132,7 +139,7 @@ class PosePipeline:
 
     def __init__(self, detector=None, landmarker=None, *, max_people=5, min_detection_score=0.5,
                  min_presence=0.5, detect_every=None, tracking=True, smoothing=True,
-                 tiles=(1, 2)):
+                 tiles=(1, 2), tile_score=0.3):
         self.max_people = _checks.integer(max_people, "max_people", minimum=1)
         self.min_detection_score = _unit(min_detection_score, "min_detection_score")
         self.min_presence = _unit(min_presence, "min_presence")
@@ -141,6 +148,7 @@ class PosePipeline:
         self.tracking = _flag(tracking, "tracking")
         self.smoothing = _flag(smoothing, "smoothing")
         self.tiles = _scales(tiles)
+        self.tile_score = _unit(tile_score, "tile_score")
         for model, name in ((detector, "detector"), (landmarker, "landmarker")):
             if model is not None and not (callable(model) and hasattr(model, "input_size")):
                 raise TypeError(f"{name}: expected a model (a callable with input_size), got "
@@ -243,14 +251,35 @@ class PosePipeline:
         detect = (not self.tracking or self._detect_next or not regions
                   or (self.detect_every is not None and index % self.detect_every == 0))
         self._detect_next = False
+        n_tracked = len(regions)
+        sure = np.ones(n_tracked, bool)
         if detect:
             found = self._detect(img)
-            if len(found):
-                found = self._new_regions(found, np.asarray(regions).reshape(-1, 4))
-                regions = regions + list(found)
-        regions = np.asarray(regions, np.float64).reshape(-1, 4)[:self.max_people]
-        poses, keep_rows, aux = self._landmarks(img, regions)
-        poses = self._finish(poses, keep_rows, aux, len(tracked_ids), timestamp)
+            if len(found[1]):
+                new, new_sure = self._new_regions(found, np.asarray(regions).reshape(-1, 4))
+                cap = _CANDIDATES * self.max_people
+                regions = regions + list(new[:cap])
+                sure = np.concatenate([sure, new_sure[:cap]])
+        regions = np.asarray(regions, np.float64).reshape(-1, 4)
+        poses, aux, presence = self._landmarks(img, regions)
+        if aux is not None and not sure.all():
+            # a candidate's region comes from a tile's detection or a weak one (often of a
+            # part of a person): run the model again on the region its landmarks give, as the
+            # next frame would, so that duplicates converge on one region and partial views
+            # are judged on a whole-person crop
+            again = np.flatnonzero(~sure & (presence >= self.min_presence))
+            if len(again):
+                r2 = regions_from_points(aux[again, 0], aux[again, 1])
+                p2, a2, s2 = self._landmarks(img, r2)
+                # a person's landmarks give back (about) the region they were found in; a
+                # partial view or a pattern that the model took for a person drifts away
+                r3 = regions_from_points(a2[:, 0], a2[:, 1])
+                iou = np.diag(box_iou(region_boxes(r2), region_boxes(r3))) if len(r2) else []
+                s2 = np.where(np.asarray(iou) > _STABLE_IOU, s2, np.float32(0))
+                poses[again], aux[again], presence[again] = p2, a2, s2
+        rows = np.flatnonzero(presence >= self.min_presence)
+        poses = self._finish(poses[rows], rows, None if aux is None else aux[rows],
+                             presence[rows], n_tracked, timestamp)
         self._people += len(poses)
         return poses
 
@@ -271,8 +300,9 @@ class PosePipeline:
         t0 = self._timed("detector", t0)
         decoded = decode_ssd(raw_boxes, raw_scores, self._anchors, scale=tuple(map(float, size)),
                              num_keypoints=getattr(self.detector, "num_keypoints", 4),
-                             min_score=self.min_detection_score)
-        pts, scores = [], []
+                             min_score=(self.min_detection_score if len(t) == 1
+                                        else min(self.min_detection_score, self.tile_score)))
+        pts, scores, sure = [], [], []
         for i, (b, s, k) in enumerate(decoded):
             if not len(s):
                 continue
@@ -280,34 +310,39 @@ class PosePipeline:
             p = np.concatenate([b.reshape(-1, 2, 2), k], axis=1) * np.float32(size[0])
             pts.append(transform_points(p, inv[i]))
             scores.append(s)
+            # MediaPipe's own detection: the whole frame at min_detection_score
+            whole = t[i, 0] <= 0 and t[i, 1] <= 0 and t[i, 2] >= w and t[i, 3] >= h
+            sure.append(s >= self.min_detection_score if whole else np.zeros(len(s), bool))
         if not pts:
             self._timed("detect_decode", t0)
-            return np.zeros((0, 4)), np.zeros(0, np.float32)
-        pts = np.concatenate(pts)
-        scores = np.concatenate(scores)
-        if len(t) > 1:  # the same person seen in several tiles
-            boxes, scores, kps = weighted_nms(pts[:, :2].reshape(-1, 4), scores, _DETECTOR_NMS,
-                                              keypoints=pts[:, 2:])
-        else:
-            kps = pts[:, 2:]
-        regions = regions_from_points(kps[:, 0], kps[:, 1])
+            return np.zeros((0, 4)), np.zeros(0, np.float32), np.zeros(0, bool)
+        pts, scores, sure = np.concatenate(pts), np.concatenate(scores), np.concatenate(sure)
+        if len(t) > 1:
+            # the same person seen in several tiles: one detection, MediaPipe's own first
+            keep = nms(pts[:, :2].reshape(-1, 4).astype(np.float32), scores + sure,
+                       _DETECTOR_NMS)
+            pts, scores, sure = pts[keep], scores[keep], sure[keep]
+        regions = regions_from_points(pts[:, 2], pts[:, 3])
         self._timed("detect_decode", t0)
-        return regions, scores
+        return regions, scores, sure
 
     def _new_regions(self, found, tracked):
-        """The detected regions that are nobody tracked, one per person, best first."""
-        regions, scores = found
+        """The detected regions that are nobody tracked, one per person, best first (the sure
+        ones, MediaPipe's own detections, before the candidates of the tiles)."""
+        regions, scores, sure = found
         boxes = region_boxes(regions).astype(np.float32)
-        keep = nms(boxes, scores, _REGION_NMS)
-        regions, boxes = regions[keep], boxes[keep]
+        keep = nms(boxes, scores + sure, _REGION_NMS)
+        regions, boxes, sure = regions[keep], boxes[keep], sure[keep]
         if len(tracked) and len(regions):
             iou = box_iou(boxes, region_boxes(tracked).astype(np.float32))
-            regions = regions[(iou <= _REGION_NMS).all(axis=1)]
-        return regions
+            free = (iou <= _REGION_NMS).all(axis=1)
+            regions, sure = regions[free], sure[free]
+        return regions, sure
 
     def _landmarks(self, img, regions):
-        """Poses ``(n, K, 5)`` in frame pixels of the regions kept (presence), their rows in
-        ``regions``, and their auxiliary points ``(n, 2, 2)`` (or None)."""
+        """For each region: its pose ``(R, K, C)`` in frame pixels (x, y, then the model's
+        other fields), its auxiliary points ``(R, 2, 2)`` (None for models without them) and
+        its presence ``(R,)``."""
         t0 = time.perf_counter()
         lm_model = self.landmarker
         size = tuple(lm_model.input_size)
@@ -315,46 +350,37 @@ class PosePipeline:
         x = crop_to_tensor(img, fwd, size, mean=lm_model.mean, std=lm_model.std,
                            scale=lm_model.scale, layout=lm_model.layout)
         t0 = self._timed("landmark_crop", t0)
-        out = lm_model(x) if len(regions) else None
+        out = lm_model(x)
         t0 = self._timed("landmarker", t0)
-        if out is None:
-            self._timed("landmark_decode", t0)
-            return np.zeros((0, 0, 5), np.float32), np.zeros(0, np.int64), None
         presence = np.asarray(out["presence"], np.float32).reshape(-1)
+        k = out["landmarks"].shape[1]
         lm = out.get("all_landmarks", out["landmarks"])
         heat = out.get("heatmaps")
-        if heat is not None:
+        if heat is not None and len(regions):
             # RefineLandmarksFromHeatmapCalculator works on normalised landmarks
             norm = lm.copy()
             norm[..., :2] /= np.float32(size[0])
             lm = refine_landmarks(norm, heat, kernel_size=7)
             lm[..., :2] *= np.float32(size[0])
-        pts = transform_points(lm, inv)
-        rows = np.flatnonzero(presence >= self.min_presence)
-        k = out["landmarks"].shape[1]
-        aux = pts[rows, k:k + 2, :2] if pts.shape[1] >= k + 2 else None
-        poses = pts[rows, :k]
-        self._presence = presence[rows]
+        pts = transform_points(lm, inv) if len(regions) else lm
+        aux = pts[:, k:k + 2, :2] if pts.shape[1] >= k + 2 else None
         self._timed("landmark_decode", t0)
-        return poses, rows, aux
+        return pts[:, :k], aux, presence
 
-    def _finish(self, poses, rows, aux, n_tracked, timestamp):
+    def _finish(self, poses, rows, aux, presence, n_tracked, timestamp):
         """Duplicates dropped, ids, smoothing, the next frame's regions; the Pose records."""
         t0 = time.perf_counter()
-        presence = self._presence if len(rows) else np.zeros(0, np.float32)
-        if len(rows) < n_tracked or (len(rows) == 0):
+        if (rows < n_tracked).sum() < n_tracked or len(rows) == 0:
             self._detect_next = True  # someone was lost: MediaPipe detects on the next frame
         k = getattr(self.landmarker, "num_keypoints", None) or poses.shape[1] or 33
+        if len(rows):
+            keep = self._distinct(poses, presence)
+            poses, rows, presence = poses[keep], rows[keep], presence[keep]
+            aux = aux[keep] if aux is not None else None
         xy = poses[..., :2] if len(rows) else np.zeros((0, k, 2))
         boxes = (np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
                  if len(rows) else np.zeros((0, 4)))
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        if len(rows) > 1:
-            keep = np.sort(oks_nms(xy, presence, np.maximum(areas, 1.0), threshold=_POSE_NMS,
-                                   sigmas=_sigmas(xy.shape[1])))
-            poses, rows, presence, boxes, areas = (poses[keep], rows[keep], presence[keep],
-                                                   boxes[keep], areas[keep])
-            aux = aux[keep] if aux is not None else None
         if not self.tracking:
             self._timed("track", t0)
             return [Pose(_keypoints(p), b.astype(np.float32), float(s))
@@ -395,6 +421,19 @@ class PosePipeline:
         self._tracks = live
         self._timed("smooth", t0)
         return out
+
+    def _distinct(self, poses, presence):
+        """Rows of the poses kept, one per person, in their order: a pose is dropped when a pose
+        of higher presence is the same person, by OKS ``> 0.5`` over the upper body (the
+        points that a crop of a person cut by the frame's edge still sees), with the area of
+        the whole pose's box as OKS's scale."""
+        k = poses.shape[1]
+        upper = slice(0, 15 if k == 33 else (7 if k == 17 else k))
+        span = poses[:, :, :2].max(axis=1) - poses[:, :, :2].min(axis=1)
+        areas = np.maximum(span[:, 0] * span[:, 1], 1.0)
+        keep = oks_nms(poses[:, upper, :2], presence, areas, threshold=_POSE_NMS,
+                       sigmas=_sigmas(k)[upper])
+        return np.sort(keep)[:self.max_people]  # the tracked first, then the best new
 
     # -----------------------------------------------------------------------------------------
     def run(self, source, *, progress=False) -> Iterator[FrameResult]:
