@@ -373,10 +373,14 @@ class PosePipeline:
         if (rows < n_tracked).sum() < n_tracked or len(rows) == 0:
             self._detect_next = True  # someone was lost: MediaPipe detects on the next frame
         k = getattr(self.landmarker, "num_keypoints", None) or poses.shape[1] or 33
-        if len(rows):
+        if len(rows) > 1:
             keep = self._distinct(poses, presence)
             poses, rows, presence = poses[keep], rows[keep], presence[keep]
             aux = aux[keep] if aux is not None else None
+        if len(rows) > self.max_people:  # the tracked first, then the best new
+            poses, rows, presence = (poses[:self.max_people], rows[:self.max_people],
+                                     presence[:self.max_people])
+            aux = aux[:self.max_people] if aux is not None else None
         xy = poses[..., :2] if len(rows) else np.zeros((0, k, 2))
         boxes = (np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
                  if len(rows) else np.zeros((0, 4)))
@@ -394,30 +398,38 @@ class PosePipeline:
         for tr in live.values():
             tr.region = None  # unmatched this frame: carried no further
         out = []
+        if aux is not None:
+            # the object scale of MediaPipe's smoothing: the region's side before the 1.25
+            # scale (OBJECT_SCALE_ROI: AlignmentPointsRectsCalculator on the auxiliary points)
+            d = aux[:, 1] - aux[:, 0]
+            scales = (2.0 * np.hypot(d[:, 0], d[:, 1])).tolist()
+            aux = aux.copy()
+        smooth = self.smoothing
+        trs = []
         for j, tid in enumerate(ids.tolist()):
             tr = live.get(tid) or _Track()
             live[tid] = tr
+            trs.append(tr)
             pose = poses[j]
-            if aux is not None:
-                a = aux[j]
-                scale = float(regions_from_points(a[:1], a[1:], scale=1.0)[0, 2])
-                if self.smoothing and scale > 0:
-                    tr.filter.beta = _LANDMARK_FILTER["beta"] / scale
-                    tr.aux_filter.beta = _AUX_FILTER["beta"] / scale
+            if aux is not None and scales[j] > 0:
+                if smooth:
+                    tr.filter.beta = _LANDMARK_FILTER["beta"] / scales[j]
                     pose = pose.copy()
                     pose[:, :2] = tr.filter.filter(pose[:, :2], timestamp)
                     vis = pose[:, 3]
                     if tr.visibility is not None:
                         vis = _VISIBILITY_ALPHA * vis + (1 - _VISIBILITY_ALPHA) * tr.visibility
                     tr.visibility = pose[:, 3] = vis
-                if scale > 0:  # MediaPipe smooths the auxiliary points whatever the option
-                    tr.aux_filter.beta = _AUX_FILTER["beta"] / scale
-                    a = tr.aux_filter.filter(a, timestamp)
-                tr.region = regions_from_points(a[:1], a[1:])[0]
-            else:
+                # MediaPipe smooths the auxiliary points whatever the option
+                tr.aux_filter.beta = _AUX_FILTER["beta"] / scales[j]
+                aux[j] = tr.aux_filter.filter(aux[j], timestamp)
+            elif aux is None:
                 tr.region = _square_region(pose[:, :2], pose[:, 2])
             out.append(Pose(_keypoints(pose), boxes[j].astype(np.float32), float(presence[j]),
                             int(tid)))
+        if aux is not None and len(trs):
+            for tr, region in zip(trs, regions_from_points(aux[:, 0], aux[:, 1]), strict=True):
+                tr.region = region
         self._tracks = live
         self._timed("smooth", t0)
         return out
@@ -433,7 +445,7 @@ class PosePipeline:
         areas = np.maximum(span[:, 0] * span[:, 1], 1.0)
         keep = oks_nms(poses[:, upper, :2], presence, areas, threshold=_POSE_NMS,
                        sigmas=_sigmas(k)[upper])
-        return np.sort(keep)[:self.max_people]  # the tracked first, then the best new
+        return np.sort(keep)
 
     # -----------------------------------------------------------------------------------------
     def run(self, source, *, progress=False) -> Iterator[FrameResult]:
