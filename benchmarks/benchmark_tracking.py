@@ -1,5 +1,5 @@
-"""Benchmarks of :mod:`wasmpose.tracking`: ``PoseTracker.update``, ``Track.history`` and
-``OneEuroFilter.filter``, one call per sample.
+"""Benchmarks of :mod:`wasmpose.tracking`: ``PoseTracker.update``, ``Track.history``,
+``OneEuroFilter.filter`` and ``smooth_tracks``, one call per sample.
 
 ``PoseTrackerUpdate``: ``impl`` is ``wasmpose`` (``OptLevel.FULL``: the compiled OKS matrix) or
 ``numpy`` (``OptLevel.NONE``: its NumPy reference). Each sample feeds the next frame of people
@@ -11,15 +11,24 @@ track's last 16 poses.
 ``numpy`` the same formula on arrays without any checks; ``python`` the scalar filter of the
 1-euro reference code (Casiez et al.), one object per coordinate, as pose code that filters
 keypoint by keypoint does.
+
+``SmoothTracks``: ``smooth_tracks`` (``wasmpose``: ``OptLevel.FULL``; ``numpy``: its NumPy
+reference, ``OptLevel.NONE``) beside ``scipy`` (``scipy.signal.savgol_filter(x, 9, 2, axis=0,
+mode="interp")``, which it equals on gap-free tracks, or ``scipy.ndimage.gaussian_filter1d``)
+on recorded tracks: 300 frames of 33 keypoints (BlazePose, 10 s at 30 fps) and 9000 frames of
+17 (COCO, 5 minutes), (x, y, score). ``gaps`` tracks have 5% of their points missing (score 0)
+and a missing first frame on some keypoints; SciPy has no notion of missing points, so its
+``gaps`` case times the same call on the same array.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from wasmpose.tracking import OneEuroFilter, PoseTracker
+from wasmpose.tracking import OneEuroFilter, PoseTracker, smooth_tracks
 
 from . import common
 
@@ -129,4 +138,45 @@ class OneEuro(common.KernelSuite):
         self._start(impl, ("one_euro", impl, shape), fn)
 
     def time_filter(self, impl, shape):
+        self.fn()
+
+
+SMOOTH_SEED = 20261204
+
+
+@functools.lru_cache(maxsize=4)
+def _recorded(frames, keypoints, gaps):
+    """Recorded tracks ``(frames, keypoints, 3)``: random walks, scores in (0.1, 1)."""
+    rng = np.random.default_rng([SMOOTH_SEED, frames, keypoints])
+    x = np.cumsum(rng.normal(0, 2, (frames, keypoints, 3)), axis=0) + rng.uniform(
+        0, 500, (keypoints, 3))
+    x[..., 2] = rng.uniform(0.1, 1.0, (frames, keypoints))
+    if gaps:
+        x[rng.random((frames, keypoints)) < 0.05, 2] = 0.0
+    return x
+
+
+class SmoothTracks(common.KernelSuite):
+    """``smooth_tracks`` beside SciPy's filters on recorded tracks."""
+
+    params = [["wasmpose", "numpy", "scipy"], ["300x33x3", "9000x17x3"], ["savgol", "gaussian"],
+              ["clean", "gaps"]]
+    param_names = ["impl", "shape", "method", "track"]
+
+    def setup(self, impl, shape, method, track):
+        frames, keypoints, _ = (int(v) for v in shape.split("x"))
+        x = _recorded(frames, keypoints, track == "gaps")
+        if impl == "scipy":
+            if method == "savgol":
+                signal = common.require_peer("scipy.signal")
+                fn = lambda: signal.savgol_filter(x, 9, 2, axis=0, mode="interp")  # noqa: E731
+            else:
+                ndimage = common.require_peer("scipy.ndimage")
+                fn = lambda: ndimage.gaussian_filter1d(x, 1.5, axis=0, mode="nearest",  # noqa: E731
+                                                       radius=4)
+        else:
+            fn = lambda: smooth_tracks(x, method=method, window=9, order=2)  # noqa: E731
+        self._start(impl, ("smooth", impl, shape, method, track), fn)
+
+    def time_smooth(self, impl, shape, method, track):
         self.fn()

@@ -94,6 +94,7 @@ KERNEL_MODULES = (
     "wasmpose.keypoints",
     "wasmpose.quant",
     "wasmpose.boxes",
+    "wasmpose.tracking",
 )
 
 # Size of the examples warm-up compiles on: signatures do not depend on sizes, and small inputs

@@ -134,6 +134,7 @@ def _public_calls():
         lambda: keypoints.oks(poses, gt, np.full(6, 900.0)),
         lambda: keypoints.oks_nms(gt, np.arange(6.0), np.full(6, 900.0)),
         lambda: [tracker.update(poses, np.ones(6), np.full(6, 900.0)) for _ in range(2)],
+        lambda: tracking.smooth_tracks(rng.uniform(0, 100, (20, 17, 3))),
         lambda: quant.calibrate(x, axis=0),
         lambda: quant.calibrate(x, method="entropy"),
         lambda: quant.quantize(x, per_channel),

@@ -21,7 +21,7 @@ SURFACE = {
                        "ssd_anchors", "decode_ssd", "letterbox_matrix"],
     "wasmpose.memory": ["aligned_empty", "is_aligned", "BufferPool", "PoolStats", "default_pool",
                         "Arena", "ArenaFullError", "RingBuffer", "load_weights"],
-    "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track"],
+    "wasmpose.tracking": ["OneEuroFilter", "PoseTracker", "Track", "smooth_tracks"],
     "wasmpose.pipeline": ["PosePipeline", "Pose", "FrameResult", "BlazePoseDetector",
                           "BlazePoseLandmarker", "OnnxPoseModel"],
     "wasmpose.parallel": ["optimal_thread_count", "set_thread_count", "parallel_map", "Pipeline",

@@ -111,6 +111,8 @@ COVERAGE = {
     "PoseTracker": ["benchmark_tracking.PoseTrackerUpdate.time_update",
                     "benchmark_import.FirstCallArea.time_first_call[call=PoseTracker.update]"],
     "Track": ["benchmark_tracking.PoseTrackerUpdate.time_history"],
+    "smooth_tracks": ["benchmark_tracking.SmoothTracks.time_smooth",
+                      "benchmark_kernels.Kernels.time_kernel[kernel=smooth_tracks]"],
     # wasmpose.parallel
     "optimal_thread_count": ["benchmark_parallel.ThreadCount.time_call[call=optimal_thread_count]"],
     "set_thread_count": ["benchmark_parallel.ThreadCount.time_call[call=set_thread_count]"],

@@ -1,10 +1,13 @@
-"""Following people over frames: the 1-euro filter and a greedy OKS pose tracker.
+"""Following people over frames: the 1-euro filter, a greedy OKS pose tracker, and offline
+smoothing of recorded tracks.
 
 :class:`OneEuroFilter` smooths any fixed-shape array over time (Casiez, Roussel and Vogel,
 "1€ Filter: A Simple Speed-based Low-pass Filter for Noisy Input in Interactive Systems",
 CHI 2012). :class:`PoseTracker` gives each pose of a frame a track id by greedy OKS matching
 against the last pose of every live track, keeps a short history per track in a
 :class:`wasmpose.memory.RingBuffer`, and optionally smooths each track with a 1-euro filter.
+:func:`smooth_tracks` smooths tracks that are already recorded, zero-phase (Savitzky-Golay or
+Gaussian), filling short gaps first.
 Shape symbols: P poses in a frame, K keypoints, C = 2 (x, y) or 3 (x, y, score) values each.
 """
 
@@ -15,10 +18,13 @@ import math
 import numpy as np
 
 from wasmpose import _checks
+from wasmpose._registry import Kernel, count, operand_bytes, register, rng
 from wasmpose.keypoints import COCO_SIGMAS, oks_mean_area
 from wasmpose.memory import RingBuffer
+from wasmpose.tracking import _kernels as _nb
+from wasmpose.tracking import _reference as _ref
 
-__all__ = ["OneEuroFilter", "PoseTracker", "Track"]
+__all__ = ["OneEuroFilter", "PoseTracker", "Track", "smooth_tracks"]
 
 _F64 = np.dtype(np.float64)
 _FMAX = float(np.finfo(np.float64).max)
@@ -428,3 +434,128 @@ class PoseTracker:
         for tr, s in zip(owner, state, strict=True):
             tr._smooth, tr._smooth_t = s, t
         return out
+
+
+# ---------------------------------------------------------------------------------------------
+# smooth_tracks
+# ---------------------------------------------------------------------------------------------
+_METHODS = ("savgol", "gaussian")
+MAX_WINDOW = 65535
+MAX_ORDER = 32
+
+
+def _example_smooth(nbytes):
+    """Recorded tracks ``(T, 17, 3)``: with gaps (the per-keypoint path), and gap-free (x, y)
+    with the Gaussian (the row path)."""
+    t = count(nbytes, 2 * 17 * 3 * 8, 4)
+    r = rng()
+    walk = np.cumsum(r.normal(0, 2, (t, 17, 3)), axis=0) + r.uniform(0, 500, (17, 3))
+    walk[..., 2] = r.uniform(0.1, 1.0, (t, 17))
+    gappy = walk.copy()
+    gappy[r.random((t, 17)) < 0.05, 2] = 0.0  # 5% missing points
+    smooth = np.ascontiguousarray(walk[..., :2])
+    return [(gappy, 0, 9, 2, 9, np.empty_like(gappy)),
+            (smooth, 1, 9, 2, 9, np.empty_like(smooth))]
+
+
+_SMOOTH = register(Kernel(
+    "smooth_tracks", reference=_ref.smooth, serial=_nb.smooth_serial,
+    parallel=_nb.smooth_parallel,
+    parallel_min_bytes=1 << 19,  # 512 KiB of tracks in and out: (640, 17, 3) frames
+    example=_example_smooth,
+))
+
+
+def smooth_tracks(keypoints, *, method="savgol", window=9, order=2, fill_gaps=True) -> np.ndarray:
+    """Offline, zero-phase smoothing of recorded keypoint tracks, filling short gaps first.
+
+    For video that is already recorded, where the causal :class:`OneEuroFilter` lags: each
+    keypoint's (x, y) is filtered along time with a symmetric window, so nothing is delayed.
+    A compiled kernel (registered as ``smooth_tracks``): a NumPy composition would need a
+    Python loop over every gap and segment of every keypoint.
+
+    - **Missing points**: a point is missing when its x or y is NaN or (with a score channel)
+      its score is NaN or 0. Missing points are returned unchanged (still marked missing).
+    - **Gaps** (``fill_gaps=True``): a gap of at most ``window`` missing frames with a present
+      frame on both sides is filled first by linear interpolation between those two frames,
+      score included; the filled points come back present, smoothed. Gaps at the start or the
+      end of a track, and longer gaps, stay missing.
+    - **Segments**: the runs of present frames of each keypoint are smoothed separately, so that
+      no value is smeared across a gap that stays missing.
+    - ``"savgol"``: equal to ``scipy.signal.savgol_filter(x, window, order, axis=0,
+      mode="interp")`` on a segment of at least ``window`` frames (a gap-free track is one
+      segment). A segment shorter than ``window`` (a whole track with ``T < window`` too) is
+      replaced by one least-squares polynomial of degree ``min(order, n - 1)`` fitted to its
+      ``n`` frames, which is SciPy's rule for the ends applied to the whole segment (SciPy
+      refuses such input); ``n <= order + 1`` frames are returned unchanged.
+    - ``"gaussian"``: a Gaussian of standard deviation ``window / 6`` truncated to the
+      ``window`` frames around each frame, equal to ``scipy.ndimage.gaussian_filter1d(x,
+      window / 6, axis=0, mode="nearest", radius=window // 2)`` on each segment (its end
+      values repeat beyond its ends). ``order`` is not used.
+    - The score channel is never smoothed (only filled points get an interpolated score).
+
+    Parameters
+    ----------
+    keypoints : ndarray, shape (T, K, 2) or (T, K, 3)
+        T frames of K keypoints, (x, y) or (x, y, score); float32, float64, int32 or int64.
+        Infinite values are refused (NaN marks a missing point).
+    method : {"savgol", "gaussian"}, default "savgol"
+        The filter.
+    window : int, default 9
+        Frames of the filter's window: odd (a centred window is what makes it zero-phase),
+        from 1 to 65535.
+    order : int, default 2
+        Degree of the Savitzky-Golay polynomial, ``< window`` and at most 32.
+    fill_gaps : bool, default True
+        Interpolate gaps of at most ``window`` frames before smoothing; with ``False`` every
+        gap splits the track.
+
+    Returns
+    -------
+    ndarray, shape (T, K, C)
+        The smoothed tracks; float32 for float32 input, float64 otherwise.
+
+    Raises
+    ------
+    TypeError
+        ``keypoints`` is not a numeric array, or an option has the wrong type.
+    ValueError
+        Bad shape, infinite values, an unknown ``method``, an even or out-of-range ``window``,
+        ``order >= window`` (Savitzky-Golay) or above 32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(12.0)
+    >>> track = np.stack([t, 2 * t + 1], axis=-1)[:, None, :]   # (T, K, 2): one keypoint
+    >>> track[5] = np.nan                                  # one frame missing
+    >>> smooth_tracks(track, window=5)[4:7, 0].round(6)    # filled, and a line stays a line
+    array([[ 4.,  9.],
+           [ 5., 11.],
+           [ 6., 13.]])
+    >>> smooth_tracks(track, window=5, fill_gaps=False)[5, 0]   # the gap stays missing
+    array([nan, nan])
+    """
+    given = _checks.as_array(keypoints, "keypoints", _checks.COORDS, min_ndim=3, max_ndim=3,
+                             ndim_text="(T, K, 2 or 3)")
+    kp = _checks.points(given, "keypoints", "(T, K, 2 or 3)", 3, (2, 3))
+    out_dtype = np.float32 if given.dtype == np.float32 else np.float64
+    method = _checks.choice(method, "method", _METHODS)
+    window = _checks.integer(window, "window", minimum=1, odd=True)
+    if window > MAX_WINDOW:
+        raise ValueError(f"window: expected an odd int from 1 to {MAX_WINDOW}, got {window}")
+    order = _checks.integer(order, "order", minimum=0)
+    if method == "savgol" and order >= window:
+        raise ValueError(f"order: expected an int < window ({window}), got {order}")
+    if order > MAX_ORDER:
+        raise ValueError(f"order: expected an int <= {MAX_ORDER}, got {order}")
+    if not isinstance(fill_gaps, (bool, np.bool_)):
+        raise TypeError(f"fill_gaps: expected a bool, got {type(fill_gaps).__name__}")
+    src = np.ascontiguousarray(kp)
+    out = np.empty_like(src)
+    args = (src, int(method == "gaussian"), window, order, window if fill_gaps else 0, out)
+    infinite = _SMOOTH(operand_bytes(args), *args)  # the kernel checks, in its first pass
+    if infinite:
+        raise ValueError(f"keypoints: expected finite values or NaN (NaN marks a missing point), "
+                         f"got {infinite} infinite value(s)")
+    return out.astype(out_dtype, copy=False)

@@ -1,0 +1,317 @@
+"""Numba kernels of :func:`wasmpose.tracking.smooth_tracks`: a serial and a parallel variant.
+
+Same signature and result as the NumPy reference in ``_reference.py`` (whose docstring states
+the rules): ``smooth(src, method, window, order, max_gap, out)``, float64 ``(T, K, C)`` arrays.
+
+Two paths. When at least half the keypoints are present in every frame after the gaps are
+filled (the usual recorded track), the whole ``(T, K * C)`` array is filtered row by row as one
+segment, the inner loop running over the contiguous ``K * C`` values of a frame (the score
+column is filtered too and then overwritten: cheaper than skipping it); the parallel variant
+splits the frames into blocks. Every other keypoint's (x, y) is then gathered into a ``(T, 2)``
+buffer and its segments filtered one by one (overwriting what the row pass wrote there); the
+parallel variant splits the keypoints.
+
+Savitzky-Golay fits use an orthonormal polynomial basis built by the Stieltjes (Arnoldi)
+recurrence with full reorthogonalisation on positions scaled to [-1, 1], so that a fit of any
+degree is as accurate as SciPy's ``polyfit``; the interior weights are the basis' projection
+evaluated at the window's centre. All helpers live in this module because Numba's cache does
+not notice edits to other files.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_SERIAL = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+_PARALLEL = dict(_SERIAL, parallel=True)
+
+GAUSSIAN = 1  # method codes: 0 Savitzky-Golay, 1 Gaussian
+ROWS = 256  # frames per parallel block of the gap-free path
+_NARROW = 4  # up to this many columns, _rows sums each value in a register
+
+
+@njit(**_SERIAL)
+def _basis(n, degree):
+    """``(n, degree + 1)`` orthonormal columns spanning the polynomials of ``degree`` on ``n``
+    equispaced positions (scaled to [-1, 1])."""
+    q = np.empty((n, degree + 1))
+    half = (n - 1) / 2.0
+    scale = half if half > 0 else 1.0
+    inv = 1.0 / math.sqrt(n)
+    for i in range(n):
+        q[i, 0] = inv
+    for j in range(1, degree + 1):
+        for i in range(n):
+            q[i, j] = q[i, j - 1] * ((i - half) / scale)
+        for _ in range(2):  # twice is enough (Giraud et al.: "twice is enough" for CGS2)
+            for m in range(j):
+                dot = 0.0
+                for i in range(n):
+                    dot += q[i, m] * q[i, j]
+                for i in range(n):
+                    q[i, j] -= dot * q[i, m]
+        nrm = 0.0
+        for i in range(n):
+            nrm += q[i, j] * q[i, j]
+        nrm = 1.0 / math.sqrt(nrm)
+        for i in range(n):
+            q[i, j] *= nrm
+    return q
+
+
+@njit(**_SERIAL)
+def _weights(method, window, order, frames):
+    """The interior weights ``(window,)`` and, for Savitzky-Golay, the basis of a full window
+    (both empty when no segment can be that long)."""
+    h = window // 2
+    if method == GAUSSIAN:
+        w = np.empty(window)
+        sigma = window / 6.0
+        c = -0.5 / (sigma * sigma)
+        tot = 0.0
+        for j in range(window):
+            x = float(j - h)
+            w[j] = math.exp(c * (x * x))
+            tot += w[j]
+        for j in range(window):
+            w[j] /= tot
+        return w, np.empty((0, 0))
+    if window > frames:
+        return np.empty(0), np.empty((0, 0))
+    q = _basis(window, order)
+    w = np.empty(window)
+    for j in range(window):
+        acc = 0.0
+        for p in range(order + 1):
+            acc += q[h, p] * q[j, p]
+        w[j] = acc
+    return w, q
+
+
+@njit(**_SERIAL)
+def _project(a, b, s, e, r0, r1, q):
+    """Rows ``r0:r1`` of ``b``: the least-squares fit (basis ``q``) of rows ``s:e`` of ``a``."""
+    ncol = a.shape[1]
+    p = q.shape[1]
+    coef = np.zeros((p, ncol))
+    for j in range(e - s):
+        for m in range(p):
+            qj = q[j, m]
+            for c in range(ncol):
+                coef[m, c] += qj * a[s + j, c]
+    for t in range(r0, r1):
+        i = t - s
+        for c in range(ncol):
+            b[t, c] = 0.0
+        for m in range(p):
+            qi = q[i, m]
+            for c in range(ncol):
+                b[t, c] += qi * coef[m, c]
+
+
+@njit(**_SERIAL)
+def _rows(a, b, s, e, r0, r1, method, order, weights, q):
+    """Rows ``r0:r1`` (within ``s:e``) of ``b``: the segment ``s:e`` of ``a`` smoothed."""
+    ncol = a.shape[1]
+    n = e - s
+    w = weights.shape[0]
+    h = w // 2
+    if method == GAUSSIAN:
+        for t in range(r0, r1):
+            if ncol <= _NARROW:  # one keypoint's (x, y): sums in registers
+                for c in range(ncol):
+                    acc = 0.0
+                    for j in range(w):
+                        acc += weights[j] * a[min(max(t - h + j, s), e - 1), c]
+                    b[t, c] = acc
+                continue
+            for c in range(ncol):  # whole frames: vectorised over the contiguous values
+                b[t, c] = 0.0
+            for j in range(w):
+                i = min(max(t - h + j, s), e - 1)
+                wj = weights[j]
+                for c in range(ncol):
+                    b[t, c] += wj * a[i, c]
+        return
+    if n < w or w == 0:  # short segment: one fit over all of it
+        degree = min(order, n - 1)
+        if degree == n - 1:
+            for t in range(r0, r1):
+                for c in range(ncol):
+                    b[t, c] = a[t, c]
+        else:
+            _project(a, b, s, e, r0, r1, _basis(n, degree))
+        return
+    if r0 < s + h:
+        _project(a, b, s, s + w, r0, min(r1, s + h), q)
+    for t in range(max(r0, s + h), min(r1, e - h)):
+        if ncol <= _NARROW:
+            for c in range(ncol):
+                acc = 0.0
+                for j in range(w):
+                    acc += weights[j] * a[t - h + j, c]
+                b[t, c] = acc
+            continue
+        for c in range(ncol):
+            b[t, c] = 0.0
+        for j in range(w):
+            wj = weights[j]
+            for c in range(ncol):
+                b[t, c] += wj * a[t - h + j, c]
+    if r1 > e - h:
+        _project(a, b, e - w, e, max(r0, e - h), r1, q)
+
+
+@njit(**_SERIAL)
+def _mark(src, ok, r0, r1):
+    """Mark the present points of frames ``r0:r1`` in ``ok``: ``(missing, infinite)`` counts
+    (branch-free: ``v - v`` is NaN for NaN and infinities, ``v == v`` is False for NaN)."""
+    kps = src.shape[1]
+    scored = src.shape[2] == 3
+    missing = 0
+    infinite = 0
+    for t in range(r0, r1):
+        for k in range(kps):
+            x = src[t, k, 0]
+            y = src[t, k, 1]
+            present = (x == x) & (y == y)
+            infinite += ((x - x != 0.0) & (x == x)) + ((y - y != 0.0) & (y == y))
+            if scored:
+                v = src[t, k, 2]
+                present &= (v == v) & (v != 0.0)
+                infinite += (v - v != 0.0) & (v == v)
+            ok[t, k] = present
+            missing += not present
+    return missing, infinite
+
+
+@njit(**_SERIAL)
+def _fill(work, ok, k, max_gap):
+    """Fill keypoint ``k``'s gaps of at most ``max_gap`` frames in ``work`` (marking them in
+    ``ok``); whether every frame is present afterwards."""
+    frames, _, channels = work.shape
+    complete = True
+    last = -1
+    t = 0
+    while t < frames:
+        if ok[t, k]:
+            last = t
+            t += 1
+            continue
+        g = t
+        while g < frames and not ok[g, k]:
+            g += 1
+        if last >= 0 and g < frames and g - t <= max_gap:
+            for c in range(channels):
+                va = work[last, k, c]
+                slope = (work[g, k, c] - va) / (g - last)
+                for i in range(t, g):
+                    work[i, k, c] = slope * (i - last) + va
+            for i in range(t, g):
+                ok[i, k] = True
+        else:
+            complete = False
+        t = g
+    return complete
+
+
+@njit(**_SERIAL)
+def _filled(src, ok, missing, max_gap, complete):
+    """``src``, or a copy with the short gaps filled when points are missing (``complete[k]``:
+    keypoint ``k`` is present in every frame afterwards). Serial, also in the parallel variant:
+    neighbouring keypoints share cache lines."""
+    if not missing:
+        return src
+    work = src.copy()
+    for k in range(src.shape[1]):
+        complete[k] = _fill(work, ok, k, max_gap)
+    return work
+
+
+@njit(**_SERIAL)
+def _keypoint(work, ok, out, k, method, order, weights, q):
+    """Keypoint ``k`` segment by segment: (x, y) smoothed, the rest copied."""
+    frames, _, channels = work.shape
+    a = np.empty((frames, 2))
+    b = np.empty((frames, 2))
+    for t in range(frames):
+        a[t, 0] = work[t, k, 0]
+        a[t, 1] = work[t, k, 1]
+        for c in range(channels):
+            out[t, k, c] = work[t, k, c]
+    t = 0
+    while t < frames:
+        if not ok[t, k]:
+            t += 1
+            continue
+        e = t
+        while e < frames and ok[e, k]:
+            e += 1
+        _rows(a, b, t, e, t, e, method, order, weights, q)
+        for i in range(t, e):
+            out[i, k, 0] = b[i, 0]
+            out[i, k, 1] = b[i, 1]
+        t = e
+
+
+@njit(**_SERIAL)
+def _scores(work, out, r0, r1):
+    if work.shape[2] == 3:
+        for t in range(r0, r1):
+            for k in range(work.shape[1]):
+                out[t, k, 2] = work[t, k, 2]
+
+
+@njit(**_SERIAL)
+def _all_rows(work, out, r0, r1, method, order, weights, q):
+    frames, kps, channels = work.shape
+    a = work.reshape(frames, kps * channels)
+    b = out.reshape(frames, kps * channels)
+    _rows(a, b, 0, frames, r0, r1, method, order, weights, q)
+    _scores(work, out, r0, r1)
+
+
+@njit(**_SERIAL)
+def smooth_serial(src, method, window, order, max_gap, out):
+    frames, kps, _ = src.shape
+    ok = np.empty((frames, kps), np.bool_)
+    missing, infinite = _mark(src, ok, 0, frames)
+    if infinite:
+        return infinite
+    weights, q = _weights(method, window, order, frames)
+    complete = np.ones(kps, np.bool_)
+    work = _filled(src, ok, missing, max_gap, complete)
+    whole = complete.sum()
+    if 2 * whole >= kps:  # mostly complete keypoints: every column at once, then the others
+        _all_rows(work, out, 0, frames, method, order, weights, q)
+    for k in range(kps):
+        if not (complete[k] and 2 * whole >= kps):
+            _keypoint(work, ok, out, k, method, order, weights, q)
+    return 0
+
+
+@njit(**_PARALLEL)
+def smooth_parallel(src, method, window, order, max_gap, out):
+    frames, kps, _ = src.shape
+    ok = np.empty((frames, kps), np.bool_)
+    blocks = (frames + ROWS - 1) // ROWS
+    counts = np.zeros((blocks, 2), np.int64)
+    for blk in prange(blocks):
+        counts[blk, 0], counts[blk, 1] = _mark(src, ok, blk * ROWS, min(frames, blk * ROWS + ROWS))
+    infinite = counts[:, 1].sum()
+    if infinite:
+        return infinite
+    weights, q = _weights(method, window, order, frames)
+    complete = np.ones(kps, np.bool_)
+    work = _filled(src, ok, counts[:, 0].sum(), max_gap, complete)
+    whole = complete.sum()
+    rows = 2 * whole >= kps
+    if rows:
+        for blk in prange(blocks):
+            _all_rows(work, out, blk * ROWS, min(frames, blk * ROWS + ROWS), method, order,
+                      weights, q)
+    for k in prange(kps):
+        if not (complete[k] and rows):
+            _keypoint(work, ok, out, k, method, order, weights, q)
+    return 0
