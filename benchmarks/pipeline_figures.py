@@ -49,7 +49,7 @@ def main(argv=None):
         det, lm = _models(threads)
         configs = _configs(det, lm)
         times = {name: [] for name in configs}
-        for name, (pipe, frames) in configs.items():  # warm up: compile, first detection
+        for pipe, frames in configs.values():  # warm up: compile, first detection
             for i in range(3):
                 pipe.process(frames[i])
             pipe.reset()

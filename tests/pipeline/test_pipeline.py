@@ -213,3 +213,19 @@ def test_bus_the_two_men_in_front(models):
         assert p.keypoints[27:29, 1].mean() - p.keypoints[[11, 12], 1].mean() > 250
     noses = sorted(p.keypoints[NOSE, 0] for p in poses)
     assert 100 < noses[0] < 200 and 250 < noses[1] < 350
+
+
+def test_one_person_on_the_pan_frames(models):
+    """The single-person frames of the MediaPipe oracle: one pose each with the default tiles
+    (no duplicate of the person from a tile, no person found in a part of her), and the same
+    pose as MediaPipe's own whole-frame rule (``tiles=(1,)``), since her detection on the
+    whole frame is the one that counts."""
+    from wasmpose.tools.mediapipe_ref import pan_frames
+
+    frames = pan_frames(6)
+    for frame in frames:
+        default = PosePipeline(*models).process(frame)
+        single = PosePipeline(*models, tiles=(1,)).process(frame)
+        assert len(default) == len(single) == 1
+        np.testing.assert_allclose(default[0].keypoints, single[0].keypoints, atol=1e-3)
+        _upright(default[0], frame.shape)

@@ -275,7 +275,10 @@ class PosePipeline:
                 # partial view or a pattern that the model took for a person drifts away
                 r3 = regions_from_points(a2[:, 0], a2[:, 1])
                 iou = np.diag(box_iou(region_boxes(r2), region_boxes(r3))) if len(r2) else []
-                s2 = np.where(np.asarray(iou) > _STABLE_IOU, s2, np.float32(0))
+                # and a candidate of the tiles stands within 90 degrees of upright (the model
+                # also "finds" upside-down people in parts of a person)
+                ok = (np.asarray(iou) > _STABLE_IOU) & (np.abs(r3[:, 3]) <= np.pi / 2)
+                s2 = np.where(ok, s2, np.float32(0))
                 poses[again], aux[again], presence[again] = p2, a2, s2
         rows = np.flatnonzero(presence >= self.min_presence)
         poses = self._finish(poses[rows], rows, None if aux is None else aux[rows],
@@ -304,15 +307,19 @@ class PosePipeline:
                                         else min(self.min_detection_score, self.tile_score)))
         pts, scores, sure = [], [], []
         for i, (b, s, k) in enumerate(decoded):
-            if not len(s):
-                continue
-            b, s, k = weighted_nms(b, s, _DETECTOR_NMS, keypoints=k)
-            p = np.concatenate([b.reshape(-1, 2, 2), k], axis=1) * np.float32(size[0])
-            pts.append(transform_points(p, inv[i]))
-            scores.append(s)
-            # MediaPipe's own detection: the whole frame at min_detection_score
+            # MediaPipe's own detections: the whole frame at min_detection_score, merged by
+            # weighted NMS among themselves; the weaker ones of the whole frame and those of
+            # the tiles are candidates
             whole = t[i, 0] <= 0 and t[i, 1] <= 0 and t[i, 2] >= w and t[i, 3] >= h
-            sure.append(s >= self.min_detection_score if whole else np.zeros(len(s), bool))
+            strong = s >= self.min_detection_score if whole else np.zeros(len(s), bool)
+            for part in (strong, ~strong):
+                if not part.any():
+                    continue
+                bp, sp, kp = weighted_nms(b[part], s[part], _DETECTOR_NMS, keypoints=k[part])
+                p = np.concatenate([bp.reshape(-1, 2, 2), kp], axis=1) * np.float32(size[0])
+                pts.append(transform_points(p, inv[i]))
+                scores.append(sp)
+                sure.append(np.full(len(sp), part is strong))
         if not pts:
             self._timed("detect_decode", t0)
             return np.zeros((0, 4)), np.zeros(0, np.float32), np.zeros(0, bool)
@@ -435,17 +442,30 @@ class PosePipeline:
         return out
 
     def _distinct(self, poses, presence):
-        """Rows of the poses kept, one per person, in their order: a pose is dropped when a pose
-        of higher presence is the same person, by OKS ``> 0.5`` over the upper body (the
-        points that a crop of a person cut by the frame's edge still sees), with the area of
-        the whole pose's box as OKS's scale."""
+        """Rows of the poses kept, one per person, in their order (the tracked, then the
+        detections by rank). A pose is dropped when an earlier one is the same person: by
+        OKS ``> 0.5`` over the upper body (the points that a crop of a person cut by the
+        frame's edge still sees), with the area of the whole pose's box as OKS's scale; or,
+        for BlazePose, when its face (the mean of landmarks 0 to 10) lies inside the box of
+        an earlier pose's head and shoulders (landmarks 0 to 12)."""
         k = poses.shape[1]
         upper = slice(0, 15 if k == 33 else (7 if k == 17 else k))
         span = poses[:, :, :2].max(axis=1) - poses[:, :, :2].min(axis=1)
         areas = np.maximum(span[:, 0] * span[:, 1], 1.0)
-        keep = oks_nms(poses[:, upper, :2], presence, areas, threshold=_POSE_NMS,
-                       sigmas=_sigmas(k)[upper])
-        return np.sort(keep)
+        rank = np.arange(len(poses), 0, -1, dtype=np.float64)  # earlier rows first
+        keep = np.sort(oks_nms(poses[:, upper, :2], rank, areas, threshold=_POSE_NMS,
+                               sigmas=_sigmas(k)[upper]))
+        if k != 33 or len(keep) < 2:
+            return keep
+        face = poses[keep, :11, :2].mean(axis=1)
+        head = poses[keep, :13, :2]
+        lo, hi = head.min(axis=1), head.max(axis=1)
+        inside = ((face[:, None] >= lo[None]) & (face[:, None] <= hi[None])).all(axis=-1)
+        out = []
+        for i in range(len(keep)):
+            if not any(inside[i, j] for j in out):
+                out.append(i)
+        return keep[out]
 
     # -----------------------------------------------------------------------------------------
     def run(self, source, *, progress=False) -> Iterator[FrameResult]:
