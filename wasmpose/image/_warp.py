@@ -474,8 +474,8 @@ def warp_parallel(src, m, dst, nearest, replicate, bval):
 
 # --- crop_to_tensor -------------------------------------------------------------------------
 # Each crop row: the warp's exact uint8 values (float32 after rounding, constant or replicated
-# border, input channel order), then float32(v) * a[c] + b[c] (the to_tensor formula) into the batch; a row
-# buffer, no intermediate image.
+# border, input channel order), then float32(v) * a[c] + b[c] (the to_tensor formula) into
+# the batch; a row buffer, no intermediate image.
 @njit(**_SERIAL)
 def _hpass_planar(src, base, ixs, axs, xlo, xhi, lo, hi, buf):
     """Horizontal blends of the 3-channel source row starting at ``base`` for the columns
