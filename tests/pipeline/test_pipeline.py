@@ -127,6 +127,8 @@ def test_empty_frame_has_nobody(models):
     (dict(tiles=()), ValueError, "tiles"),
     (dict(tiles=(0.5,)), ValueError, "tiles"),
     (dict(tiles=3), TypeError, "tiles"),
+    (dict(border="reflect"), ValueError, "border"),
+    (dict(tile_score=2), ValueError, "tile_score"),
     (dict(detector=object()), TypeError, "detector"),
     (dict(landmarker="full"), TypeError, "landmarker"),
 ])
@@ -229,3 +231,18 @@ def test_one_person_on_the_pan_frames(models):
         assert len(default) == len(single) == 1
         np.testing.assert_allclose(default[0].keypoints, single[0].keypoints, atol=1e-3)
         _upright(default[0], frame.shape)
+
+
+def test_replicated_border_matches_mediapipe_on_every_oracle_frame(models, variant):
+    """With MediaPipe's border rule for the landmark crop (``border="replicate"``) the
+    pipeline's landmarks are within issue 15's 1.5% of MediaPipe's on every frame of the
+    oracle (the measure of tests/pipeline/test_oracle.py: its frames, well-seen keypoints and
+    box height), with the default tiles."""
+    from tests.pipeline.test_oracle import FOUND, TOLERANCE, _frame, distances
+
+    for entry in FOUND:
+        poses = PosePipeline(*models, max_people=1, tracking=False, smoothing=False,
+                             border="replicate").process(_frame(entry))
+        assert len(poses) == 1
+        rel = distances(entry, poses[0].keypoints)[0]
+        assert rel <= TOLERANCE, f"{entry['name']}: {rel:.2%}"
