@@ -166,7 +166,7 @@ def _collage(rows, cols):
 
 
 @pytest.mark.parametrize("rows, cols", [(2, 2), (1, 3), (3, 3)])
-def test_collages_every_astronaut_once(models, rows, cols):
+def test_collages_every_astronaut_once(models, rows, cols, variant):
     """Each 512 x 512 tile of the collage holds one astronaut: one pose per tile, no more."""
     image = _collage(rows, cols)
     pipe = PosePipeline(*models, max_people=rows * cols + 2)
@@ -189,7 +189,7 @@ def test_collage_without_tiles_is_mediapipe_rule(models):
     assert len(poses) < 9
 
 
-def test_zidane_both_men(models):
+def test_zidane_both_men(models, variant):
     image = _photo("zidane.jpg")
     poses = PosePipeline(*models).process(image)
     assert len(poses) == 2
@@ -202,7 +202,7 @@ def test_zidane_both_men(models):
         assert kp[[L_SHOULDER, R_SHOULDER], 1].mean() < kp[[L_HIP, R_HIP], 1].mean()
 
 
-def test_bus_the_two_men_in_front(models):
+def test_bus_the_two_men_in_front(models, variant):
     """bus.jpg has 4 people: the two men in front of the bus are found; the two cut by the
     frame's left and right edges (faces cut or turned away) are not (the target of issue 15
     is 3 of 4: not met, see docs/pipeline.md)."""
