@@ -201,9 +201,28 @@ class PosePipeline:
 
         Examples
         --------
-        >>> pipe = PosePipeline()                      # doctest: +SKIP
-        >>> pipe.stats()["frames"]                     # doctest: +SKIP
-        0
+        Two stand-in models (the protocol: ``input_size``, the input's normalisation and
+        ``__call__``): a detector that finds nobody, a landmark model that is never called.
+
+        >>> import numpy as np
+        >>> class NoOne:
+        ...     input_size, mean, std, scale, layout = (224, 224), 127.5, 127.5, 1.0, "nhwc"
+        ...     def __call__(self, batch):
+        ...         n = len(batch)
+        ...         return (np.zeros((n, 2254, 12), np.float32),
+        ...                 np.full((n, 2254, 1), -9.0, np.float32))
+        >>> class Unused:
+        ...     input_size, mean, std, scale, layout = (256, 256), 0.0, 1.0, 1 / 255, "nhwc"
+        ...     def __call__(self, batch):
+        ...         n = len(batch)
+        ...         return {"landmarks": np.zeros((n, 33, 3), np.float32),
+        ...                 "presence": np.zeros(n, np.float32)}
+        >>> pipe = PosePipeline(NoOne(), Unused())
+        >>> pipe.process(np.zeros((48, 64, 3), np.uint8))
+        []
+        >>> s = pipe.stats()
+        >>> s["frames"], s["detections"], s["detector"]["calls"]
+        (1, 1, 1)
         """
         out = {s: {"calls": c, "total_ms": t * 1e3, "mean_ms": t * 1e3 / c if c else 0.0}
                for s, (c, t) in self._times.items()}
