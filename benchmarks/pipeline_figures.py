@@ -1,9 +1,13 @@
 """The figures of docs/pipeline.md: ``PosePipeline`` in ms a frame beside MediaPipe's.
 
     PYTHONPATH=. python -m benchmarks.pipeline_figures [--frames 60] [--threads 1 2]
+        [--mediapipe /work/mpvenv/bin/python]
 
-On 640 x 480 frames of a pan over the astronaut (``benchmark_pipeline.pan_frames``) and the
-4-person collage frame (``benchmark_pipeline.four_people``): for each interpreter thread count,
+On the 640 x 480 pan frames of MediaPipe's committed figures
+(``wasmpose.tools.mediapipe_ref.pan_frames``) and the 4-person frame
+(``benchmark_pipeline.four_people``): MediaPipe's own ms a frame measured first in its own
+environment when ``--mediapipe`` names its Python (else the committed figures); then, for each
+interpreter thread count,
 the median ms a frame of ``process`` in tracking mode and with detection on every frame
 (``tracking=False``, MediaPipe's whole-frame detection ``tiles=(1,)`` and the default tiles),
 split into the models' time and wasmpose's own (``stats()``); then wasmpose's own CPU time
@@ -16,16 +20,23 @@ process (the machine is shared: the load average is printed).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
 
 import numpy as np
 
-from benchmarks.benchmark_pipeline import _models, _Replay, four_people, pan_frames
+from benchmarks.benchmark_pipeline import _models, _Replay, four_people
 from wasmpose.pipeline import PosePipeline
+from wasmpose.tools import mediapipe_ref
 
 MEDIAPIPE_MS = {"tracking": 19.6, "detect": 34.7}  # issue 15, mp.solutions.pose, 2 cores
+
+
+@functools.cache
+def pan_frames():
+    return mediapipe_ref.pan_frames(60)
 
 
 def _configs(det, lm):
@@ -43,8 +54,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--mediapipe", default=None, help="the Python of MediaPipe's venv")
     args = ap.parse_args(argv)
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    if args.mediapipe:
+        got = mediapipe_ref.measure_in_venv(args.mediapipe, pan_frames(), passes=1)
+        if got is not None:
+            MEDIAPIPE_MS["tracking"] = got["modes"]["tracking"]["median_ms"]
+            MEDIAPIPE_MS["detect"] = got["modes"]["detect_every_frame"]["median_ms"]
+            print(f"MediaPipe measured now (load {os.getloadavg()[0]:.2f}): tracking "
+                  f"{MEDIAPIPE_MS['tracking']:.1f} ms, detection every frame "
+                  f"{MEDIAPIPE_MS['detect']:.1f} ms a frame")
     for threads in args.threads:
         det, lm = _models(threads)
         configs = _configs(det, lm)
