@@ -789,7 +789,8 @@ def crop_to_tensor(img, matrices, dsize, mean=IMAGENET_MEAN, std=IMAGENET_STD, *
         border_value=border_value) for m in matrices]), mean, std, scale=scale,
         layout=layout)`` with ``src`` the frame in ``order`` (bilinear): each crop pixel is
         OpenCV's uint8 bilinear value, normalised by the same float32 formula as
-        :func:`to_tensor`, in one pass without the intermediate images. ``N = 0`` gives an empty batch.
+        :func:`to_tensor`, in one pass without the intermediate images. ``N = 0`` gives an
+        empty batch.
 
     Raises
     ------

@@ -278,7 +278,8 @@ def crop_to_tensor(src, ms, out, h_out, w_out, a, b, bval, perm, planar, replica
     ``out`` is (N, 3 * h_out * w_out) float32 holding planes (``planar``) or interleaved pixels;
     the crop's uint8 value ``v`` of output channel ``c`` (input channel ``perm[c]``, border value
     ``bval[c]``, or the edge pixels when ``replicate``) becomes ``float32(v) * a[c] + b[c]``,
-    exactly as ``to_tensor`` computes it: the same numbers as ``to_tensor(warp_affine(...))`` without the intermediate image.
+    exactly as ``to_tensor`` computes it: the same numbers as ``to_tensor(warp_affine(...))``
+    without the intermediate image.
     """
     if h_out == 0 or w_out == 0:
         return
