@@ -14,7 +14,7 @@ import numpy as np
 from wasmpose import _checks
 from wasmpose.boxes import box_iou, decode_ssd, letterbox_matrix, nms, weighted_nms
 from wasmpose.heatmap import refine_landmarks
-from wasmpose.image import crop_to_tensor, to_tensor, warp_affine
+from wasmpose.image import crop_to_tensor
 from wasmpose.keypoints import oks_nms, transform_points
 from wasmpose.pipeline._models import BLAZEPOSE_SIGMAS, BlazePoseDetector, BlazePoseLandmarker
 from wasmpose.pipeline._regions import (
@@ -123,13 +123,13 @@ class PosePipeline:
         it and ``min_detection_score``): detections are then only candidates, which the
         landmark model's presence, a second landmark pass and the duplicate checks confirm or
         reject. Without tiles (``tiles=(1,)``), ``min_detection_score`` as MediaPipe.
-    border : {"zero", "replicate"}, default "zero"
+    border : {"replicate", "zero"}, default "replicate"
         The landmark crop's border outside the frame. MediaPipe replicates the edge pixels
-        (``ImageToTensorCalculator``'s default, ``BORDER_REPLICATE``): ``"replicate"`` does
-        too, with ``warp_affine`` per person then ``to_tensor`` (its landmarks are then within
-        1.1% of MediaPipe's on every oracle frame); ``"zero"`` is one fused
-        ``crop_to_tensor`` call for everyone (the only border it has), whose guesses for the
-        parts of a person outside the frame differ (up to 3.1% on the pan frames).
+        (``ImageToTensorCalculator``'s default, ``BORDER_REPLICATE``), and so does
+        ``"replicate"`` (its landmarks are within 1.1% of MediaPipe's on every oracle frame);
+        ``"zero"`` pads with black, whose guesses for the parts of a person outside the frame
+        differ (up to 3.1% on the pan frames). Either way one fused ``crop_to_tensor`` call
+        crops everyone.
 
     Examples
     --------
@@ -146,7 +146,7 @@ class PosePipeline:
 
     def __init__(self, detector=None, landmarker=None, *, max_people=5, min_detection_score=0.5,
                  min_presence=0.5, detect_every=None, tracking=True, smoothing=True,
-                 tiles=(1, 2), tile_score=0.3, border="zero"):
+                 tiles=(1, 2), tile_score=0.3, border="replicate"):
         self.max_people = _checks.integer(max_people, "max_people", minimum=1)
         self.min_detection_score = _unit(min_detection_score, "min_detection_score")
         self.min_presence = _unit(min_presence, "min_presence")
@@ -156,7 +156,7 @@ class PosePipeline:
         self.smoothing = _flag(smoothing, "smoothing")
         self.tiles = _scales(tiles)
         self.tile_score = _unit(tile_score, "tile_score")
-        self.border = _checks.choice(border, "border", ("zero", "replicate"))
+        self.border = _checks.choice(border, "border", ("replicate", "zero"))
         for model, name in ((detector, "detector"), (landmarker, "landmarker")):
             if model is not None and not (callable(model) and hasattr(model, "input_size")):
                 raise TypeError(f"{name}: expected a model (a callable with input_size), got "
@@ -381,15 +381,9 @@ class PosePipeline:
         lm_model = self.landmarker
         size = tuple(lm_model.input_size)
         fwd, inv = crop_matrices(regions, size[0]) if size[0] == size[1] else _bad_size(size)
-        if self.border == "zero":
-            x = crop_to_tensor(img, fwd, size, mean=lm_model.mean, std=lm_model.std,
-                               scale=lm_model.scale, layout=lm_model.layout)
-        else:  # MediaPipe's BORDER_REPLICATE: warp_affine has it, crop_to_tensor does not
-            crops = np.empty((len(regions), size[1], size[0], 3), np.uint8)
-            for i in range(len(regions)):
-                warp_affine(img, fwd[i], size, border="replicate", out=crops[i])
-            x = to_tensor(crops, lm_model.mean, lm_model.std, scale=lm_model.scale,
-                          layout=lm_model.layout)
+        x = crop_to_tensor(img, fwd, size, mean=lm_model.mean, std=lm_model.std,
+                           scale=lm_model.scale, layout=lm_model.layout,
+                           border="replicate" if self.border == "replicate" else "constant")
         t0 = self._timed("landmark_crop", t0)
         out = lm_model(x)
         t0 = self._timed("landmarker", t0)
