@@ -648,6 +648,15 @@ BAD = [
     (lambda: ssd_anchors(min_scale=0.0), ValueError, "min_scale"),
     (lambda: ssd_anchors(aspect_ratios=(1.0, -2.0)), ValueError, "aspect_ratios"),
     (lambda: ssd_anchors(fixed_anchor_size=1), TypeError, "fixed_anchor_size"),
+    # found by tests/fuzz: an unbounded allocation, float32 overflow, an unnamed TypeError
+    (lambda: ssd_anchors(input_size=(10**5, 10**5), strides=(1,)), ValueError,
+     "input_size, strides: expected at most 4194304 anchors"),
+    (lambda: ssd_anchors(input_size=(2**31, 224)), ValueError, "input_size"),
+    (lambda: ssd_anchors(min_scale=1e300, fixed_anchor_size=False), ValueError, "min_scale"),
+    (lambda: ssd_anchors(aspect_ratios=(1e-300,), fixed_anchor_size=False), ValueError,
+     "aspect_ratios"),
+    (lambda: ssd_anchors(anchor_offset=(1e300, 0.5)), ValueError, "anchor_offset"),
+    (lambda: ssd_anchors(anchor_offset=3), TypeError, "anchor_offset"),
     (lambda: decode_ssd(_RAW[:, :10], _LOGITS, _A), ValueError, "raw_boxes: expected 12"),
     (lambda: decode_ssd(_RAW, _LOGITS[:-1], _A), ValueError, "raw_scores"),
     (lambda: decode_ssd(_RAW, _LOGITS[None], _A), ValueError, "raw_scores"),
@@ -663,6 +672,8 @@ BAD = [
     (lambda: letterbox_matrix((640, 0), (224, 224)), ValueError, "src_size"),
     (lambda: letterbox_matrix((640.5, 480), (224, 224)), TypeError, "src_size"),
     (lambda: letterbox_matrix((640, 480), (224, 224), center="yes"), TypeError, "center"),
+    (lambda: letterbox_matrix((10**400, 480), (224, 224)), ValueError, "src_size"),
+    (lambda: letterbox_matrix((640, 480), (224, 2**31)), ValueError, "dst_size"),
 ]
 
 
