@@ -26,7 +26,7 @@ from wasmpose.boxes import (
     ssd_anchors,
     weighted_nms,
 )
-from wasmpose.tools.data import box_crowd, ssd_output
+from wasmpose.tools.data import box_crowd, detection_clusters, ssd_output, uniform_boxes
 
 F32 = np.float32
 
@@ -147,13 +147,7 @@ def mp_decode(raw, logits, anchors, scale=224.0, clip=100.0, min_score=0.5):
 
 def random_boxes(rng, n, dtype=np.float64, grid=None):
     """``n`` valid xyxy boxes; with ``grid``, corners on an integer grid (exact IoUs, ties)."""
-    if grid:
-        xy = rng.integers(0, grid, (n, 2))
-        wh = rng.integers(0, grid // 2 + 1, (n, 2))
-    else:
-        xy = rng.uniform(0, 100, (n, 2))
-        wh = rng.uniform(0, 40, (n, 2))
-    return np.concatenate([xy, xy + wh], axis=1).astype(dtype)
+    return uniform_boxes(rng, n, dtype=dtype, grid=grid)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,14 +386,7 @@ def test_nms_parallel_variant_large(rng):
 # weighted_nms
 # ---------------------------------------------------------------------------------------------
 def _clusters(rng, n, k=4):
-    centres = rng.uniform(0, 1, (5, 2))
-    who = rng.integers(0, 5, n)
-    size = rng.uniform(0.05, 0.3, (5, 2))[who]
-    c = centres[who] + rng.normal(0, 0.02, (n, 2))
-    boxes = np.concatenate([c - size / 2, c + size / 2], axis=1).astype(F32)
-    scores = rng.uniform(0.5, 1.0, n).astype(F32)
-    kps = (c[:, None] + rng.normal(0, 0.05, (n, k, 2))).astype(F32)
-    return boxes, scores, kps
+    return detection_clusters(rng, n, 5, k, spread=0.02)
 
 
 @pytest.mark.parametrize("thr", [0.0, 0.3, 0.6, 1.0])

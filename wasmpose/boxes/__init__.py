@@ -87,14 +87,10 @@ def _example_nms(nbytes):
 
 
 def _example_weighted(nbytes):
+    from wasmpose.tools.data import detection_clusters
+
     n = count(nbytes, _DET_BYTES, 1)
-    r = rng()
-    who = r.integers(0, max(1, n // 6), n)
-    centre = r.uniform(0, 1, (max(1, n // 6), 2))[who] + r.normal(0, 0.01, (n, 2))
-    size = r.uniform(0.05, 0.3, (max(1, n // 6), 2))[who]
-    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1).astype(_F32)
-    kps = (centre[:, None] + r.normal(0, 0.05, (n, 4, 2))).astype(_F32)
-    scores = r.uniform(0.5, 1.0, n).astype(_F32)
+    boxes, scores, kps = detection_clusters(rng(), n, max(1, n // 6))
     return [(boxes, scores, kps, np.float32(0.3), np.empty((n, 4), _F32), np.empty(n, _F32),
              np.empty((n, 4, 2), _F32))]
 
