@@ -26,7 +26,7 @@ from wasmpose.boxes import (
     ssd_anchors,
     weighted_nms,
 )
-from wasmpose.tools.data import box_crowd, ssd_output
+from wasmpose.tools.data import box_crowd, detection_clusters, ssd_output, uniform_boxes
 
 F32 = np.float32
 
@@ -147,13 +147,7 @@ def mp_decode(raw, logits, anchors, scale=224.0, clip=100.0, min_score=0.5):
 
 def random_boxes(rng, n, dtype=np.float64, grid=None):
     """``n`` valid xyxy boxes; with ``grid``, corners on an integer grid (exact IoUs, ties)."""
-    if grid:
-        xy = rng.integers(0, grid, (n, 2))
-        wh = rng.integers(0, grid // 2 + 1, (n, 2))
-    else:
-        xy = rng.uniform(0, 100, (n, 2))
-        wh = rng.uniform(0, 40, (n, 2))
-    return np.concatenate([xy, xy + wh], axis=1).astype(dtype)
+    return uniform_boxes(rng, n, dtype=dtype, grid=grid)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,14 +386,7 @@ def test_nms_parallel_variant_large(rng):
 # weighted_nms
 # ---------------------------------------------------------------------------------------------
 def _clusters(rng, n, k=4):
-    centres = rng.uniform(0, 1, (5, 2))
-    who = rng.integers(0, 5, n)
-    size = rng.uniform(0.05, 0.3, (5, 2))[who]
-    c = centres[who] + rng.normal(0, 0.02, (n, 2))
-    boxes = np.concatenate([c - size / 2, c + size / 2], axis=1).astype(F32)
-    scores = rng.uniform(0.5, 1.0, n).astype(F32)
-    kps = (c[:, None] + rng.normal(0, 0.05, (n, k, 2))).astype(F32)
-    return boxes, scores, kps
+    return detection_clusters(rng, n, 5, k, spread=0.02)
 
 
 @pytest.mark.parametrize("thr", [0.0, 0.3, 0.6, 1.0])
@@ -648,6 +635,15 @@ BAD = [
     (lambda: ssd_anchors(min_scale=0.0), ValueError, "min_scale"),
     (lambda: ssd_anchors(aspect_ratios=(1.0, -2.0)), ValueError, "aspect_ratios"),
     (lambda: ssd_anchors(fixed_anchor_size=1), TypeError, "fixed_anchor_size"),
+    # found by tests/fuzz: an unbounded allocation, float32 overflow, an unnamed TypeError
+    (lambda: ssd_anchors(input_size=(10**5, 10**5), strides=(1,)), ValueError,
+     "input_size, strides: expected at most 4194304 anchors"),
+    (lambda: ssd_anchors(input_size=(2**31, 224)), ValueError, "input_size"),
+    (lambda: ssd_anchors(min_scale=1e300, fixed_anchor_size=False), ValueError, "min_scale"),
+    (lambda: ssd_anchors(aspect_ratios=(1e-300,), fixed_anchor_size=False), ValueError,
+     "aspect_ratios"),
+    (lambda: ssd_anchors(anchor_offset=(1e300, 0.5)), ValueError, "anchor_offset"),
+    (lambda: ssd_anchors(anchor_offset=3), TypeError, "anchor_offset"),
     (lambda: decode_ssd(_RAW[:, :10], _LOGITS, _A), ValueError, "raw_boxes: expected 12"),
     (lambda: decode_ssd(_RAW, _LOGITS[:-1], _A), ValueError, "raw_scores"),
     (lambda: decode_ssd(_RAW, _LOGITS[None], _A), ValueError, "raw_scores"),
@@ -663,6 +659,8 @@ BAD = [
     (lambda: letterbox_matrix((640, 0), (224, 224)), ValueError, "src_size"),
     (lambda: letterbox_matrix((640.5, 480), (224, 224)), TypeError, "src_size"),
     (lambda: letterbox_matrix((640, 480), (224, 224), center="yes"), TypeError, "center"),
+    (lambda: letterbox_matrix((10**400, 480), (224, 224)), ValueError, "src_size"),
+    (lambda: letterbox_matrix((640, 480), (224, 2**31)), ValueError, "dst_size"),
 ]
 
 

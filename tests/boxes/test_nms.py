@@ -7,12 +7,12 @@ from wasmpose import cpu
 from wasmpose.boxes import _kernels as nb
 from wasmpose.boxes import nms
 from wasmpose.cpu import opt_level
+from wasmpose.tools.data import uniform_boxes
 
 
 def crowd(rng, n):
-    xy = rng.uniform(0, 1000, (n, 2)).astype(np.float32)
-    wh = rng.uniform(20, 80, (n, 2)).astype(np.float32)
-    return np.concatenate([xy, xy + wh], 1), rng.random(n).astype(np.float32)
+    boxes = uniform_boxes(rng, n, extent=1000.0, size=(20.0, 80.0), dtype=np.float32)
+    return boxes, rng.random(n).astype(np.float32)
 
 
 def test_full_never_runs_the_all_pairs_variant():

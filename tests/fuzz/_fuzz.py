@@ -203,6 +203,12 @@ def _apply_layout(a, layout, draw):
     return Drawn(a)
 
 
+def mostly(good, bad, one_in=5):
+    """``good`` most of the time, ``bad`` one time in ``one_in``: keeps the share of drawn
+    arguments that reach the kernels high when each of several arguments may be hostile."""
+    return st.integers(1, one_in).flatmap(lambda i: bad if i == 1 else good)
+
+
 # --- crafted files --------------------------------------------------------------------------
 def mutated(raw: bytes) -> st.SearchStrategy:
     """``raw`` (a valid file's bytes) unchanged, truncated, with a few bytes overwritten, with
@@ -260,12 +266,15 @@ def outcome(call, *, big=False, snapshot=False):
         raise AssertionError(f"MemoryError on small inputs: {exc}") from exc
 
 
-def check(call, *, big=False, level=None, rtol=1e-5, atol=0.0):
+def check(call, *, big=False, level=None, rtol=1e-5, atol=0.0, names=None):
     """The property for a kernel: ``call()`` at ``OptLevel.NONE`` and at the compiled
     ``level`` either both raise the same allowed exception type or both return equal results
-    (floats within ``rtol``/``atol``, NaN where NaN)."""
+    (floats within ``rtol``/``atol``, NaN where NaN). ``names``: the function's argument
+    names; a TypeError/ValueError must then name one of them."""
     with opt_level(OptLevel.NONE):
         ref = outcome(call, big=big, snapshot=True)
+    if names is not None and ref[0] == "error" and not isinstance(ref[1], MemoryError):
+        assert any(n in str(ref[1]) for n in names), f"the message names no argument: {ref[1]!r}"
     if level is None:
         return ref
     with opt_level(level):

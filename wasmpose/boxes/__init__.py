@@ -87,14 +87,10 @@ def _example_nms(nbytes):
 
 
 def _example_weighted(nbytes):
+    from wasmpose.tools.data import detection_clusters
+
     n = count(nbytes, _DET_BYTES, 1)
-    r = rng()
-    who = r.integers(0, max(1, n // 6), n)
-    centre = r.uniform(0, 1, (max(1, n // 6), 2))[who] + r.normal(0, 0.01, (n, 2))
-    size = r.uniform(0.05, 0.3, (max(1, n // 6), 2))[who]
-    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1).astype(_F32)
-    kps = (centre[:, None] + r.normal(0, 0.05, (n, 4, 2))).astype(_F32)
-    scores = r.uniform(0.5, 1.0, n).astype(_F32)
+    boxes, scores, kps = detection_clusters(rng(), n, max(1, n // 6))
     return [(boxes, scores, kps, np.float32(0.3), np.empty((n, 4), _F32), np.empty(n, _F32),
              np.empty((n, 4, 2), _F32))]
 
@@ -190,12 +186,19 @@ def _threshold(x, name="iou_threshold"):
     return v
 
 
+_MAX_SIZE = 2**31 - 1  # image and model input sides (OpenCV's int sizes)
+_MAX_ANCHORS = 1 << 22  # ssd_anchors: 64 MiB of float32 (A, 4); BlazePose has 2254 anchors
+
+
 def _pair(x, name, *, integer, minimum):
-    """A pair (w, h) of positive numbers (ints when ``integer``)."""
+    """A pair (w, h) of positive numbers (ints when ``integer``, at most ``_MAX_SIZE``)."""
     if isinstance(x, (str, bytes)) or not hasattr(x, "__len__") or len(x) != 2:
         raise TypeError(f"{name}: expected a pair (width, height), got {x!r}")
     if integer:
         vals = tuple(_checks.integer(v, name, minimum=minimum) for v in x)
+        if max(vals) > _MAX_SIZE:
+            raise ValueError(f"{name}: expected sizes of at most {_MAX_SIZE} pixels, got "
+                             f"{max(vals)}")
     else:
         vals = tuple(_checks.real_scalar(v, name, allow_inf=False) for v in x)
         if min(vals) < minimum or min(vals) <= 0:
@@ -513,9 +516,28 @@ def weighted_nms(boxes, scores, iou_threshold=0.3, *, keypoints=None):
 # ---------------------------------------------------------------------------------------------
 # ssd_anchors, decode_ssd
 # ---------------------------------------------------------------------------------------------
+def _anchor_count(w, h, strides, ratios, interpolated, reduce_lowest):
+    """How many anchors ``_ref.ssd_anchors`` makes: per run of equal strides, its grid's cells
+    times the anchors its layers put in each cell."""
+    total, layer = 0, 0
+    while layer < len(strides):
+        last, per_cell = layer, 0
+        while last < len(strides) and strides[last] == strides[layer]:
+            per_cell += 3 if last == 0 and reduce_lowest else ratios + interpolated
+            last += 1
+        total += -(-w // strides[layer]) * -(-h // strides[layer]) * per_cell
+        layer = last
+    return total
+
+
 @functools.lru_cache(maxsize=16)
 def _anchors_cached(*args):
-    a = _ref.ssd_anchors(*args)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        a = _ref.ssd_anchors(*args)
+    if not np.isfinite(a).all():  # a scale, offset or ratio beyond float32's range
+        raise ValueError("min_scale, max_scale, anchor_offset, aspect_ratios, "
+                         "interpolated_scale_aspect_ratio: expected values whose anchors are "
+                         "finite in float32, got anchors with infinite or NaN coordinates")
     a.flags.writeable = False
     return a
 
@@ -569,7 +591,9 @@ def ssd_anchors(*, input_size=(224, 224), strides=(8, 16, 32, 32, 32), min_scale
     TypeError
         An option has the wrong type.
     ValueError
-        A size, stride, scale or ratio is not positive, or no stride is given.
+        A size, stride, scale or ratio is not positive, no stride is given, a size exceeds
+        2**31 - 1, the options would make more than 2**22 anchors, or an anchor would not be
+        finite in float32 (a scale, offset or ratio beyond its range).
 
     Examples
     --------
@@ -592,7 +616,8 @@ def ssd_anchors(*, input_size=(224, 224), strides=(8, 16, 32, 32, 32), min_scale
     hi = _checks.real_scalar(max_scale, "max_scale", allow_inf=False)
     if lo <= 0 or hi <= 0:
         raise ValueError(f"min_scale, max_scale: expected positive scales, got {lo}, {hi}")
-    if isinstance(anchor_offset, (str, bytes)) or len(anchor_offset) != 2:
+    if (isinstance(anchor_offset, (str, bytes)) or not hasattr(anchor_offset, "__len__")
+            or len(anchor_offset) != 2):
         raise TypeError(f"anchor_offset: expected a pair (x, y), got {anchor_offset!r}")
     ox, oy = (_checks.real_scalar(v, "anchor_offset", allow_inf=False) for v in anchor_offset)
     if isinstance(aspect_ratios, (str, bytes)) or not hasattr(aspect_ratios, "__iter__"):
@@ -607,6 +632,12 @@ def ssd_anchors(*, input_size=(224, 224), strides=(8, 16, 32, 32, 32), min_scale
                        (fixed_anchor_size, "fixed_anchor_size")):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
+    # the anchors' count before allocating them: a huge input or stride 1 would ask for more
+    # memory than any detector has anchors
+    count = _anchor_count(w, h, st, len(ratios), interp > 0, bool(reduce_boxes_in_lowest_layer))
+    if count > _MAX_ANCHORS:
+        raise ValueError(f"input_size, strides: expected at most {_MAX_ANCHORS} anchors, got "
+                         f"{count} (input {w} x {h}, strides {st})")
     return _anchors_cached(w, h, st, lo, hi, ox, oy, ratios, interp,
                            bool(reduce_boxes_in_lowest_layer), bool(fixed_anchor_size)).copy()
 
@@ -765,7 +796,7 @@ def letterbox_matrix(src_size, dst_size, *, center=True):
     TypeError
         A size is not a pair of ints, or ``center`` is not a bool.
     ValueError
-        A size is not positive.
+        A size is not positive or exceeds 2**31 - 1.
 
     Examples
     --------

@@ -510,7 +510,11 @@ def _pair(x, name, *, positive=False):
     """A pair of finite numbers (``output_size``, ``shift``) as two Python floats."""
     if type(x) in (tuple, list) and len(x) == 2 and all(
             type(v) in (int, float) for v in x):  # the usual call: a tuple of numbers
-        a, b = float(x[0]), float(x[1])
+        try:
+            a, b = float(x[0]), float(x[1])
+        except OverflowError:  # an int beyond the float range (10**400)
+            raise ValueError(f"{name}: expected finite values, got ints beyond the float "
+                             f"range") from None
         if math.isfinite(a) and math.isfinite(b) and (not positive or (a > 0 and b > 0)):
             return a, b
     arr = _f64(x, name, 1, 1, "(2,)")
@@ -570,8 +574,9 @@ def get_affine_transform(center, scale, rot, output_size, *, shift=(0.0, 0.0), i
     TypeError
         An argument is not numeric.
     ValueError
-        Shapes do not match, a value is NaN or infinite, a width is 0, ``output_size`` is not
-        positive.
+        Shapes do not match, a value is NaN or infinite, a width is 0 (or too small or too
+        large beside the centre for float32 to resolve), ``output_size`` is not positive, or
+        a box or the output size is beyond float32's range (rtmlib's points are float32).
 
     Examples
     --------
@@ -615,6 +620,21 @@ def get_affine_transform(center, scale, rot, output_size, *, shift=(0.0, 0.0), i
         if zero.any():
             raise ValueError(f"scale: expected a non-zero width, got {sz[zero][0].tolist()} "
                              f"at index {int(np.argmax(zero))}")
+        # rtmlib stores the three points of each box and of the output in float32
+        f32_max = float(np.finfo(np.float32).max)
+        if max(dst_w, dst_h) > f32_max:
+            raise ValueError(f"output_size: expected sizes within float32's range, got "
+                             f"{(dst_w, dst_h)}")
+        with np.errstate(all="ignore"):
+            centre = c + sz * sh
+            reach = np.abs(centre) + np.abs(sz[:, :1]) * 0.5
+        far = ~(reach <= f32_max).all(axis=1)
+        if far.any():
+            i = int(np.argmax(far))
+            raise ValueError(f"center, scale, shift: expected a box (center + scale * shift, "
+                             f"and half its width around it) within float32's range, got "
+                             f"center {c[i].tolist()}, scale {sz[i].tolist()} at index {i} and "
+                             f"shift {sh.tolist()}")
         i = int(np.flatnonzero(~np.isfinite(out).all(axis=(1, 2)))[0])
         raise ValueError(f"scale: expected a width that float32 can resolve, got "
                          f"{sz[i, 0]} at index {i} (singular transform)")

@@ -15,7 +15,8 @@ import numpy as np
 
 __all__ = ["heatmaps", "pose_scene", "points", "pose_crowd", "rgb_image", "rgb_batch",
            "gray_image", "shape_2d", "float_array", "u8_array", "simcc_vectors",
-           "landmark_heatmaps", "person_boxes", "box_crowd", "ssd_output"]
+           "landmark_heatmaps", "person_boxes", "box_crowd", "uniform_boxes",
+           "detection_clusters", "ssd_output"]
 
 IMAGE_SEED = 20240901
 ARRAY_SEED = 20240902
@@ -227,6 +228,48 @@ def box_crowd(n: int, people: int = 20):
     boxes = np.concatenate([corner[who], corner[who] + size[who]], axis=1) + jitter
     boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2])
     return boxes.astype(np.float32), rng.random(n, dtype=np.float32)
+
+
+def uniform_boxes(rng: np.random.Generator, n: int, *, extent: float = 100.0,
+                  size: tuple = (0.0, 40.0), dtype=np.float64, grid: int | None = None):
+    """``n`` valid xyxy boxes drawn from ``rng``: corners uniform in ``[0, extent)``, widths and
+    heights uniform in ``size``; with ``grid``, corners and sizes on an integer grid of that
+    many cells (exact IoUs, ties), sizes up to ``grid // 2``.
+
+    Returns
+    -------
+    ndarray, shape (n, 4), ``dtype``
+    """
+    if grid:
+        xy = rng.integers(0, grid, (n, 2))
+        wh = rng.integers(0, grid // 2 + 1, (n, 2))
+    else:
+        xy = rng.uniform(0, extent, (n, 2))
+        wh = rng.uniform(size[0], size[1], (n, 2))
+    return np.concatenate([xy, xy + wh], axis=1).astype(dtype)
+
+
+def detection_clusters(rng: np.random.Generator, n: int, groups: int, k: int = 4,
+                       spread: float = 0.01):
+    """``n`` detections around ``groups`` people in [0, 1] coordinates, as an SSD detector's
+    decoded output looks before weighted NMS: each is one person's box (0.05 to 0.3 a side)
+    with its centre moved by N(0, ``spread``), a score in [0.5, 1) and ``k`` keypoints around
+    the centre (N(0, 0.05)).
+
+    Returns
+    -------
+    boxes : ndarray, shape (n, 4), float32
+        xyxy.
+    scores : ndarray, shape (n,), float32
+    keypoints : ndarray, shape (n, k, 2), float32
+    """
+    who = rng.integers(0, groups, n)
+    centre = rng.uniform(0, 1, (groups, 2))[who] + rng.normal(0, spread, (n, 2))
+    size = rng.uniform(0.05, 0.3, (groups, 2))[who]
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1).astype(np.float32)
+    kps = (centre[:, None] + rng.normal(0, 0.05, (n, k, 2))).astype(np.float32)
+    scores = rng.uniform(0.5, 1.0, n).astype(np.float32)
+    return boxes, scores, kps
 
 
 @functools.lru_cache(maxsize=4)
