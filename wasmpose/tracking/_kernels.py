@@ -388,6 +388,23 @@ def _gate(var, thr):
 
 
 @njit(**_SERIAL)
+def _unmatched(owner, m):
+    """Mark every pose unmatched; whether there is nothing to match."""
+    owner[:] = -1
+    return owner.size == 0 or m == 0
+
+
+@njit(**_SERIAL)
+def _prepare(poses, tracks, var, thr):
+    """The keypoint boxes of the poses and of the tracks, and the gate's ``limit``."""
+    pbox = np.empty((poses.shape[0], 4))
+    tbox = np.empty((tracks.shape[0], 4))
+    _boxes(poses, pbox)
+    _boxes(tracks, tbox)
+    return pbox, tbox, _gate(var, thr)
+
+
+@njit(**_SERIAL)
 def _greedy(idx, val, n, m, owner):
     """Pairs by descending OKS (stable: ties keep the flat order, pose then track)."""
     order = np.argsort(-val[:n], kind="mergesort")
@@ -404,14 +421,9 @@ def _greedy(idx, val, n, m, owner):
 def match_serial(poses, areas, tracks, t_areas, var, thr, owner):
     """``owner[p]``: the track (row of ``tracks``) pose ``p`` continues, or -1; greedy OKS."""
     n, m = poses.shape[0], tracks.shape[0]
-    owner[:] = -1
-    if n == 0 or m == 0:
+    if _unmatched(owner, m):
         return
-    pbox = np.empty((n, 4))
-    tbox = np.empty((m, 4))
-    _boxes(poses, pbox)
-    _boxes(tracks, tbox)
-    limit = _gate(var, thr)
+    pbox, tbox, limit = _prepare(poses, tracks, var, thr)
     cap = 4 * n + 16
     idx = np.empty(cap, np.int64)
     val = np.empty(cap)
@@ -432,14 +444,9 @@ def match_serial(poses, areas, tracks, t_areas, var, thr, owner):
 @njit(**_PARALLEL)
 def match_parallel(poses, areas, tracks, t_areas, var, thr, owner):
     n, m = poses.shape[0], tracks.shape[0]
-    owner[:] = -1
-    if n == 0 or m == 0:
+    if _unmatched(owner, m):
         return
-    pbox = np.empty((n, 4))
-    tbox = np.empty((m, 4))
-    _boxes(poses, pbox)
-    _boxes(tracks, tbox)
-    limit = _gate(var, thr)
+    pbox, tbox, limit = _prepare(poses, tracks, var, thr)
     counts = np.zeros(n + 1, np.int64)
     none_i = np.empty(0, np.int64)
     none_v = np.empty(0)
