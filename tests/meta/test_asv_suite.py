@@ -99,6 +99,12 @@ COVERAGE = {
                    "benchmark_memory.Ring.time_latest[impl=wasmpose]"],
     "load_weights": ["benchmark_memory.LoadWeights.time_load",
                      "benchmark_memory.LoadWeights.peakmem_load"],
+    # wasmpose.pipeline
+    "PosePipeline": ["benchmark_pipeline.PipelineFrames.time_process",
+                     "benchmark_pipeline.PipelineCpu.time_process"],
+    "BlazePoseDetector": ["benchmark_pipeline.Models.time_call[call=detector]"],
+    "BlazePoseLandmarker": ["benchmark_pipeline.Models.time_call[call=landmarks_4_batched]"],
+    "OnnxPoseModel": ["benchmark_pipeline.OnnxModel.time_call"],
     # wasmpose.tracking
     "OneEuroFilter": ["benchmark_tracking.OneEuro.time_filter",
                       "benchmark_tracking.PoseTrackerUpdate.time_update[smoothing=smoothed]"],

@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
-EXPECTED = ["01_kernels_tour", "02_pose_decoding", "03_quantization", "04_batching"]
+EXPECTED = ["01_kernels_tour", "02_pose_decoding", "03_quantization", "04_batching",
+            "05_top_down"]
 CELL_TIMEOUT = 300  # seconds per cell: generous for a cold Numba cache on a busy machine
 MAX_BYTES = 1_000_000
 

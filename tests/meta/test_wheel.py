@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# the only data files shipped: MediaPipe's measured figures, which the tools print
+DATA_FILES = ["wasmpose/tools/mediapipe_figures.json"]
 IMPORTS_TESTS = re.compile(r"^\s*(?:from|import)\s+(?:tests|benchmarks)\b", re.MULTILINE)
 
 
@@ -57,13 +59,16 @@ def test_wheel_holds_only_the_package_and_its_metadata(wheel):
 def test_wheel_holds_the_library_and_the_commands(wheel):
     names = set(wheel.namelist())
     for module in ("__init__", "__main__", "cpu", "image/__init__", "tools/__init__",
-                   "tools/timing", "tools/demo", "tools/models", "tools/peers", "tools/data"):
+                   "tools/timing", "tools/demo", "tools/models", "tools/peers", "tools/data",
+                   "tools/mediapipe_ref"):
         assert f"wasmpose/{module}.py" in names, module
+    for data in DATA_FILES:
+        assert data in names, data
 
 
 def test_wheel_has_no_oracle_and_no_benchmark_data(wheel):
     files = [n for n in wheel.namelist() if not n.split("/", 1)[0].endswith(".dist-info")]
-    assert [n for n in files if not n.endswith(".py")] == []  # no data files at all
+    assert [n for n in files if not n.endswith(".py")] == DATA_FILES  # no other data file
     for name in files:
         text = wheel.read(name).decode()
         assert not IMPORTS_TESTS.search(text), f"{name} imports tests/ or benchmarks/"

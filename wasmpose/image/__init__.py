@@ -145,8 +145,8 @@ def _example_crop(nbytes):
     a = (1 / 255 / IMAGENET_STD).astype(np.float32)
     b = (-IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
     return [(frame, inv, np.empty((n, 3 * ch * cw), _F32), ch, cw, a, b, np.zeros(3),
-             np.array(perm, np.int64), planar)
-            for perm, planar in (((0, 1, 2), True), ((2, 1, 0), False))]
+             np.array(perm, np.int64), planar, replicate)
+            for perm, planar, replicate in (((0, 1, 2), True, False), ((2, 1, 0), False, True))]
 
 
 _GRAY_U8 = register(Kernel(
@@ -754,7 +754,7 @@ def warp_affine(img, matrix, dsize, *, interpolation="linear", border="constant"
 
 
 def crop_to_tensor(img, matrices, dsize, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, scale=1 / 255,
-                   layout="nchw", order="rgb", border_value=0, out=None):
+                   layout="nchw", order="rgb", border="constant", border_value=0, out=None):
     """The N affine crops of one frame, warped and normalised into one float32 batch.
 
     Parameters
@@ -772,19 +772,25 @@ def crop_to_tensor(img, matrices, dsize, mean=IMAGENET_MEAN, std=IMAGENET_STD, *
     layout : {"nchw", "nhwc"}
     order : {"rgb", "bgr"}
         ``"bgr"`` reverses the channels of ``img`` (a BGR frame gives an RGB batch).
+    border : {"constant", "replicate"}, default "constant"
+        As :func:`warp_affine`: ``"constant"`` fills pixels outside the frame with
+        ``border_value``; ``"replicate"`` repeats the frame's edge pixels
+        (``cv2.BORDER_REPLICATE``, the border of MediaPipe's ``ImageToTensorCalculator``).
     border_value : float or sequence of 3 floats, default 0
-        Value outside the frame, per output channel (after ``order``), saturated to [0, 255].
+        Value outside the frame with ``border="constant"``, per output channel (after
+        ``order``), saturated to [0, 255].
     out : ndarray, float32, shape (N, 3, h, w) or (N, h, w, 3), optional
         E.g. a buffer from :class:`wasmpose.memory.BufferPool`; the call then allocates nothing.
 
     Returns
     -------
     ndarray, float32, shape (N, 3, h, w) for ``"nchw"`` or (N, h, w, 3) for ``"nhwc"``
-        Equal to ``to_tensor(np.stack([warp_affine(src, m, dsize, border_value=border_value)
-        for m in matrices]), mean, std, scale=scale, layout=layout)`` with ``src`` the frame in
-        ``order`` (bilinear, constant border): each crop pixel is OpenCV's uint8 bilinear value,
-        normalised by the same float32 formula as :func:`to_tensor`, in one pass without the
-        intermediate images. ``N = 0`` gives an empty batch.
+        Equal to ``to_tensor(np.stack([warp_affine(src, m, dsize, border=border,
+        border_value=border_value) for m in matrices]), mean, std, scale=scale,
+        layout=layout)`` with ``src`` the frame in ``order`` (bilinear): each crop pixel is
+        OpenCV's uint8 bilinear value, normalised by the same float32 formula as
+        :func:`to_tensor`, in one pass without the intermediate images. ``N = 0`` gives an
+        empty batch.
 
     Raises
     ------
@@ -814,6 +820,7 @@ def crop_to_tensor(img, matrices, dsize, mean=IMAGENET_MEAN, std=IMAGENET_STD, *
     w, h = _dsize(dsize, 3 * max(1, mats.shape[0]))
     layout = _checks.choice(layout, "layout", ("nchw", "nhwc"))
     bgr = _checks.choice(order, "order", ("rgb", "bgr")) == "bgr"
+    replicate = _checks.choice(border, "border", ("constant", "replicate")) == "replicate"
     m = _channel_vector(mean, "mean")
     s = _channel_vector(std, "std")
     if np.any(s == 0):
@@ -829,7 +836,7 @@ def crop_to_tensor(img, matrices, dsize, mean=IMAGENET_MEAN, std=IMAGENET_STD, *
         perm = np.array([2, 1, 0] if bgr else [0, 1, 2], np.int64)
         img = np.ascontiguousarray(img)
         _CROP(img.nbytes + inv.nbytes + dst.nbytes + 72, img, inv,
-              dst.reshape(n, -1), h, w, a, b, bval, perm, layout == "nchw")
+              dst.reshape(n, -1), h, w, a, b, bval, perm, layout == "nchw", replicate)
     if copy_back:
         out[...] = dst
         return out

@@ -272,13 +272,14 @@ def _linear(src, sx, sy, replicate, b, aligned):
     return value
 
 
-def crop_to_tensor(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
+def crop_to_tensor(src, ms, out, h_out, w_out, a, b, bval, perm, planar, replicate):
     """The crops of ``src`` (h, w, 3) uint8 under the inverse maps ``ms`` (N, 6), normalised.
 
     ``out`` is (N, 3 * h_out * w_out) float32 holding planes (``planar``) or interleaved pixels;
     the crop's uint8 value ``v`` of output channel ``c`` (input channel ``perm[c]``, border value
-    ``bval[c]``) becomes ``float32(v) * a[c] + b[c]``, exactly as ``to_tensor`` computes it: the
-    same numbers as ``to_tensor(warp_affine(...))`` without the intermediate image.
+    ``bval[c]``, or the edge pixels when ``replicate``) becomes ``float32(v) * a[c] + b[c]``,
+    exactly as ``to_tensor`` computes it: the same numbers as ``to_tensor(warp_affine(...))``
+    without the intermediate image.
     """
     if h_out == 0 or w_out == 0:
         return
@@ -286,7 +287,7 @@ def crop_to_tensor(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
     b_p = bval.astype(np.float32)
     for k in range(ms.shape[0]):
         sx, sy = _source_coords(ms[k], h_out, w_out)
-        v = np.clip(np.rint(_linear(src_p, sx, sy, False, b_p, _aligned(ms[k]))), 0, 255)
+        v = np.clip(np.rint(_linear(src_p, sx, sy, replicate, b_p, _aligned(ms[k]))), 0, 255)
         v = v.astype(np.uint8)
         t = v.astype(np.float32) * a + b
         out[k] = (t.transpose(2, 0, 1) if planar else t).reshape(-1)

@@ -473,9 +473,9 @@ def warp_parallel(src, m, dst, nearest, replicate, bval):
 
 
 # --- crop_to_tensor -------------------------------------------------------------------------
-# Each crop row: the warp's exact uint8 values (float32 after rounding, constant border, input
-# channel order), then float32(v) * a[c] + b[c] (the to_tensor formula) into the batch; a row
-# buffer, no intermediate image.
+# Each crop row: the warp's exact uint8 values (float32 after rounding, constant or replicated
+# border, input channel order), then float32(v) * a[c] + b[c] (the to_tensor formula) into
+# the batch; a row buffer, no intermediate image.
 @njit(**_SERIAL)
 def _hpass_planar(src, base, ixs, axs, xlo, xhi, lo, hi, buf):
     """Horizontal blends of the 3-channel source row starting at ``base`` for the columns
@@ -512,7 +512,7 @@ def _vblend_normalise(top, bottom, ay, o, step, a, b):
 
 
 @njit(**_SERIAL)
-def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar):
+def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar, replicate):
     hw = out.size // 3
     ixs = np.empty(w_out, np.int64)
     axs = np.empty(w_out, np.float32)
@@ -558,13 +558,13 @@ def _crop_block(flat, h, w, m, out, y0, y1, w_out, a, b, bval_in, perm, planar):
                 _vblend_normalise(hp[t, k2], hp[bb, k2], ay, o2, step, a2, b2)
                 if xlo > 0 or xhi < w_out:  # the columns at the frame's edges
                     for x in range(xlo):
-                        _pixel(flat, h, w, 3, m, y, x, False, False, bval_in, True, vals)
+                        _pixel(flat, h, w, 3, m, y, x, False, replicate, bval_in, True, vals)
                     for x in range(xhi, w_out):
-                        _pixel(flat, h, w, 3, m, y, x, False, False, bval_in, True, vals)
+                        _pixel(flat, h, w, 3, m, y, x, False, replicate, bval_in, True, vals)
                     _normalise_cols(vals, out, base, hw, 0, xlo, p0, a, b, planar)
                     _normalise_cols(vals, out, base, hw, xhi, w_out, p0, a, b, planar)
                 continue
-        _row_values(flat, h, w, 3, m, y, False, False, bval_in, True, vals, sep, ixs, axs,
+        _row_values(flat, h, w, 3, m, y, False, replicate, bval_in, True, vals, sep, ixs, axs,
                     xlo, xhi, hb, hrow, scratch)
         if p0 == 0:
             _normalise_row(vals, out, base, w_out, hw, 0, 2, a0, a1, a2, b0, b1, b2, planar)
@@ -616,7 +616,7 @@ def _input_order(bval, perm):
 
 
 @njit(**_SERIAL)
-def crop_to_tensor_serial(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
+def crop_to_tensor_serial(src, ms, out, h_out, w_out, a, b, bval, perm, planar, replicate):
     """Crops of ``src`` (h, w, 3) uint8 under inverse maps ``ms`` (N, 6) into ``out`` (N, 3*H*W).
 
     Same arguments as ``_reference.crop_to_tensor``; ``perm`` is (0, 1, 2) or (2, 1, 0).
@@ -627,11 +627,11 @@ def crop_to_tensor_serial(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
     for k in range(ms.shape[0]):
         for y0 in range(0, h_out, ROWS):
             _crop_block(flat, h, w, ms[k], out[k], y0, min(h_out, y0 + ROWS), w_out, a, b, bv,
-                        perm, planar)
+                        perm, planar, replicate)
 
 
 @njit(**_PARALLEL)
-def crop_to_tensor_parallel(src, ms, out, h_out, w_out, a, b, bval, perm, planar):
+def crop_to_tensor_parallel(src, ms, out, h_out, w_out, a, b, bval, perm, planar, replicate):
     h, w, _ = src.shape
     flat = src.reshape(-1)
     bv = _input_order(bval, perm)
@@ -640,4 +640,4 @@ def crop_to_tensor_parallel(src, ms, out, h_out, w_out, a, b, bval, perm, planar
         k = t // nb
         y0 = (t - k * nb) * ROWS
         _crop_block(flat, h, w, ms[k], out[k], y0, min(h_out, y0 + ROWS), w_out, a, b, bv, perm,
-                    planar)
+                    planar, replicate)

