@@ -1,11 +1,11 @@
 """Benchmarks of :mod:`wasmpose.tracking`: ``PoseTracker.update``, ``Track.history``,
 ``OneEuroFilter.filter`` and ``smooth_tracks``, one call per sample.
 
-``PoseTrackerUpdate``: ``impl`` is ``wasmpose`` (``OptLevel.FULL``: the compiled OKS matrix) or
-``numpy`` (``OptLevel.NONE``: its NumPy reference). Each sample feeds the next frame of people
-walking (:func:`common.walking_people`, 200 frames played forwards then backwards, so that
-motion stays continuous), so the tracker always matches live tracks. ``time_history`` reads one
-track's last 16 poses.
+``PoseTrackerUpdate``: ``impl`` is ``wasmpose`` (``OptLevel.FULL``: the compiled matching,
+``track_match``) or ``numpy`` (``OptLevel.NONE``: its NumPy reference, the dense OKS
+matrix). Each sample feeds the next frame of people walking (:func:`common.walking_people`,
+200 frames played forwards then backwards, so that motion stays continuous), so the tracker
+always matches live tracks. ``time_history`` reads one track's last 16 poses.
 
 ``OneEuro``: ``wasmpose`` is ``OneEuroFilter.filter`` on the whole array (checks included);
 ``numpy`` the same formula on arrays without any checks; ``python`` the scalar filter of the
@@ -34,9 +34,10 @@ from . import common
 
 
 class PoseTrackerUpdate(common.KernelSuite):
-    """``PoseTracker.update`` with 10 people per frame, without and with 1-euro smoothing."""
+    """``PoseTracker.update`` with 10, 100 and 300 people per frame, without and with 1-euro
+    smoothing."""
 
-    params = [["wasmpose", "numpy"], [10], ["raw", "smoothed"]]
+    params = [["wasmpose", "numpy"], [10, 100, 300], ["raw", "smoothed"]]
     param_names = ["impl", "people", "smoothing"]
 
     def setup(self, impl, people, smoothing):

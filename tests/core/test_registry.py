@@ -98,6 +98,7 @@ def test_every_variant_agrees_with_the_reference_on_the_examples(name):
 def _public_calls():
     """One call of every public function per kernel and companion it dispatches to."""
     from wasmpose import boxes, heatmap, image, keypoints, quant, tracking
+    from wasmpose._checks import oks_variances
 
     rng = np.random.default_rng(7)
     img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
@@ -135,6 +136,10 @@ def _public_calls():
         lambda: keypoints.oks_nms(gt, np.arange(6.0), np.full(6, 900.0)),
         lambda: [tracker.update(poses, np.ones(6), np.full(6, 900.0)) for _ in range(2)],
         lambda: tracking.smooth_tracks(rng.uniform(0, 100, (20, 17, 3))),
+        # PoseTracker matched with this companion until it got its own kernel (track_match);
+        # it stays as the oracle of tracking's tests (their transcription of the first tracker)
+        lambda: keypoints.oks_mean_area(poses, np.full(6, 900.0), poses[:3], np.full(3, 900.0),
+                                        oks_variances(keypoints.COCO_SIGMAS)),
         lambda: quant.calibrate(x, axis=0),
         lambda: quant.calibrate(x, method="entropy"),
         lambda: quant.quantize(x, per_channel),

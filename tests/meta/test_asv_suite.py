@@ -164,8 +164,9 @@ COVERAGE = {
     "warp_affine[method=nearest]": ["benchmark_kernels.Kernels.time_kernel"
                                     "[kernel=warp_affine[method=nearest]]"],
     "oks[formula=mean-area]": ["benchmark_kernels.Kernels.time_kernel"
-                               "[kernel=oks[formula=mean-area]]",
-                               "benchmark_tracking.PoseTrackerUpdate.time_update"],
+                               "[kernel=oks[formula=mean-area]]"],
+    "track_match": ["benchmark_kernels.Kernels.time_kernel[kernel=track_match]",
+                    "benchmark_tracking.PoseTrackerUpdate.time_update"],
     "quantize": ["benchmark_quant.QuantizePerTensor.time_quantize",
                  "benchmark_quant.QuantizePerChannel.time_quantize",
                  "benchmark_quant.QuantizePerTensor.peakmem_quantize[size=16M]",

@@ -4,8 +4,8 @@ smoothing of recorded tracks.
 :class:`OneEuroFilter` smooths any fixed-shape array over time (Casiez, Roussel and Vogel,
 "1€ Filter: A Simple Speed-based Low-pass Filter for Noisy Input in Interactive Systems",
 CHI 2012). :class:`PoseTracker` gives each pose of a frame a track id by greedy OKS matching
-against the last pose of every live track, keeps a short history per track in a
-:class:`wasmpose.memory.RingBuffer`, and optionally smooths each track with a 1-euro filter.
+against the last pose of every live track, keeps a short history per track (a ring of the
+last poses), and optionally smooths each track with a 1-euro filter.
 :func:`smooth_tracks` smooths tracks that are already recorded, zero-phase (Savitzky-Golay or
 Gaussian), filling short gaps first.
 Shape symbols: P poses in a frame, K keypoints, C = 2 (x, y) or 3 (x, y, score) values each.
@@ -14,13 +14,13 @@ Shape symbols: P poses in a frame, K keypoints, C = 2 (x, y) or 3 (x, y, score) 
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 from wasmpose import _checks
 from wasmpose._registry import Kernel, count, operand_bytes, register, rng
-from wasmpose.keypoints import COCO_SIGMAS, oks_mean_area
-from wasmpose.memory import RingBuffer
+from wasmpose.keypoints import COCO_SIGMAS
 from wasmpose.tracking import _kernels as _nb
 from wasmpose.tracking import _reference as _ref
 
@@ -159,6 +159,9 @@ class OneEuroFilter:
 class Track:
     """One followed person (returned by :meth:`PoseTracker.track`; do not create directly).
 
+    A view of the tracker's state: while the track is live its attributes follow the tracker's
+    updates; once the tracker drops it they keep their last values.
+
     Attributes
     ----------
     id : int
@@ -168,7 +171,7 @@ class Track:
     hits : int
         How many updates matched it.
     last_pose : ndarray, shape (K, C)
-        The last pose matched, as given to ``update`` (matching uses it).
+        The last pose matched, as given to ``update`` (matching uses it); a copy.
     area, score : float
         The last matched pose's area and score.
 
@@ -183,23 +186,24 @@ class Track:
     (0, 0, 1, (1, 17, 2))
     """
 
-    __slots__ = ("id", "first_frame", "last_frame", "hits", "last_pose", "area", "score",
-                 "_history", "_smooth", "_smooth_t")
+    __slots__ = ("id", "_tracker", "_final", "__weakref__")
 
-    def __init__(self, track_id, frame, pose_shape, history):
+    def __init__(self, tracker, track_id):
         self.id = track_id
-        self.first_frame = self.last_frame = frame
-        self.hits = 0
-        self.last_pose, self.area, self.score = None, 0.0, 0.0
-        self._history = RingBuffer(history, pose_shape, _F64)
-        self._smooth = None  # the 1-euro filter's state [x_hat, dx_hat] once it has run
-        self._smooth_t = None  # and the time of that state
+        self._tracker = tracker
+        self._final = None  # the state once dropped: {name: value}
 
-    def _observe(self, frame, pose, area, score, shown):
-        """Record a matched ``pose``; ``shown`` (it, or it smoothed) goes into the history."""
-        self.last_frame, self.last_pose, self.area, self.score = frame, pose, area, score
-        self.hits += 1
-        self._history.push(shown)
+    def _get(self, name):
+        if self._final is not None:
+            return self._final[name]
+        return self._tracker._field(self.id, name)
+
+    first_frame = property(lambda self: self._get("first_frame"))
+    last_frame = property(lambda self: self._get("last_frame"))
+    hits = property(lambda self: self._get("hits"))
+    last_pose = property(lambda self: self._get("last_pose"))
+    area = property(lambda self: self._get("area"))
+    score = property(lambda self: self._get("score"))
 
     def history(self) -> np.ndarray:
         """The last poses of this track (smoothed when the tracker smooths), oldest first.
@@ -209,11 +213,36 @@ class Track:
         ndarray, shape (n, K, C), float64
             At most the tracker's ``history`` poses.
         """
-        return self._history.latest()
+        return self._get("history")
 
     def __repr__(self) -> str:
         return (f"Track(id={self.id}, frames {self.first_frame}..{self.last_frame}, "
                 f"hits={self.hits})")
+
+
+def _example_match(nbytes):
+    """A frame of people walking matched against the tracks of the previous frame."""
+    n = count(nbytes, 2 * 17 * 2 * 8 + 24, 2)
+    r = rng()
+    start = r.uniform(0, 40 * math.sqrt(n) + 200, (n, 1, 2))
+    body = r.uniform([-25, -50], [25, 50], (n, 17, 2))
+    tracks = start + body
+    poses = (tracks + r.normal(0, 2, tracks.shape))[r.permutation(n)]
+    areas = np.full(n, 5000.0)
+    var = _checks.oks_variances(COCO_SIGMAS)
+    return [(poses, areas, tracks, areas.copy(), var, 0.3, np.empty(n, np.int64))]
+
+
+_MATCH = register(Kernel(
+    "track_match", reference=_ref.match, serial=_nb.match_serial, parallel=_nb.match_parallel,
+    parallel_min_bytes=1 << 20,  # about 1900 poses and as many tracks of 17 (x, y)
+    example=_example_match,
+))
+
+# per-track arrays of PoseTracker (row i: the i-th live track, oldest first)
+_SCALARS = (("_id", np.int64), ("_first", np.int64), ("_last", np.int64), ("_hits", np.int64),
+            ("_area", _F64), ("_score", _F64), ("_head", np.int64), ("_count", np.int64),
+            ("_st", _F64), ("_shas", np.bool_))
 
 
 class PoseTracker:
@@ -225,6 +254,11 @@ class PoseTracker:
     track). Unmatched poses open new tracks with new ids (ids are never reused); a track not
     matched for more than ``max_age`` consecutive updates is dropped, so a person who is gone
     longer than that comes back under a new id.
+
+    The state of all tracks is kept in arrays, one row per live track, and one compiled call
+    (``track_match``) does the matching: it skips, without computing their OKS, the pairs whose
+    keypoint boxes are too far apart for an OKS above the threshold, so that a frame of a crowd
+    costs about as much per person as a frame of a few people.
 
     Parameters
     ----------
@@ -286,7 +320,13 @@ class PoseTracker:
 
     def reset(self) -> None:
         """Drop every track and start counting ids and frames from 0 again."""
-        self._tracks: dict[int, Track] = {}
+        self._detach_all()
+        self._n = 0  # live tracks: rows 0..n-1 of the state arrays, oldest (lowest id) first
+        self._cap = 0
+        for name, dt in _SCALARS:
+            setattr(self, name, np.empty(0, dt))
+        self._pose = self._hist = self._sx = self._sdx = None  # allocated with the shape
+        self._views = weakref.WeakValueDictionary()  # Track objects handed out, by id
         self._next_id = 0
         self.frame = 0
         self._t = None
@@ -297,7 +337,7 @@ class PoseTracker:
     @property
     def ids(self) -> np.ndarray:
         """Ids of the live tracks, oldest first (int64)."""
-        return np.fromiter(self._tracks, np.int64, len(self._tracks))
+        return self._id[:self._n].copy()
 
     def track(self, track_id) -> Track:
         """The live track ``track_id``.
@@ -319,14 +359,76 @@ class PoseTracker:
             No live track has this id (never opened, or dropped).
         """
         tid = _checks.integer(track_id, "track_id")  # 0.7 is no id (int() would give 0)
-        try:
-            return self._tracks[tid]
-        except KeyError:
+        if self._row(tid) < 0:
             raise ValueError(f"track_id: expected the id of a live track "
-                             f"(live: {list(self._tracks)}), got {track_id!r}") from None
+                             f"(live: {self._id[:self._n].tolist()}), got {track_id!r}")
+        view = self._views.get(tid)
+        if view is None:
+            view = self._views[tid] = Track(self, tid)
+        return view
+
+    # -- the state arrays -----------------------------------------------------------------------
+    def _row(self, tid) -> int:
+        """The row of live track ``tid``, or -1 (ids are increasing along the rows)."""
+        n = self._n
+        if not n or not (-(2**63) <= tid < 2**63):
+            return -1
+        r = int(np.searchsorted(self._id[:n], tid))
+        return r if r < n and self._id[r] == tid else -1
+
+    def _field(self, tid, name):
+        r = self._row(tid)
+        if name == "history":
+            c, h = int(self._count[r]), self.history
+            return self._hist[r, (int(self._head[r]) - c + np.arange(c)) % h]  # a copy
+        if name == "last_pose":
+            return self._pose[r].copy()
+        array, kind = {"first_frame": (self._first, int), "last_frame": (self._last, int),
+                       "hits": (self._hits, int), "area": (self._area, float),
+                       "score": (self._score, float)}[name]
+        return kind(array[r])
+
+    def _detach(self, tids):
+        """Freeze the Track objects handed out for ``tids`` (about to be dropped)."""
+        for tid in tids:
+            view = self._views.pop(tid, None)
+            if view is not None:
+                view._final = {name: self._field(tid, name) for name in (
+                    "first_frame", "last_frame", "hits", "area", "score", "last_pose",
+                    "history")}
+
+    def _detach_all(self):
+        if getattr(self, "_n", 0):
+            self._detach(self._id[:self._n].tolist())
+
+    def _grow(self, need):
+        """Room for ``need`` live tracks (doubling)."""
+        cap = max(need, 2 * self._cap, 16)
+        n = self._n
+        for name, dt in _SCALARS:
+            new = np.zeros(cap, dt)
+            new[:n] = getattr(self, name)[:n]
+            setattr(self, name, new)
+        k, c = self._shape
+        for name, shape in (("_pose", (k, c)), ("_hist", (self.history, k, c)),
+                            ("_sx", (k, 2)), ("_sdx", (k, 2))):
+            new = np.zeros((cap, *shape))
+            old = getattr(self, name)
+            if old is not None:
+                new[:n] = old[:n]
+            setattr(self, name, new)
+        self._cap = cap
+
+    def _compact(self, keep):
+        """Keep the rows where ``keep`` (bool, ``(n,)``) is True, in order."""
+        n = self._n
+        m = int(keep.sum())
+        for name in [s for s, _ in _SCALARS] + ["_pose", "_hist", "_sx", "_sdx"]:
+            a = getattr(self, name)
+            a[:m] = a[:n][keep]
+        self._n = m
 
     def _check(self, poses, scores, areas):
-        given = poses
         poses = _checks.points(poses, "poses", "(P, K, 2 or 3)", 3, (2, 3))
         n, k = poses.shape[:2]
         if n and k != self._var.size:
@@ -343,9 +445,8 @@ class PoseTracker:
                              f"{int((~np.isfinite(poses)).sum())} non-finite value(s)")
         s = _checks.per_item(scores, "scores", n, "pose", allow_inf=False) if n else np.empty(0)
         a = _checks.per_item(areas, "areas", n, "pose") if n else np.empty(0)
-        if poses is given or poses.base is not None:
-            poses = poses.copy()  # the tracks keep views of it: never the caller's memory
-        return poses, s, a
+        # the tracks copy what they keep: the caller's arrays are only read
+        return np.ascontiguousarray(poses), np.ascontiguousarray(s), np.ascontiguousarray(a)
 
     def update(self, poses, scores, areas, t=None) -> np.ndarray:
         """Assign track ids to this frame's poses.
@@ -375,64 +476,74 @@ class PoseTracker:
         poses, scores, areas = self._check(poses, scores, areas)
         t = _next_time(t, self._t, "update")
         frame = self.frame
-        n = poses.shape[0]
+        p = poses.shape[0]
+        n = self._n
+        if p:
+            if self._shape is None:
+                self._shape = poses.shape[1:]
+            owner = np.empty(p, np.int64)
+            args = (poses, areas, self._pose[:n] if n else poses[:0], self._area[:n],
+                    self._var, self.oks_threshold, owner)
+            _MATCH(operand_bytes(args), *args)
+            new = np.flatnonzero(owner < 0)
+            if new.size:  # new tracks, in pose order: rows n.., ids next_id..
+                if n + new.size > self._cap:
+                    self._grow(n + new.size)
+                rows = np.arange(n, n + new.size)
+                owner[new] = rows
+                self._id[rows] = np.arange(self._next_id, self._next_id + new.size)
+                self._first[rows] = frame
+                self._hits[rows] = 0
+                self._head[rows] = 0
+                self._count[rows] = 0
+                self._shas[rows] = False
+                self._next_id += new.size
+                self._n = n = n + new.size
+            shown = poses.copy() if self._smoothing is None else self._smooth(owner, poses, t)
+            self._last[owner] = frame
+            self._pose[owner] = poses
+            self._area[owner] = areas
+            self._score[owner] = scores
+            self._hits[owner] += 1
+            head = self._head[owner]
+            self._hist[owner, head] = shown
+            self._head[owner] = (head + 1) % self.history
+            self._count[owner] = np.minimum(self._count[owner] + 1, self.history)
+            ids = self._id[owner]
+        else:
+            shown = poses.copy()
+            ids = np.empty(0, np.int64)
         if n:
-            self._shape = poses.shape[1:]
-        owner = self._match(poses, areas)
-        for p in range(n):
-            if owner[p] is None:
-                owner[p] = self._tracks[self._next_id] = Track(self._next_id, frame,
-                                                               poses.shape[1:], self.history)
-                self._next_id += 1
-        shown = poses.copy() if self._smoothing is None else self._smooth(owner, poses, t)
-        for tr, pose, pose_shown, area, score in zip(owner, poses, shown, areas.tolist(),
-                                                     scores.tolist(), strict=True):
-            tr._observe(frame, pose, area, score, pose_shown)
-        stale = [tid for tid, tr in self._tracks.items() if frame - tr.last_frame > self.max_age]
-        for tid in stale:
-            del self._tracks[tid]
+            stale = frame - self._last[:n] > self.max_age
+            if stale.any():
+                if self._views:
+                    self._detach(self._id[:n][stale].tolist())
+                self._compact(~stale)
         self.frame = frame + 1
         self._t = t
         self.last_poses = shown
-        self.last_ids = np.fromiter((tr.id for tr in owner), np.int64, n)
-        return self.last_ids
-
-    def _match(self, poses, areas):
-        """The live track each pose continues (None: a new one), by greedy OKS matching."""
-        owner = [None] * poses.shape[0]
-        live = list(self._tracks.values())
-        if not (owner and live):
-            return owner
-        sim = oks_mean_area(poses, areas, np.stack([tr.last_pose for tr in live]),
-                             np.array([tr.area for tr in live]), self._var)
-        flat = sim.ravel()
-        cand = np.flatnonzero(flat > self.oks_threshold)
-        cand = cand[np.argsort(-flat[cand], kind="stable")]  # ties: pose, then track order
-        used = [False] * len(live)
-        for c in cand.tolist():
-            p, j = divmod(c, len(live))
-            if owner[p] is None and not used[j]:
-                owner[p] = live[j]
-                used[j] = True
-        return owner
+        self.last_ids = ids
+        return ids
 
     def _smooth(self, owner, poses, t):
         """``poses`` with (x, y) run through each pose's track's 1-euro filter: one vectorised
-        step for every track that has filtered before (a track keeps its filter state
-        ``(x_hat, dx_hat)`` and time); a track's first pose passes unchanged."""
+        step for every track that has filtered before (state ``x_hat``, ``dx_hat`` and time in
+        the tracker's arrays); a track's first pose passes unchanged."""
         out = poses.copy()
         xy = out[:, :, :2]  # filtered in place
-        state = np.zeros((len(owner), 2, *xy.shape[1:]))  # per pose: x_hat, dx_hat
-        old = [p for p, tr in enumerate(owner) if tr._smooth is not None]
-        if old:
-            sel = old if len(old) < len(owner) else slice(None)  # all old: views, no gathers
-            prev = np.stack([owner[p]._smooth for p in old])
-            te = t - np.fromiter((owner[p]._smooth_t for p in old), _F64, len(old))
-            xy[sel], state[sel, 1] = _one_euro_step(xy[sel], prev[:, 0], prev[:, 1],
-                                                    te[:, None, None], **self._smoothing)
-        state[:, 0] = xy
-        for tr, s in zip(owner, state, strict=True):
-            tr._smooth, tr._smooth_t = s, t
+        dx = np.zeros(xy.shape)
+        had = self._shas[owner]
+        if had.any():
+            old = np.flatnonzero(had)
+            sel = old if old.size < owner.size else slice(None)  # all old: views, no gathers
+            rows = owner[old]
+            te = t - self._st[rows]
+            xy[sel], dx[sel] = _one_euro_step(xy[sel], self._sx[rows], self._sdx[rows],
+                                              te[:, None, None], **self._smoothing)
+        self._sx[owner] = xy
+        self._sdx[owner] = dx
+        self._st[owner] = t
+        self._shas[owner] = True
         return out
 
 

@@ -315,3 +315,149 @@ def smooth_parallel(src, method, window, order, max_gap, out):
         if not (complete[k] and rows):
             _keypoint(work, ok, out, k, method, order, weights, q)
     return 0
+
+
+# --- PoseTracker's matching -------------------------------------------------------------------
+# np.spacing(1), the epsilon mmpose adds to the mean area (as wasmpose.keypoints' OKS)
+EPS = 2.220446049250313e-16
+MATCH_ROWS = 16  # poses per parallel block
+
+
+@njit(**_SERIAL)
+def _boxes(p, out):
+    """``out[i] = (min x, min y, max x, max y)`` of the keypoints of pose ``i``."""
+    for i in range(p.shape[0]):
+        x0 = x1 = p[i, 0, 0]
+        y0 = y1 = p[i, 0, 1]
+        for k in range(1, p.shape[1]):
+            x0 = min(x0, p[i, k, 0])
+            x1 = max(x1, p[i, k, 0])
+            y0 = min(y0, p[i, k, 1])
+            y1 = max(y1, p[i, k, 1])
+        out[i, 0] = x0
+        out[i, 1] = y0
+        out[i, 2] = x1
+        out[i, 3] = y1
+
+
+@njit(**_SERIAL)
+def _match_row(i, poses, areas, tracks, t_areas, var, thr, limit, pbox, tbox, idx, val, base):
+    """The candidates of pose ``i`` (OKS ``> thr``) into ``idx[base:]``, ``val[base:]`` (flat
+    index ``i * M + j`` and OKS) in track order; their number. ``idx`` may be empty: count only.
+
+    A track whose box is farther from the pose's box than ``limit`` allows is skipped without
+    its OKS: every keypoint distance is at least the boxes' distance ``D``, so the OKS is at
+    most ``exp(-D**2 / (2 max(var) s))``, below ``thr`` when ``D**2 > limit * s``. The sum over
+    the keypoints stops as soon as the terms left (each at most 1) cannot lift it above
+    ``thr * K``. Both only drop pairs whose OKS is ``<= thr``, which matching ignores."""
+    m, kn = tracks.shape[0], tracks.shape[1]
+    # the sum of the K terms (each <= 1) must exceed thr * K; the margin covers its rounding
+    need = thr * kn * (1.0 - 1e-9) - 1e-9
+    count = 0
+    for j in range(m):
+        s = (areas[i] + t_areas[j]) / 2.0 + EPS
+        gx = max(0.0, pbox[i, 0] - tbox[j, 2], tbox[j, 0] - pbox[i, 2])
+        gy = max(0.0, pbox[i, 1] - tbox[j, 3], tbox[j, 1] - pbox[i, 3])
+        if gx * gx + gy * gy > limit * s:
+            continue
+        acc = 0.0  # mmpose's oks_iou, in wasmpose.keypoints' order of operations
+        k = 0
+        while k < kn:
+            dx = tracks[j, k, 0] - poses[i, k, 0]
+            dy = tracks[j, k, 1] - poses[i, k, 1]
+            acc += math.exp(-((dx * dx + dy * dy) / var[k] / s / 2.0))
+            k += 1
+            if acc + (kn - k) < need:  # even terms of 1 for the rest stay below thr
+                break
+        if k == kn and acc / kn > thr:
+            oks = acc / kn
+            if idx.size:
+                idx[base + count] = i * m + j
+                val[base + count] = oks
+            count += 1
+    return count
+
+
+@njit(**_SERIAL)
+def _gate(var, thr):
+    """``limit`` of :func:`_match_row`: ``2 max(var) (-ln thr + 1e-9)``, the 1e-9 a margin far
+    above rounding; no gating (inf) when ``thr <= 0``, where every pair is a candidate."""
+    if not thr > 0.0:
+        return np.inf
+    return 2.0 * var.max() * (-math.log(thr) + 1e-9)
+
+
+@njit(**_SERIAL)
+def _unmatched(owner, m):
+    """Mark every pose unmatched; whether there is nothing to match."""
+    owner[:] = -1
+    return owner.size == 0 or m == 0
+
+
+@njit(**_SERIAL)
+def _prepare(poses, tracks, var, thr):
+    """The keypoint boxes of the poses and of the tracks, and the gate's ``limit``."""
+    pbox = np.empty((poses.shape[0], 4))
+    tbox = np.empty((tracks.shape[0], 4))
+    _boxes(poses, pbox)
+    _boxes(tracks, tbox)
+    return pbox, tbox, _gate(var, thr)
+
+
+@njit(**_SERIAL)
+def _greedy(idx, val, n, m, owner):
+    """Pairs by descending OKS (stable: ties keep the flat order, pose then track)."""
+    order = np.argsort(-val[:n], kind="mergesort")
+    used = np.zeros(m, np.bool_)
+    for c in order:
+        p = idx[c] // m
+        j = idx[c] % m
+        if owner[p] < 0 and not used[j]:
+            owner[p] = j
+            used[j] = True
+
+
+@njit(**_SERIAL)
+def match_serial(poses, areas, tracks, t_areas, var, thr, owner):
+    """``owner[p]``: the track (row of ``tracks``) pose ``p`` continues, or -1; greedy OKS."""
+    n, m = poses.shape[0], tracks.shape[0]
+    if _unmatched(owner, m):
+        return
+    pbox, tbox, limit = _prepare(poses, tracks, var, thr)
+    cap = 4 * n + 16
+    idx = np.empty(cap, np.int64)
+    val = np.empty(cap)
+    total = 0
+    for i in range(n):
+        if cap - total < m:  # room for a whole row
+            cap = max(2 * cap, total + m)
+            idx2 = np.empty(cap, np.int64)
+            val2 = np.empty(cap)
+            idx2[:total] = idx[:total]
+            val2[:total] = val[:total]
+            idx, val = idx2, val2
+        total += _match_row(i, poses, areas, tracks, t_areas, var, thr, limit, pbox, tbox, idx,
+                            val, total)
+    _greedy(idx, val, total, m, owner)
+
+
+@njit(**_PARALLEL)
+def match_parallel(poses, areas, tracks, t_areas, var, thr, owner):
+    n, m = poses.shape[0], tracks.shape[0]
+    if _unmatched(owner, m):
+        return
+    pbox, tbox, limit = _prepare(poses, tracks, var, thr)
+    counts = np.zeros(n + 1, np.int64)
+    none_i = np.empty(0, np.int64)
+    none_v = np.empty(0)
+    for i in prange(n):  # count, then write at each row's offset
+        counts[i + 1] = _match_row(i, poses, areas, tracks, t_areas, var, thr, limit, pbox, tbox,
+                                   none_i, none_v, 0)
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    idx = np.empty(max(1, counts[n]), np.int64)
+    val = np.empty(max(1, counts[n]))
+    for i in prange(n):
+        _match_row(i, poses, areas, tracks, t_areas, var, thr, limit, pbox, tbox, idx, val,
+                   counts[i])
+    _greedy(idx, val, counts[n], m, owner)

@@ -92,3 +92,31 @@ def smooth(src, method, window, order, max_gap, out):
         for s, e in _runs(ok):
             out[s:e, k, :2] = _segment(work[s:e, k, :2], method, window, order)
     return 0
+
+
+EPS = np.spacing(1.0)  # the epsilon mmpose adds to the mean area
+
+
+def match(poses, areas, tracks, t_areas, var, thr, owner):
+    """PoseTracker's matching: ``owner[p]`` = the row of ``tracks`` that pose ``p`` continues,
+    or -1. ``poses (P, K, C)``, ``tracks (M, K, C)`` (the last raw pose of each live track,
+    oldest first), ``areas (P,)``, ``t_areas (M,)``, ``var (K,)``: mmpose's OKS (``oks_iou``:
+    the mean of the two areas) of every pair, then greedily, highest OKS first, pairs with
+    OKS ``> thr`` whose pose and track are both free (ties: lower pose, then older track)."""
+    owner[:] = -1
+    n, m = poses.shape[0], tracks.shape[0]
+    if not (n and m):
+        return
+    dx = tracks[None, :, :, 0] - poses[:, None, :, 0]
+    dy = tracks[None, :, :, 1] - poses[:, None, :, 1]
+    den = (areas[:, None] + t_areas[None, :]) / 2 + EPS
+    e = (dx**2 + dy**2) / var / den[:, :, None] / 2
+    flat = (np.exp(-e).sum(axis=-1) / var.size).ravel()
+    cand = np.flatnonzero(flat > thr)
+    cand = cand[np.argsort(-flat[cand], kind="stable")]
+    used = np.zeros(m, bool)
+    for c in cand.tolist():
+        p, j = divmod(c, m)
+        if owner[p] < 0 and not used[j]:
+            owner[p] = j
+            used[j] = True
