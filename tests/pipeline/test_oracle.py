@@ -53,23 +53,14 @@ ORACLE = json.loads(FIXTURE.read_text())
 FOUND = [f for f in ORACLE["frames"] if f["found"]]
 
 # Frames where the pipeline misses the target today (median, % of the box height, the same on
-# every variant), and why: measured by running the pipeline with ``tiles=(1,)`` (MediaPipe's
-# whole-frame detection only) and with the landmark crop's border replicated instead of zero,
-# after which every frame is within 1.06%. Strict: a frame that starts passing fails here until
-# its entry is removed.
+# every variant), and why: with the landmark crop's border replicated instead of zero (measured
+# by swapping the pipeline's crop for cv2.warpAffine(borderMode=BORDER_REPLICATE)), every frame
+# is within 1.06%. Strict: a frame that starts passing fails here until its entry is removed.
 _WHY = ("MediaPipe's landmark crop (ImageToTensorCalculator in pose_landmark_by_roi_cpu) "
         "replicates the border pixels (its default, BORDER_REPLICATE) where crop_to_tensor pads "
-        "with zeros: the regions reach far outside these frames")
-KNOWN_GAPS = {
-    "astronaut": "14.1%: with max_people=1 the kept region is not MediaPipe's whole-frame "
-                 "detection (a tile candidate refined by the second landmark pass: 4.8% with "
-                 "tiles=(1,)); and " + _WHY,
-    "pan_2": "2.5%: " + _WHY,
-    "pan_3": "3.1%: " + _WHY,
-    "pan_4": "2.8%: " + _WHY,
-    "pan_5": "8.2%: the region kept comes from the tiles and the second pass (3.3% with "
-             "tiles=(1,)); and " + _WHY,
-}
+        "with zeros, and this frame's region reaches far outside it (0.13-0.94% replicated)")
+KNOWN_GAPS = {"astronaut": "4.75%: " + _WHY, "pan_2": "2.10%: " + _WHY,
+              "pan_3": "2.16%: " + _WHY, "pan_4": "3.28%: " + _WHY, "pan_5": "3.32%: " + _WHY}
 
 
 def _frame(entry):
