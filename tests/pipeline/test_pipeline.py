@@ -257,3 +257,29 @@ def test_replicated_border_matches_mediapipe_on_every_oracle_frame(models, varia
         assert len(poses) == 1
         rel = distances(entry, poses[0].keypoints)[0]
         assert rel <= TOLERANCE, f"{entry['name']}: {rel:.2%}"
+
+
+def test_detect_every_runs_the_detector_on_schedule(models):
+    image = _astronaut()
+    pipe = PosePipeline(*models, tiles=(1,), detect_every=2)
+    results = list(pipe.run([image] * 5))
+    assert pipe.stats()["detections"] == 3  # frames 0, 2 and 4
+    # the person found again by the detector is the tracked one: same id, no duplicate
+    assert [[p.track_id for p in r.poses] for r in results] == [[0]] * 5
+
+
+def test_run_with_a_progress_bar(models, capsys):
+    pytest.importorskip("tqdm")
+    pipe = PosePipeline(*models, tiles=(1,))
+    results = list(pipe.run(iter([_astronaut()] * 2), progress=True))
+    assert len(results) == 2
+    assert "frames" in capsys.readouterr().err
+
+
+def test_reset_forgets_people_and_stats(models):
+    pipe = PosePipeline(*models, tiles=(1,))
+    pipe.process(_astronaut())
+    pipe.reset()
+    assert pipe.stats()["frames"] == 0
+    [pose] = pipe.process(_astronaut())
+    assert pose.track_id == 0 and pipe.stats()["detections"] == 1
